@@ -1,0 +1,506 @@
+"""Patrol compliance rules as data, and verdicts that explain themselves.
+
+Local rules differ (Henan: village chiefs weekly; Guangzhou: every 旬, ≥10 min and ≥1 km; Akqi: ≥30 min,
+≥2 km, March-December only, ≥96 h apart), so each rule is a row with its source citation, and every
+patrol's verdict lists the reasons it counted or not (patrol-anchors.md §c, §e.1).
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import enum
+import functools
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from kernel.errors import invalid
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+SEED_RULES_PATH = Path(__file__).parent / "data" / "patrol_rules.json"
+ALL_MONTHS = frozenset(range(1, 13))
+
+
+class ChiefLevel(enum.StrEnum):
+    PROVINCE = "PROVINCE"
+    CITY = "CITY"
+    COUNTY = "COUNTY"
+    TOWNSHIP = "TOWNSHIP"
+    VILLAGE = "VILLAGE"
+
+
+class ChiefKind(enum.StrEnum):
+    RIVER = "RIVER"
+    LAKE = "LAKE"
+    FOREST = "FOREST"
+    PATROLLER = "PATROLLER"
+
+
+class AreaKind(enum.StrEnum):
+    RIVER_SEGMENT = "RIVER_SEGMENT"
+    LAKE = "LAKE"
+    FOREST_AREA = "FOREST_AREA"
+
+
+class Period(enum.StrEnum):
+    WEEK = "WEEK"  # ISO week, Monday to Sunday
+    DEKAD = "DEKAD"  # 旬: days 1-10, 11-20, 21-end of month
+    MONTH = "MONTH"
+    QUARTER = "QUARTER"
+    HALF_YEAR = "HALF_YEAR"
+    YEAR = "YEAR"
+    WORKING_DAY = "WORKING_DAY"
+
+
+class CountScope(enum.StrEnum):
+    PER_CHIEF = "PER_CHIEF"  # patrols of any of the chief's areas count together
+    PER_AREA = "PER_AREA"  # each responsible river / area needs its own patrols (Sixian)
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolRule:
+    code: str
+    source: str  # citation: issuer, title, year, article or URL
+    region_code: str  # GB/T 2260 code; trailing "00" pairs are wildcards ("410000" = all of Henan)
+    chief_level: ChiefLevel
+    chief_kind: ChiefKind
+    period: Period
+    min_count: int
+    area_kind: AreaKind | None = None  # None: any area
+    count_scope: CountScope = CountScope.PER_CHIEF
+    active_months: frozenset[int] = ALL_MONTHS
+    min_duration_min: float | None = None
+    min_distance_km: float | None = None
+    min_coverage: float | None = None
+    min_gap_hours: float | None = None
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+    @property
+    def region_prefix(self) -> str:
+        code = self.region_code
+        while code.endswith("00"):
+            code = code[:-2]
+        return code
+
+    def in_force(self, day: date) -> bool:
+        starts_ok = self.effective_from is None or self.effective_from <= day
+        return starts_ok and (self.effective_to is None or day <= self.effective_to)
+
+
+class AssignmentLike(Protocol):
+    @property
+    def region_code(self) -> str: ...
+    @property
+    def chief_level(self) -> ChiefLevel: ...
+    @property
+    def chief_kind(self) -> ChiefKind: ...
+    @property
+    def area_kind(self) -> AreaKind: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    region_code: str  # 6-digit county or 12-digit statistical code of the area
+    chief_level: ChiefLevel
+    chief_kind: ChiefKind
+    area_kind: AreaKind
+
+
+def rule_applies(rule: PatrolRule, assignment: AssignmentLike, on: date | None = None) -> bool:
+    return (
+        assignment.region_code.startswith(rule.region_prefix)
+        and assignment.chief_level == rule.chief_level
+        and assignment.chief_kind == rule.chief_kind
+        and (rule.area_kind is None or assignment.area_kind == rule.area_kind)
+        and (on is None or rule.in_force(on))
+    )
+
+
+# --- periods --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodWindow:
+    label: str
+    first_day: date  # local calendar dates, inclusive
+    last_day: date
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _window_containing(day: date, period: Period) -> PeriodWindow:
+    if period is Period.WEEK:
+        monday = day - timedelta(days=day.weekday())
+        year, week, _ = monday.isocalendar()
+        return PeriodWindow(f"{year}-W{week:02d}", monday, monday + timedelta(days=6))
+    if period is Period.DEKAD:
+        index = min((day.day - 1) // 10, 2)
+        first = day.replace(day=index * 10 + 1)
+        last = _month_end(day.year, day.month) if index == 2 else first + timedelta(days=9)
+        return PeriodWindow(f"{day:%Y-%m}-D{index + 1}", first, last)
+    if period is Period.WORKING_DAY:
+        return PeriodWindow(day.isoformat(), day, day)
+    months = {Period.MONTH: 1, Period.QUARTER: 3, Period.HALF_YEAR: 6, Period.YEAR: 12}[period]
+    first = date(day.year, (day.month - 1) // months * months + 1, 1)
+    last = _add_months(first, months) - timedelta(days=1)
+    number = (day.month - 1) // months + 1
+    label = {
+        Period.MONTH: f"{day:%Y-%m}",
+        Period.QUARTER: f"{day.year}-Q{number}",
+        Period.HALF_YEAR: f"{day.year}-H{number}",
+        Period.YEAR: f"{day.year}",
+    }[period]
+    return PeriodWindow(label, first, last)
+
+
+def _is_working_day(day: date, holidays: frozenset[date], makeup_workdays: frozenset[date]) -> bool:
+    # China moves weekend days to make long holidays (调休), so both lists come from the yearly notice.
+    return day in makeup_workdays or (day.weekday() < 5 and day not in holidays)
+
+
+@functools.lru_cache(maxsize=256)
+def split_periods(
+    period: Period,
+    first_day: date,
+    last_day: date,
+    holidays: frozenset[date] = frozenset(),
+    makeup_workdays: frozenset[date] = frozenset(),
+) -> tuple[PeriodWindow, ...]:
+    """Calendar periods overlapping the local dates `first_day..last_day` (inclusive), in order.
+
+    Edge windows may extend beyond the range; `evaluate` treats them as partial. Working days skip
+    weekends and `holidays` and add `makeup_workdays`.
+    """
+    windows: list[PeriodWindow] = []
+    day = first_day
+    while day <= last_day:
+        window = _window_containing(day, period)
+        if period is not Period.WORKING_DAY or _is_working_day(day, holidays, makeup_workdays):
+            windows.append(window)
+        day = window.last_day + timedelta(days=1)
+    return tuple(windows)
+
+
+def _months_of(window: PeriodWindow) -> set[int]:
+    months, day = set(), window.first_day.replace(day=1)
+    while day <= window.last_day and len(months) < 12:
+        months.add(day.month)
+        day = _add_months(day, 1)
+    return months
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolSummary:
+    patrol_id: str
+    chief_id: str
+    area_id: str
+    started_at: datetime  # aware
+    ended_at: datetime
+    distance_m: float
+    coverage: float | None = None  # share of the area covered, 0..1; None when unknown
+    disqualified: str | None = None  # set by review or authenticity checks: why it cannot count
+
+    @property
+    def duration_min(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds() / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodResult:
+    label: str
+    first_day: date
+    last_day: date
+    area_id: str | None  # set when the rule counts per area
+    required: int
+    done: int
+    counted: tuple[str, ...]
+    note: str | None = None  # why nothing is required (inactive month, partial period, not in force)
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - self.done)
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolJudgement:
+    patrol_id: str
+    counted: bool
+    period: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    rule_code: str
+    periods: tuple[PeriodResult, ...]
+    patrols: tuple[PatrolJudgement, ...]
+
+    @property
+    def required(self) -> int:
+        return sum(p.required for p in self.periods)
+
+    @property
+    def done(self) -> int:
+        return sum(min(p.done, p.required) for p in self.periods)
+
+    @property
+    def missing(self) -> int:
+        return sum(p.missing for p in self.periods)
+
+    @property
+    def met(self) -> bool:
+        return self.missing == 0
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
+def _num_down(value: float) -> str:
+    # A shortfall is shown rounded down, so 29.96 min never reads as "30 min < 30 min required".
+    return f"{math.floor(value * 10) / 10:g}"
+
+
+def _threshold_reasons(rule: PatrolRule, patrol: PatrolSummary) -> tuple[list[str], bool]:
+    distance_km = patrol.distance_m / 1000.0
+    checks = [
+        ("duration", rule.min_duration_min, patrol.duration_min, " min", 1.0),
+        ("distance", rule.min_distance_km, distance_km, " km", 1.0),
+        ("coverage", rule.min_coverage, patrol.coverage, "% coverage", 100.0),
+    ]
+    reasons, ok = [], True
+    for what, required, actual, unit, scale in checks:
+        if required is None:
+            continue
+        wanted = f"{_num(required * scale)}{unit} required"
+        if actual is None:
+            reasons.append(f"{what} unknown; {wanted}")
+            ok = False
+        elif actual < required:
+            reasons.append(f"{_num_down(actual * scale)}{unit} < {wanted}")
+            ok = False
+        else:
+            reasons.append(f"{_num(actual * scale)}{unit} ≥ {wanted}")
+    return reasons, ok
+
+
+@dataclass(frozen=True, slots=True)
+class _Unplaced:
+    reason: str
+
+
+@dataclass
+class _Slot:
+    window: PeriodWindow
+    area_id: str | None
+    required: int
+    note: str | None
+    counted: list[str] = field(default_factory=list)
+
+
+def _window_note(rule: PatrolRule, window: PeriodWindow, first_day: date, last_day: date) -> str | None:
+    if window.first_day < first_day or window.last_day > last_day:
+        return f"period {window.label} is only partly inside the assessment range"
+    if not _months_of(window) & rule.active_months:
+        return f"period {window.label} is outside the rule's active months"
+    if not (rule.in_force(window.first_day) or rule.in_force(window.last_day)):
+        return f"rule {rule.code} is not in force in {window.label}"
+    return None
+
+
+def _slots(
+    rule: PatrolRule, windows: Sequence[PeriodWindow], areas: Sequence[str | None], first: date, last: date
+) -> dict[tuple[int, str | None], _Slot]:
+    slots = {}
+    for i, window in enumerate(windows):
+        note = _window_note(rule, window, first, last)
+        for area in areas:
+            slots[i, area] = _Slot(window, area, 0 if note else rule.min_count, note)
+    return slots
+
+
+def _place(
+    rule: PatrolRule,
+    slots: dict[tuple[int, str | None], _Slot],
+    windows: Sequence[PeriodWindow],
+    index: int,
+    local_day: date,
+    area: str | None,
+) -> _Slot | _Unplaced:
+    if index < 0 or local_day > windows[index].last_day:
+        return _Unplaced(
+            f"{local_day} is in no {rule.period.lower().replace('_', ' ')} period of the assessment range"
+        )
+    slot = slots.get((index, area))
+    return slot if slot is not None else _Unplaced(f"area {area} is not one of the assessed areas")
+
+
+def _judge(
+    rule: PatrolRule,
+    patrol: PatrolSummary,
+    slot: _Slot | _Unplaced,
+    last_counted_end: datetime | None,
+) -> tuple[bool, list[str]]:
+    if isinstance(slot, _Unplaced):
+        return False, [slot.reason]
+    if patrol.disqualified:
+        return False, [f"disqualified: {patrol.disqualified}"]
+    if slot.note:
+        return False, [slot.note]
+    reasons, ok = _threshold_reasons(rule, patrol)
+    if ok and rule.min_gap_hours is not None and last_counted_end is not None:
+        gap_h = (patrol.started_at - last_counted_end).total_seconds() / 3600.0
+        if gap_h < rule.min_gap_hours:
+            reasons.append(
+                f"within {_num(rule.min_gap_hours)} h of a counted patrol ({_num(gap_h)} h after it)"
+            )
+            ok = False
+    reasons.append(f"counted for {slot.window.label}" if ok else f"not counted for {slot.window.label}")
+    return ok, reasons
+
+
+def evaluate(
+    rule: PatrolRule,
+    patrols: Iterable[PatrolSummary],
+    first_day: date,
+    last_day: date,
+    *,
+    areas: Sequence[str] | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    holidays: frozenset[date] = frozenset(),
+    makeup_workdays: frozenset[date] = frozenset(),
+) -> Verdict:
+    """Judge one chief's patrols against `rule` over the local dates `first_day..last_day` (inclusive).
+
+    A patrol belongs to the period of its local start date. Only periods wholly inside the range, in
+    an active month and with the rule in force require patrols. Per-area rules need `areas` (the
+    chief's assigned areas) so that an area never patrolled shows up as missing. Linear in patrols.
+    """
+    if rule.count_scope is CountScope.PER_AREA and not areas:
+        raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
+    tz = ZoneInfo(timezone)
+    windows = split_periods(rule.period, first_day, last_day, holidays, makeup_workdays)
+    area_keys: Sequence[str | None] = list(areas) if rule.count_scope is CountScope.PER_AREA else [None]
+    slots = _slots(rule, windows, area_keys, first_day, last_day)
+    starts = [w.first_day for w in windows]
+    last_end: dict[str | None, datetime] = {}
+    judgements = []
+    for patrol in sorted(patrols, key=lambda p: p.started_at):
+        local_day = patrol.started_at.astimezone(tz).date()
+        index = bisect.bisect_right(starts, local_day) - 1
+        area = patrol.area_id if rule.count_scope is CountScope.PER_AREA else None
+        slot = _place(rule, slots, windows, index, local_day, area)
+        counted, reasons = _judge(rule, patrol, slot, last_end.get(area))
+        if counted and isinstance(slot, _Slot):
+            slot.counted.append(patrol.patrol_id)
+            last_end[area] = patrol.ended_at
+        label = slot.window.label if isinstance(slot, _Slot) else None
+        judgements.append(PatrolJudgement(patrol.patrol_id, counted, label, tuple(reasons)))
+    periods = tuple(
+        PeriodResult(
+            s.window.label,
+            s.window.first_day,
+            s.window.last_day,
+            s.area_id,
+            s.required,
+            len(s.counted),
+            tuple(s.counted),
+            s.note,
+        )
+        for s in slots.values()
+    )
+    return Verdict(rule.code, periods, tuple(judgements))
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def _enum(kind: type[enum.StrEnum], value: Any, name: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(kind)
+        raise invalid(f"{name} must be one of {allowed}, got {value!r}.", name) from None
+
+
+def _optional_date(value: Any, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise invalid(f"{name} must be an ISO date, got {value!r}.", name) from None
+
+
+def _months(value: Any) -> frozenset[int]:
+    if value is None:
+        return ALL_MONTHS
+    months = frozenset(value) if isinstance(value, list) else frozenset()
+    if not months or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
+        raise invalid(
+            f"active_months must be a non-empty list of months 1-12, got {value!r}.", "active_months"
+        )
+    return months
+
+
+def _optional_positive(raw: dict[str, Any], name: str) -> float | None:
+    value = raw.get(name)
+    if value is not None and (not isinstance(value, int | float) or value < 0):
+        raise invalid(f"{name} must be a non-negative number, got {value!r}.", name)
+    return value
+
+
+def rule_from_dict(raw: dict[str, Any]) -> PatrolRule:
+    """Build a rule from its JSON form, naming the field when something is wrong."""
+    for name in ("code", "source", "region_code"):
+        if not isinstance(raw.get(name), str) or not raw[name]:
+            raise invalid(f"{name} is required.", name)
+    min_count = raw.get("min_count")
+    if not isinstance(min_count, int) or min_count < 1:
+        raise invalid(f"min_count must be a positive integer, got {min_count!r}.", "min_count")
+    area_kind = raw.get("area_kind")
+    return PatrolRule(
+        code=raw["code"],
+        source=raw["source"],
+        region_code=raw["region_code"],
+        chief_level=_enum(ChiefLevel, raw.get("chief_level"), "chief_level"),
+        chief_kind=_enum(ChiefKind, raw.get("chief_kind"), "chief_kind"),
+        period=_enum(Period, raw.get("period"), "period"),
+        min_count=min_count,
+        area_kind=None if area_kind is None else _enum(AreaKind, area_kind, "area_kind"),
+        count_scope=_enum(CountScope, raw.get("count_scope", "PER_CHIEF"), "count_scope"),
+        active_months=_months(raw.get("active_months")),
+        min_duration_min=_optional_positive(raw, "min_duration_min"),
+        min_distance_km=_optional_positive(raw, "min_distance_km"),
+        min_coverage=_optional_positive(raw, "min_coverage"),
+        min_gap_hours=_optional_positive(raw, "min_gap_hours"),
+        effective_from=_optional_date(raw.get("effective_from"), "effective_from"),
+        effective_to=_optional_date(raw.get("effective_to"), "effective_to"),
+    )
+
+
+def load_rules(path: Path = SEED_RULES_PATH) -> list[PatrolRule]:
+    """Load rules from a JSON file shaped `{"rules": [...]}`; codes must be unique."""
+    rules = [rule_from_dict(raw) for raw in json.loads(path.read_text(encoding="utf-8"))["rules"]]
+    codes = [r.code for r in rules]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        raise invalid(f"Duplicate rule codes: {', '.join(duplicates)}.", "code")
+    return rules
