@@ -154,7 +154,6 @@ class TrackAnalysis:
 
 @dataclass(frozen=True, slots=True)
 class _Arrays:
-    seq: np.ndarray
     t: np.ndarray  # epoch seconds
     lat: np.ndarray
     lon: np.ndarray
@@ -173,7 +172,7 @@ def _sorted_arrays(points: Sequence[TrackPoint]) -> tuple[tuple[TrackPoint, ...]
         (math.nan if p.accuracy_m is None else p.accuracy_m for p in ordered), dtype=float, count=len(ordered)
     )
     mock = np.fromiter((p.mock for p in ordered), dtype=bool, count=len(ordered))
-    return ordered, _Arrays(seq[order], t[order], lat, lon, acc, mock)
+    return ordered, _Arrays(t[order], lat, lon, acc, mock)
 
 
 def _junk_mask(a: _Arrays) -> np.ndarray:
@@ -208,7 +207,6 @@ def _spike_mask(a: _Arrays, eligible: np.ndarray, mode: PatrolMode, cfg: TrackCo
 
 def _issues(
     ordered: Sequence[TrackPoint],
-    a: _Arrays,
     masks: dict[PointFlag, np.ndarray],
     cfg: TrackConfig,
     mode: PatrolMode,
@@ -247,7 +245,7 @@ def _flag(
         PointFlag.SPIKE: spike,
     }
     valid = ~(junk | low_accuracy | mock | duplicate | spike)
-    return _issues(ordered, a, masks, cfg, mode), valid
+    return _issues(ordered, masks, cfg, mode), valid
 
 
 def _smooth(
@@ -263,13 +261,14 @@ def _smooth(
     hi = np.searchsorted(t, t + half, side="right")
     mean = sums[hi] - sums[lo]
     mean /= np.linalg.norm(mean, axis=1)[:, None]
-    return np.degrees(np.arcsin(np.clip(mean[:, 2], -1.0, 1.0))), np.degrees(
-        np.arctan2(mean[:, 1], mean[:, 0])
-    )
+    smooth_lat = np.degrees(np.arcsin(np.clip(mean[:, 2], -1.0, 1.0)))
+    smooth_lon = np.degrees(np.arctan2(mean[:, 1], mean[:, 0]))
+    return smooth_lat, smooth_lon
 
 
 def _thin(lat: np.ndarray, lon: np.ndarray, radius_m: float) -> np.ndarray:
-    """Indices of points that moved beyond `radius_m` from the last kept point (plus the last point)."""
+    """Indices of points that moved beyond `radius_m` from the last kept point, always with the first and
+    last point (so at least two for two or more points)."""
     kept = [0]
     last_lat, last_lon = float(lat[0]), float(lon[0])
     for i, (la, lo) in enumerate(zip(lat.tolist(), lon.tolist(), strict=True)):
@@ -297,7 +296,7 @@ def _steps(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, cfg: TrackConfig) ->
     dt = np.diff(t[kept])
     # A thinned step hides the raw steps inside it; if any of them is a data gap, the step is not
     # evidence of movement even when its average speed looks fine.
-    gap_inside = np.maximum.reduceat(raw_dt, kept[:-1]) > cfg.gap_s if kept.size > 1 else np.zeros(0, bool)
+    gap_inside = np.maximum.reduceat(raw_dt, kept[:-1]) > cfg.gap_s
     with np.errstate(divide="ignore", invalid="ignore"):
         moving = (d / dt >= cfg.stop_speed_mps) & ~gap_inside
     return _Steps(raw_dt, d, dt, moving)
