@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import ExifTags, Image
+from PIL.JpegImagePlugin import JpegImageFile
 from PIL.TiffImagePlugin import IFDRational
 
 from kernel.errors import DomainError, ErrorCode
@@ -97,6 +100,24 @@ def test_a_png_header_claiming_too_many_pixels_is_refused_before_decoding(
     with pytest.raises(DomainError) as caught:
         inspect_image(path)
     assert caught.value.code is ErrorCode.TOO_MANY_PIXELS
+
+
+def test_pillows_bomb_warning_is_a_refusal_without_this_suites_warning_filters(tmp_path: Path) -> None:
+    """pytest escalates every warning; a plain interpreter shows media.images does it by itself."""
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_header(10000, 10000))  # 100 MP: Pillow warns, it does not raise
+    script = (
+        "import sys\n"
+        "from kernel.errors import DomainError\n"
+        "from media.images import inspect_image\n"
+        "try:\n"
+        "    inspect_image(sys.argv[1], max_pixels=10**9)\n"
+        "except DomainError as error:\n"
+        "    print(error.code)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-c", script, path], cwd=repo, capture_output=True, text=True)
+    assert (run.returncode, run.stdout.strip()) == (0, "TOO_MANY_PIXELS"), run.stderr
 
 
 def test_the_pixel_limit_is_a_parameter(tmp_path: Path) -> None:
@@ -188,7 +209,24 @@ def test_derivatives_carry_no_metadata_at_all(tmp_path: Path) -> None:
             assert needle not in derivative.data
 
 
-def test_a_large_jpeg_is_drafted_to_the_aspect_fitted_size_and_never_upscaled(tmp_path: Path) -> None:
+def test_a_jpeg_is_dct_scaled_for_the_aspect_fitted_size_not_a_square(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = []
+    real_draft = JpegImageFile.draft
+
+    def spy(image: JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
+        requests.append((mode, size))
+        return real_draft(image, mode, size)
+
+    monkeypatch.setattr(JpegImageFile, "draft", spy)
+    path = save(tmp_path / "big.jpg", Image.new("RGB", (4000, 3000), "teal"))
+
+    assert make_derivatives(path)["display"].width == 1600
+    assert requests == [("RGB", (1600, 1200))]  # (1600, 1600) would decode at full size
+
+
+def test_derivatives_keep_the_aspect_ratio_and_are_never_upscaled(tmp_path: Path) -> None:
     big = save(tmp_path / "big.jpg", Image.new("RGB", (3400, 2000), "teal"))
     small = save(tmp_path / "small.jpg", Image.new("RGB", (100, 80), "teal"))
 
