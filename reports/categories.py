@@ -96,7 +96,7 @@ def load_categories(
         group = _group(key, "groups", key)
         expect(spec, dict, "groups", key)
         only_keys(spec, ("name", "duplicate_radius_m", "duplicate_window_hours"), "groups", key)
-        names[group] = _names(require(spec, "name", dict, "groups", key), "groups", key, "name")
+        names[group] = parse_names(require(spec, "name", dict, "groups", key), "groups", key, "name")
         defaults[group] = spec
     missing = set(Group) - set(defaults)
     if missing:
@@ -140,10 +140,12 @@ def _category(
         raise DataFileError(f"{where(*path, 'sla_policy')}: unknown policy {sla!r}")
     group_default = defaults[group]
     notice = raw.get("notice")
+    if notice is not None:
+        notice = parse_names(expect(notice, dict, *path, "notice"), *path, "notice")
     return Category(
         code=code,
         group=group,
-        name=_names(require(raw, "name", dict, *path), *path, "name"),
+        name=parse_names(require(raw, "name", dict, *path), *path, "name"),
         sla_policy=sla,
         after_photos_required=require(raw, "after_photos_required", bool, *path),
         verification_required=require(raw, "verification_required", bool, *path),
@@ -151,7 +153,7 @@ def _category(
         duplicate_radius_m=_positive(raw, group_default, "duplicate_radius_m", *path),
         duplicate_window_hours=_positive(raw, group_default, "duplicate_window_hours", *path),
         evidence=parse_schema(raw.get("evidence", {}), *path, "evidence"),
-        notice=None if notice is None else _names(expect(notice, dict, *path, "notice"), *path, "notice"),
+        notice=notice,
     )
 
 
@@ -162,7 +164,7 @@ def _group(value: str, *path: str | int) -> Group:
         raise DataFileError(f"{where(*path)}: unknown group {value!r}") from None
 
 
-def _names(raw: Mapping[str, Any], *path: str | int) -> Names:
+def parse_names(raw: Mapping[str, Any], *path: str | int) -> Names:
     only_keys(raw, ("zh-CN", "en"), *path)
     return Names(zh_cn=require(raw, "zh-CN", str, *path), en=require(raw, "en", str, *path))
 
