@@ -70,14 +70,8 @@ class CategoryCatalog:
     def get(self, code: str) -> Category | None:
         return self._by_code.get(code)
 
-    def in_group(self, group: Group) -> list[Category]:
-        return [c for c in self._by_code.values() if c.group is group]
-
     def __iter__(self) -> Iterator[Category]:
         return iter(self._by_code.values())
-
-    def __len__(self) -> int:
-        return len(self._by_code)
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code

@@ -96,9 +96,6 @@ class JurisdictionIndex:
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
-    def get(self, code: str) -> Jurisdiction | None:
-        return self._by_code.get(code)
-
     def containing(self, point: LonLat) -> list[Jurisdiction]:
         """Jurisdictions covering the point (borders included), smallest first."""
         pt = shapely.Point(point)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from reports.routing import (
     RoutingRule,
     Scope,
     TimeWindow,
+    load_jurisdictions,
     load_routing_rules,
 )
 
@@ -254,3 +256,20 @@ def test_bad_polygons_are_refused() -> None:
         Jurisdiction.from_geojson("x", "x", {"type": "Point", "coordinates": [0, 0]})
     with pytest.raises(ValueError, match="WGS-84"):
         box("x", 200, 0, 201, 1)
+
+
+def test_jurisdictions_load_from_a_feature_collection(tmp_path) -> None:
+    ring = [[121.0, 31.0], [121.1, 31.0], [121.1, 31.1], [121.0, 31.0]]
+    feature = {
+        "type": "Feature",
+        "properties": {"code": "310101", "name": "黄浦区"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    path = tmp_path / "places.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    [place] = load_jurisdictions(path)
+    assert (place.code, place.name) == ("310101", "黄浦区")
+    feature["geometry"] = {"type": "LineString", "coordinates": ring}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    with pytest.raises(DataFileError, match="features.0"):
+        load_jurisdictions(path)
