@@ -209,8 +209,8 @@ def _fitted(size: tuple[int, int], longest: int) -> tuple[int, int]:
 
 
 def _decode(im: Image.Image, target: tuple[int, int]) -> Image.Image:
-    """Decode every pixel (a truncated or corrupt file fails here) and return upright-pending RGB
-    already resized to `target`.
+    """Decode every pixel (a truncated or corrupt file fails here) and return RGB resized to
+    `target`, still in stored orientation.
 
     For JPEG, libjpeg scales the DCT by 1/2, 1/4 or 1/8 while decoding: asked with the
     aspect-fitted size (not a square box, which would not reduce a 4:3 photo) it roughly halves
