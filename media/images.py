@@ -23,7 +23,7 @@ from os import PathLike
 from typing import Any, BinaryIO, TypeVar
 
 import pillow_heif
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 
 from kernel.errors import DomainError, ErrorCode
 
@@ -217,6 +217,9 @@ def _decode(im: Image.Image, target: tuple[int, int]) -> Image.Image:
     the time and memory. Only JPEG is drafted: a HEIF "draft" would show its embedded thumbnail,
     which need not be the picture the evidence original holds.
     """
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # Process-wide Pillow switch: with it on, a truncated upload would decode "successfully".
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False for photo intake")
     box = None
     if im.format in ("JPEG", "MPO"):
         drafted = im.draft("RGB", target)

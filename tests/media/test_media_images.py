@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.TiffImagePlugin import IFDRational
 
@@ -132,6 +132,15 @@ def test_a_truncated_jpeg_is_corrupt(tmp_path: Path) -> None:
     path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     assert inspect_image(path).width == 640  # the header alone looks fine ...
     assert refusal(path) is ErrorCode.CORRUPT  # ... only the full decode finds the missing half
+
+
+def test_intake_refuses_to_run_if_someone_turned_on_truncated_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    path = save(tmp_path / "photo.jpg", Image.new("RGB", (16, 16)))
+    with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):
+        process_photo(path)
 
 
 def test_an_animated_png_is_refused(tmp_path: Path) -> None:
