@@ -1,0 +1,63 @@
+"""The GraphQL face of the domain: one schema assembled from each area's Query and Mutation parts."""
+
+from __future__ import annotations
+
+import functools
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.config import StrawberryConfig
+
+from schema.context import Info
+from schema.errors import ErrorPolicy
+from schema.identity import IdentityMutation, IdentityQuery
+
+
+@strawberry.type
+class Query(IdentityQuery):
+    @strawberry.field(
+        description="Any object by its global id, or null when it is missing or not the caller's."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+            int(global_id.node_id)
+            return await global_id.resolve_node(info, required=False)
+        except (ValueError, GlobalIDValueError):  # not one of our ids: the same answer as a missing object
+            return None
+
+
+@strawberry.type
+class Mutation(IdentityMutation):
+    pass
+
+
+@functools.cache
+def build_schema(
+    *, production: bool, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 15
+) -> strawberry.Schema:
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        ParserCache,
+        ValidationCache,
+        ErrorPolicy,
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )

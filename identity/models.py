@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(enum.StrEnum):
+    CITIZEN = "CITIZEN"
+    CHIEF = "CHIEF"
+    STAFF = "STAFF"
+    DISPATCHER = "DISPATCHER"
+    ADMIN = "ADMIN"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    role = fields.CharEnumField(Role, max_length=16, db_index=True)
+    username = fields.CharField(max_length=64, unique=True, null=True)
+    # Personal information: shown only to its owner and to admins.
+    phone = fields.CharField(max_length=20, unique=True, null=True)
+    phone_verified_at = fields.DatetimeField(null=True)
+    password_hash = fields.CharField(max_length=255, null=True)
+    display_name = fields.CharField(max_length=100, default="")
+    department: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Department", related_name="staff", null=True, on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    # An anonymous resident's device proves itself with a random key that only its hash is kept of.
+    device_key_hash = fields.CharField(max_length=64, unique=True, null=True)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class Session(Model):
+    """One sign-in: a family of rotating refresh tokens. Revoking it ends every token it issued."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    user_id: int
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_reason = fields.CharField(max_length=32, null=True)
+
+    class Meta:
+        table = "sessions"
+
+
+class RefreshToken(Model):
+    id = fields.IntField(primary_key=True)
+    session: fields.ForeignKeyRelation[Session] = fields.ForeignKeyField(
+        "models.Session", related_name="refresh_tokens", on_delete=fields.CASCADE
+    )
+    session_id: int
+    token_hash = fields.CharField(max_length=64, unique=True)
+    expires_at = fields.DatetimeField()
+    rotated_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "refresh_tokens"
+
+
+class OtpChallenge(Model):
+    id = fields.IntField(primary_key=True)
+    phone = fields.CharField(max_length=20, db_index=True)
+    code_hash = fields.CharField(max_length=64)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="otp_challenges", on_delete=fields.CASCADE
+    )
+    user_id: int
+    attempts = fields.IntField(default=0)
+    expires_at = fields.DatetimeField()
+    consumed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "otp_challenges"
+
+
+class SignInFailure(Model):
+    """Failed password attempts, counted per login to throttle guessing across processes."""
+
+    id = fields.IntField(primary_key=True)
+    login = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "sign_in_failures"
+        indexes = (("login", "created_at"),)

@@ -1,0 +1,44 @@
+"""What every resolver receives: the request, the caller, per-request loaders and app services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from identity.config import IdentityConfig
+from identity.models import Role
+from identity.service import Principal
+from kernel.errors import DomainError, ErrorCode
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    principal: Principal | None
+    identity: IdentityConfig
+    services: Any = None  # the app's shared services (media store, event bus), set by the server
+    connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
+    loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, created lazily per request
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
+        return self.principal
+
+    def require_role(self, *roles: Role) -> Principal:
+        principal = self.require_principal()
+        if principal.role not in roles:
+            raise DomainError(ErrorCode.FORBIDDEN, "You may not do this.")
+        return principal
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.principal is not None and self.principal.role in roles
+
+
+Info = strawberry.Info[Context, None]

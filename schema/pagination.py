@@ -1,0 +1,108 @@
+"""Cursor connections with keyset pagination.
+
+Cursors encode the sort key of the last row seen, not an offset, so a page stays stable while new
+rows arrive and a deep page costs what the first one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from kernel.errors import invalid
+
+MAX_PAGE_SIZE = 100
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+def _encode(values: Sequence[Any]) -> str:
+    plain = [{"dt": v.isoformat()} if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+
+
+def _decode(cursor: str, order: Sequence[str]) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise invalid("Not a cursor from this list.", "after") from exc
+    if not isinstance(values, list) or len(values) != len(order):
+        raise invalid("Not a cursor from this list.", "after")
+    try:
+        return [datetime.fromisoformat(v["dt"]) if isinstance(v, dict) else v for v in values]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise invalid("Not a cursor from this list.", "after") from exc
+
+
+def check_page_size(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise invalid(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", "first")
+    return first
+
+
+def _after_condition(order: Sequence[str], values: Sequence[Any]) -> Q:
+    """Rows strictly after `values` in `order` ("-created_at" = descending)."""
+    condition: Q | None = None
+    for i, key in enumerate(order):
+        name = key.lstrip("-")
+        op = "lt" if key.startswith("-") else "gt"
+        step = Q(**{f"{name}__{op}": values[i]})
+        for prior_key, prior_value in zip(order[:i], values[:i], strict=True):
+            step &= Q(**{prior_key.lstrip("-"): prior_value})
+        condition = step if condition is None else condition | step
+    assert condition is not None
+    return condition
+
+
+async def keyset_page(
+    queryset: QuerySet[Any],
+    *,
+    order: Sequence[str],
+    first: int,
+    after: str | None,
+    to_node: Callable[[Any], NodeT],
+) -> Connection[NodeT]:
+    """One page of `queryset` in `order`; the last key must be unique (e.g. "-id")."""
+    check_page_size(first)
+    if after:
+        values = _decode(after, order)
+        queryset = queryset.filter(_after_condition(order, values))
+    rows = await queryset.order_by(*order).limit(first + 1)
+    has_next = len(rows) > first
+    rows = rows[:first]
+    edges = [
+        Edge(cursor=_encode([getattr(row, key.lstrip("-")) for key in order]), node=to_node(row))
+        for row in rows
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+    )

@@ -1,0 +1,117 @@
+"""Command line: python -m server run | migrate | create-user | seed-demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+
+from tortoise import Tortoise
+
+from server.db import apply_migrations, tortoise_config
+from server.settings import Settings
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+async def _with_db(settings: Settings, work) -> None:  # type: ignore[no-untyped-def]
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    asyncio.run(apply_migrations(settings.database_url))
+    print("migrations applied")
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    asyncio.run(apply_migrations(settings.database_url))
+    if args.seed_demo:
+        cmd_seed_demo(settings, args)
+    uvicorn.run(
+        "server.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the app writes its own structured access log
+        timeout_graceful_shutdown=20,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+    )
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from identity.models import Role
+    from identity.service import create_user
+    from kernel.errors import DomainError
+    from reports.models import Department
+
+    password = args.password or os.environ.get("NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+
+    async def work() -> None:
+        department_id = None
+        if args.department:
+            department = await Department.get_or_none(code=args.department)
+            if department is None:
+                sys.exit(f"error: no department with code {args.department!r}")
+            department_id = department.id
+        try:
+            user = await create_user(
+                role=Role(args.role),
+                username=args.username,
+                password=password,
+                display_name=args.display_name or args.username or "",
+                phone=args.phone,
+                department_id=department_id,
+            )
+        except DomainError as exc:
+            sys.exit(f"error: {exc.message}")
+        print(f"created {user.role} {user.username or user.phone} (id {user.id})")
+
+    asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_seed_demo(settings: Settings, _: argparse.Namespace) -> None:
+    from server.seed import seed_demo
+
+    asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, seed_demo))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="apply migrations and serve the API")
+    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    run.add_argument("--seed-demo", action="store_true", help="load the demo city first (idempotent)")
+    sub.add_parser("migrate", help="apply database migrations")
+    create = sub.add_parser("create-user", help="create a staff, dispatcher, chief or admin account")
+    create.add_argument("--role", required=True, choices=["ADMIN", "DISPATCHER", "STAFF", "CHIEF"])
+    create.add_argument("--username")
+    create.add_argument("--phone")
+    create.add_argument("--display-name")
+    create.add_argument("--department", help="department code (staff only)")
+    create.add_argument("--password", help="prompted for when omitted (or NEW_USER_PASSWORD)")
+    sub.add_parser("seed-demo", help="load the demo city (idempotent)")
+    args = parser.parse_args(argv)
+    _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    settings = Settings.from_env()
+    {"run": cmd_run, "migrate": cmd_migrate, "create-user": cmd_create_user, "seed-demo": cmd_seed_demo}[
+        args.command
+    ](settings, args)
+
+
+if __name__ == "__main__":
+    main()

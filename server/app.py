@@ -1,0 +1,143 @@
+"""The application factory: Starlette routes, middleware, GraphQL view and database lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from tortoise.connection import get_connection
+from tortoise.contrib.starlette import RegisterTortoise
+
+from identity.config import IdentityConfig
+from identity.service import authenticate
+from kernel.errors import DomainError
+from schema import build_schema
+from schema.context import Context
+from server.db import tortoise_config
+from server.middleware import BearerAuth, RateLimit, RequestLog
+from server.settings import Settings
+
+log = logging.getLogger("server")
+
+
+def identity_config(settings: Settings) -> IdentityConfig:
+    return IdentityConfig(
+        secret_key=settings.secret_key,
+        access_token_seconds=settings.access_token_seconds,
+        refresh_token_seconds=settings.refresh_token_seconds,
+        otp_seconds=settings.otp_seconds,
+        otp_max_attempts=settings.otp_max_attempts,
+        otp_per_phone_per_hour=settings.otp_per_phone_per_hour,
+        sign_in_failures=settings.limits.sign_in_failures,
+        sign_in_window_seconds=settings.limits.sign_in_window_seconds,
+    )
+
+
+class AppGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, identity: IdentityConfig, services: Any) -> None:
+        limits = settings.limits
+        super().__init__(
+            build_schema(
+                production=not settings.debug,
+                max_depth=limits.max_query_depth,
+                max_tokens=limits.max_query_tokens,
+                max_aliases=limits.max_aliases,
+            ),
+            graphql_ide="graphiql" if settings.debug else None,
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=settings.allowed_origins,
+        )
+        self.identity = identity
+        self.services = services
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
+        return Context(
+            request=request,
+            response=response,
+            principal=request.scope.get("state", {}).get("principal"),
+            identity=self.identity,
+            services=self.services,
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """WebSockets authenticate in `connection_init`: `{"authToken": "<access token>"}` (optional)."""
+        token = (context.connection_params or {}).get("authToken")
+        if token:
+            try:
+                context.principal = await authenticate(str(token), self.identity)
+            except DomainError as exc:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
+        return await super().on_ws_connect(context)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    try:
+        await get_connection("default").execute_query("SELECT 1")
+    except Exception:  # any failure to reach the database means "not ready"
+        log.exception("health check: database unreachable")
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
+    """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
+    identity = identity_config(settings)
+    services: dict[str, Any] = {"settings": settings}
+    graphql = AppGraphQL(settings, identity, services)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not init_db:
+            yield
+            return
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            yield
+        log.info("database connections closed")
+
+    middleware = [
+        Middleware(RequestLog),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "PATCH", "HEAD", "OPTIONS"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-request-id",
+                "upload-offset",
+                "upload-length",
+                "upload-metadata",
+                "tus-resumable",
+            ],
+            expose_headers=["x-request-id", "upload-offset", "location", "retry-after"],
+        ),
+        Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
+        Middleware(BearerAuth, config=identity),
+    ]
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        max_body_size=settings.limits.max_body_bytes,
+    )

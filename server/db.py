@@ -1,0 +1,56 @@
+"""Tortoise ORM configuration and the migration entry point.
+
+All models live in one Tortoise app ("models") so foreign keys can cross packages by name
+("models.Department") without the packages importing each other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+MODEL_MODULES = [
+    "identity.models",
+    "reports.models",
+    "patrols.models",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
+        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "server.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _default_url() -> str:
+    from server.settings import DATA_DIR
+
+    return os.environ.get("DATABASE_URL") or f"sqlite://{DATA_DIR / 'envcase.sqlite3'}"
+
+
+# For the `tortoise` command line (makemigrations, history, sqlmigrate): see [tool.tortoise].
+TORTOISE_ORM = tortoise_config(_default_url())
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Bring the database schema up to date; safe to run on every start."""
+    try:
+        await tortoise_migrate(config=tortoise_config(database_url))
+    finally:
+        # The migration API leaves its connections open (an aiosqlite thread would keep the process alive).
+        await Tortoise.close_connections()
