@@ -20,10 +20,13 @@ from strawberry.schema.config import StrawberryConfig
 from schema.context import Info
 from schema.errors import ErrorPolicy
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.media import MediaMutation, MediaQuery
+from schema.patrols import PatrolsMutation, PatrolsQuery
+from schema.reports import ReportsMutation, ReportsQuery
 
 
 @strawberry.type
-class Query(IdentityQuery):
+class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
@@ -37,7 +40,7 @@ class Query(IdentityQuery):
 
 
 @strawberry.type
-class Mutation(IdentityMutation):
+class Mutation(IdentityMutation, MediaMutation, ReportsMutation, PatrolsMutation):
     pass
 
 

@@ -17,12 +17,19 @@ from kernel.errors import DomainError, ErrorCode
 
 
 @dataclass
+class Services:
+    """App-wide collaborators the server builds once and every request shares."""
+
+    settings: Any  # server.settings.Settings (schema never imports server)
+
+
+@dataclass
 class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     principal: Principal | None
     identity: IdentityConfig
-    services: Any = None  # the app's shared services (media store, event bus), set by the server
+    services: Services | None = None
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
     loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, created lazily per request
 

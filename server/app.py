@@ -24,9 +24,11 @@ from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel.errors import DomainError
 from schema import build_schema
-from schema.context import Context
+from schema.context import Context, Services
 from server.db import tortoise_config
+from server.media_http import media_routes
 from server.middleware import BearerAuth, RateLimit, RequestLog
+from server.patrols_http import patrol_routes
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -46,7 +48,7 @@ def identity_config(settings: Settings) -> IdentityConfig:
 
 
 class AppGraphQL(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, identity: IdentityConfig, services: Any) -> None:
+    def __init__(self, settings: Settings, identity: IdentityConfig, services: Services) -> None:
         limits = settings.limits
         super().__init__(
             build_schema(
@@ -98,7 +100,7 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     identity = identity_config(settings)
-    services: dict[str, Any] = {"settings": settings}
+    services = Services(settings=settings)
     graphql = AppGraphQL(settings, identity, services)
 
     @asynccontextmanager
@@ -134,6 +136,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
+        *media_routes(services),
+        *patrol_routes(services),
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,11 @@
+"""HTTP routes for media that are not GraphQL (filled in by its issue)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from schema.context import Services
+
+
+def media_routes(services: Services) -> list[BaseRoute]:
+    return []

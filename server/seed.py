@@ -1,0 +1,87 @@
+"""`python -m server seed-demo`: a small demo city so a newcomer sees real data at once.
+
+Idempotent: every row is looked up by its natural key first, so running it again changes nothing.
+The demo accounts share one password (printed at the end); never seed a production database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from identity.models import Role, User
+from identity.service import hash_password
+from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel, PatrolArea
+from reports.categories import load_categories
+from reports.models import Category, Department
+
+DEMO_CITY = Path(__file__).with_name("demo") / "demo_city.json"
+
+
+def load_demo_city() -> dict[str, Any]:
+    return json.loads(DEMO_CITY.read_text(encoding="utf-8"))
+
+
+async def _seed_reports(city: dict[str, Any]) -> None:
+    for item in city["departments"]:
+        await Department.get_or_create(
+            code=item["code"], defaults={"name": item["name"], "kind": item["kind"]}
+        )
+    for category in load_categories():
+        await Category.get_or_create(
+            code=category.code,
+            defaults={
+                "group": category.group.value,
+                "name_zh": category.name.zh_cn,
+                "name_en": category.name.en,
+            },
+        )
+
+
+async def _seed_accounts(city: dict[str, Any]) -> dict[str, User]:
+    departments = {d.code: d for d in await Department.all()}
+    password_hash = hash_password(city["password"])
+    users = {}
+    for item in city["accounts"]:
+        department = departments[item["department"]] if "department" in item else None
+        users[item["username"]], _ = await User.get_or_create(
+            username=item["username"],
+            defaults={
+                "role": Role(item["role"]),
+                "display_name": item["display_name"],
+                "password_hash": password_hash,
+                "department": department,
+            },
+        )
+    return users
+
+
+async def _seed_patrols(city: dict[str, Any], users: dict[str, User]) -> None:
+    areas = {}
+    for item in city["patrol_areas"]:
+        areas[item["code"]], _ = await PatrolArea.get_or_create(
+            code=item["code"],
+            defaults={
+                "name": item["name"],
+                "kind": AreaKind(item["kind"]),
+                "admin_region": item["admin_region"],
+                "geometry": item["geometry"],
+            },
+        )
+    for item in city["assignments"]:
+        await ChiefAssignment.get_or_create(
+            chief=users[item["chief"]],
+            area=areas[item["area"]],
+            level=ChiefLevel(item["level"]),
+            defaults={"kind": ChiefKind(item["kind"]), "valid_from": date(2026, 1, 1)},
+        )
+
+
+async def seed_demo() -> None:
+    city = load_demo_city()
+    await _seed_reports(city)
+    users = await _seed_accounts(city)
+    await _seed_patrols(city, users)
+    print(f"demo city ready: {len(users)} accounts share the password {city['password']!r}")
