@@ -15,6 +15,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 
 MODEL_MODULES = [
     "identity.models",
+    "media.models",
     "reports.models",
     "patrols.models",
 ]
