@@ -1,0 +1,32 @@
+# envcase API: migrations applied on start, data and media on the /app/data volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATA_DIR=/app/data \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    FORWARDED_ALLOW_IPS=127.0.0.1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY server ./server
+COPY schema ./schema
+COPY identity ./identity
+COPY reports ./reports
+COPY patrols ./patrols
+COPY media ./media
+COPY kernel ./kernel
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app envcase \
+    && mkdir -p /app/data \
+    && chown envcase /app/data
+
+USER envcase
+VOLUME ["/app/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
+# `run` applies migrations, then starts uvicorn; set WORKERS>1 only with PostgreSQL.
+CMD ["python", "-m", "server", "run"]
