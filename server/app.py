@@ -23,12 +23,14 @@ from tortoise.contrib.starlette import RegisterTortoise
 from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel.errors import DomainError
+from kernel.events import LocalEventBus
 from schema import build_schema
 from schema.context import Context, Services
 from server.db import tortoise_config
 from server.media_http import media_routes
 from server.middleware import BearerAuth, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
+from server.redis_bus import RedisEventBus
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -100,17 +102,21 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     identity = identity_config(settings)
-    services = Services(settings=settings)
+    events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
+    services = Services(settings=settings, events=events)
     graphql = AppGraphQL(settings, identity, services)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not init_db:
-            yield
-            return
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            yield
-        log.info("database connections closed")
+        try:
+            if not init_db:
+                yield
+                return
+            async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+                yield
+            log.info("database connections closed")
+        finally:
+            await events.close()
 
     middleware = [
         Middleware(RequestLog),
