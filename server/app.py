@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -23,6 +27,10 @@ from tortoise.contrib.starlette import RegisterTortoise
 from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel.errors import DomainError
+from media.config import MediaConfig
+from media.intake import PhotoIntake
+from media.service import sweep_expired
+from media.storage import LocalStorage
 from schema import build_schema
 from schema.context import Context, Services
 from server.db import tortoise_config
@@ -32,6 +40,30 @@ from server.patrols_http import patrol_routes
 from server.settings import Settings
 
 log = logging.getLogger("server")
+
+
+def photo_intake(settings: Settings) -> PhotoIntake:
+    config = MediaConfig(
+        max_bytes=settings.photo_max_bytes,
+        max_pixels=settings.photo_max_pixels,
+        upload_ttl=timedelta(seconds=settings.upload_expiry_seconds),
+        unattached_ttl=timedelta(seconds=settings.photo_unattached_expiry_seconds),
+        camera_timezone=ZoneInfo(settings.photo_camera_timezone),
+    )
+    # Temporary uploads sit beside the store, so keeping an original is a rename.
+    return PhotoIntake(LocalStorage(settings.media_root), settings.media_root / "uploads", config)
+
+
+async def sweep_media_every(intake: PhotoIntake, seconds: int) -> None:
+    """The opt-in periodic expiry sweep (MEDIA_SWEEP_SECONDS); safe to run in every process."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            result = await sweep_expired(intake)
+        except Exception:  # a failed sweep must not end the loop; the next one retries
+            log.exception("media sweep failed")
+            continue
+        log.info("media sweep: %s", result)
 
 
 def identity_config(settings: Settings) -> IdentityConfig:
@@ -100,15 +132,26 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     identity = identity_config(settings)
-    services = Services(settings=settings)
+    services = Services(settings=settings, media=photo_intake(settings))
     graphql = AppGraphQL(settings, identity, services)
+
+    @asynccontextmanager
+    async def background(app: Starlette) -> AsyncIterator[None]:
+        assert services.media is not None
+        async with anyio.create_task_group() as tasks:
+            if settings.media_sweep_seconds > 0:
+                tasks.start_soon(sweep_media_every, services.media, settings.media_sweep_seconds)
+            yield
+            tasks.cancel_scope.cancel()
+        services.media.close()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not init_db:
-            yield
+            async with background(app):
+                yield
             return
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)), background(app):
             yield
         log.info("database connections closed")
 
