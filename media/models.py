@@ -11,18 +11,17 @@ class PhotoStatus(enum.StrEnum):
 
 
 class Photo(Model):
-    """One stored photo, content-addressed.
+    """One stored photo, content-addressed: the same bytes uploaded twice by one owner are one Photo.
 
-    Deduplication is per owner: the same bytes uploaded twice by one owner are one Photo, while two
-    owners of the same bytes get a row each (so one cannot learn what the other uploaded) sharing
-    one set of files in storage. Other packages only hold photo ids. A photo nobody attached expires
+    Deduplication is per owner: two owners of the same bytes get a row each (so one cannot learn
+    what the other uploaded), sharing one set of files in storage. Other packages only hold photo ids. A photo nobody attached expires
     (see media.service.sweep_expired).
     """
 
     id = fields.IntField(primary_key=True)
     owner = fields.ForeignKeyField("models.User", related_name="photos", on_delete=fields.RESTRICT)
     owner_id: int
-    sha256 = fields.CharField(max_length=64, db_index=True)
+    sha256 = fields.CharField(max_length=64)
     status = fields.CharEnumField(PhotoStatus, max_length=16, default=PhotoStatus.READY)
     format = fields.CharField(max_length=8)  # file extension of the private original: jpg, png, webp, heic
     byte_size = fields.BigIntField()
@@ -37,7 +36,7 @@ class Photo(Model):
     # Set when a report, observation or resolution references the photo; unattached photos expire.
     attached_at = fields.DatetimeField(null=True, db_index=True)
     # Until attached, the photo is removed after this (uploading the same bytes again extends it).
-    expires_at = fields.DatetimeField(null=True, db_index=True)
+    expires_at = fields.DatetimeField(null=True)
     # Derivatives are served to anyone only once what the photo belongs to is public.
     public = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -45,6 +44,9 @@ class Photo(Model):
     class Meta:
         table = "photos"
         unique_together = (("owner", "sha256"),)
+        # Serving looks photos up by their bytes' hash across owners. (An index, not db_index on the
+        # field: Tortoise's SQLite AlterField rebuilds the table and loses its unique constraints.)
+        indexes = (("sha256",), ("attached_at", "expires_at"))  # the second for the expiry sweep
 
 
 class UploadSession(Model):

@@ -62,9 +62,13 @@ def media_routes(services: Services) -> list[BaseRoute]:
     intake = services.media
     assert intake is not None, "the media routes need Services.media"
     return [
-        Route("/uploads/{upload_id}", UploadEndpoint(intake), methods=["HEAD", "PATCH"], name="upload"),
-        Route("/media/photos/{photo_id:int}/original", OriginalEndpoint(intake.storage), methods=["GET"]),
-        Route("/media/{key:path}", DerivativeEndpoint(intake.storage), methods=["GET"], name="media"),
+        Route(
+            "/uploads/{upload_id}", UploadEndpoint(intake).handle, methods=["HEAD", "PATCH"], name="upload"
+        ),
+        Route(
+            "/media/photos/{photo_id:int}/original", OriginalEndpoint(intake.storage).handle, methods=["GET"]
+        ),
+        Route("/media/{key:path}", DerivativeEndpoint(intake.storage).handle, methods=["GET"], name="media"),
     ]
 
 
@@ -72,7 +76,7 @@ class UploadEndpoint:
     def __init__(self, intake: PhotoIntake) -> None:
         self.intake = intake
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         principal = _principal(request)
         if principal is None:
             return _error(
@@ -127,7 +131,7 @@ class DerivativeEndpoint:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         derivative = await derivative_for(_principal(request), request.path_params["key"])
         if derivative is None:
             return _not_found()
@@ -155,7 +159,7 @@ class OriginalEndpoint:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         found = await original_for(_principal(request), request.path_params["photo_id"])
         if found is None:
             return _not_found()

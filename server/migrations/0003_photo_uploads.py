@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0002_photos')]
@@ -29,18 +30,17 @@ class Migration(migrations.Migration):
             options={'table': 'upload_sessions', 'app': 'models', 'unique_together': (('owner', 'client_id'),), 'pk_attr': 'id', 'table_description': 'A resumable upload in progress: bytes arrive in chunks into a temporary file.'},
             bases=['Model'],
         ),
-        ops.AlterModelOptions(
-            name='Photo',
-            options={'table': 'photos', 'app': 'models', 'unique_together': (('owner', 'sha256'),), 'pk_attr': 'id', 'table_description': 'One stored photo, content-addressed.'},
-        ),
-        ops.AlterField(
-            model_name='Photo',
-            name='sha256',
-            field=fields.CharField(db_index=True, max_length=64),
-        ),
         ops.AddField(
             model_name='Photo',
             name='expires_at',
-            field=fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False),
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddIndex(
+            model_name='Photo',
+            index=Index(fields=['sha256']),
+        ),
+        ops.AddIndex(
+            model_name='Photo',
+            index=Index(fields=['attached_at', 'expires_at']),
         ),
     ]
