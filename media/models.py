@@ -14,8 +14,8 @@ class Photo(Model):
     """One stored photo, content-addressed: the same bytes uploaded twice by one owner are one Photo.
 
     Deduplication is per owner: two owners of the same bytes get a row each (so one cannot learn
-    what the other uploaded), sharing one set of files in storage. Other packages only hold photo ids. A photo nobody attached expires
-    (see media.service.sweep_expired).
+    what the other uploaded), sharing one set of files in storage. Other packages only hold photo
+    ids. A photo nobody attached expires (see media.service.sweep_expired).
     """
 
     id = fields.IntField(primary_key=True)
