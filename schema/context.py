@@ -15,6 +15,7 @@ from identity.models import Role
 from identity.service import Principal
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
+from media.intake import PhotoIntake
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Services:
 
     settings: Any  # server.settings.Settings (schema never imports server)
     events: EventBus = field(default_factory=LocalEventBus)
+    media: PhotoIntake | None = None  # photo intake and its storage
 
 
 @dataclass

@@ -1,8 +1,193 @@
-"""GraphQL for media (filled in by its issue)."""
+"""GraphQL for photos: the Photo node, upload mutations, and `load_photos` for other areas.
+
+Other areas turn the photo ids they hold into Photo nodes with one batched query per request:
+
+    photos = await load_photos(info, report.photo_ids)   # only those the caller may see, in order
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
 import strawberry
+from starlette.datastructures import UploadFile
+from strawberry import relay
+from strawberry.dataloader import DataLoader
+from strawberry.file_uploads import Upload
+
+from kernel.errors import invalid
+from media import service
+from media.intake import PhotoIntake, derivative_key
+from media.models import Photo as PhotoModel
+from media.models import UploadSession
+from schema.context import Info
+from schema.errors import UserError, payload_mutation
+
+
+@strawberry.type(description="Where a photo's public renditions are served (JPEG, no metadata).")
+class PhotoUrls:
+    display: str = strawberry.field(description="Long side at most 1600 px.")
+    thumb: str = strawberry.field(description="Long side at most 320 px.")
+
+
+@strawberry.type(description="A position in decimal degrees, WGS-84.")
+class ExifLocation:
+    latitude: float
+    longitude: float
+
+
+@strawberry.type
+class Camera:
+    make: str | None
+    model: str | None
+
+
+@strawberry.type(name="Photo")
+class PhotoNode(relay.Node):
+    """A photo: its owner and staff see it; anyone once what it belongs to is public.
+
+    Evidence read from EXIF (position, camera) and the original file are for staff only; EXIF is
+    easy to forge, so treat it as a hint, not proof.
+    """
+
+    id: relay.NodeID[int]
+    width: int = strawberry.field(description="Pixels, as displayed (after the EXIF orientation).")
+    height: int
+    captured_at: datetime | None = strawberry.field(description="When the camera says it took the photo.")
+    public: bool
+    created_at: datetime
+    _row: strawberry.Private[PhotoModel]
+
+    @classmethod
+    def from_model(cls, row: PhotoModel) -> PhotoNode:
+        return cls(
+            id=row.id,
+            width=row.width,
+            height=row.height,
+            captured_at=row.captured_at,
+            public=row.public,
+            created_at=row.created_at,
+            _row=row,
+        )
+
+    @strawberry.field
+    def urls(self, info: Info) -> PhotoUrls:
+        base = f"{info.context.request.base_url}media/"
+        sha256 = self._row.sha256
+        return PhotoUrls(
+            display=base + derivative_key(sha256, "display"), thumb=base + derivative_key(sha256, "thumb")
+        )
+
+    @strawberry.field(description="EXIF GPS position; staff, dispatchers and admins only (else null).")
+    def exif_location(self, info: Info) -> ExifLocation | None:
+        row = self._row
+        if not service.sees_evidence(info.context.principal) or row.exif_latitude is None:
+            return None
+        return ExifLocation(latitude=row.exif_latitude, longitude=row.exif_longitude or 0.0)
+
+    @strawberry.field(description="EXIF camera make and model; staff, dispatchers and admins only.")
+    def camera(self, info: Info) -> Camera | None:
+        row = self._row
+        if not service.sees_evidence(info.context.principal) or not (row.camera_make or row.camera_model):
+            return None
+        return Camera(make=row.camera_make, model=row.camera_model)
+
+    @strawberry.field(
+        description="The evidence original as uploaded (with EXIF); staff only, needs the token."
+    )
+    def original_url(self, info: Info) -> str | None:
+        if not service.sees_evidence(info.context.principal):
+            return None
+        return f"{info.context.request.base_url}media/photos/{self.id}/original"
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[PhotoNode | None]:
+        return await _photo_loader(info).load_many([int(i) for i in node_ids])
+
+
+def _photo_loader(info: Info) -> DataLoader[int, PhotoNode | None]:
+    loaders = info.context.loaders
+    if "photos" not in loaders:
+        principal = info.context.principal
+
+        async def load(ids: list[int]) -> list[PhotoNode | None]:
+            rows = await service.visible_photos(principal, ids)
+            return [PhotoNode.from_model(rows[i]) if i in rows else None for i in ids]
+
+        loaders["photos"] = DataLoader(load_fn=load)
+    return loaders["photos"]
+
+
+async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:
+    """The photos among `photo_ids` the caller may see, in the given order; batched per request."""
+    nodes = await _photo_loader(info).load_many(list(photo_ids))
+    return [node for node in nodes if node is not None]
+
+
+# --- uploads ----------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A resumable upload: PATCH the bytes to `url`, then call photoUploadFinish.")
+class PhotoUpload:
+    id: strawberry.ID
+    url: str = strawberry.field(description="PATCH chunks here with Upload-Offset; HEAD tells the offset.")
+    offset: int = strawberry.field(description="Bytes the server already has: send from here.")
+    byte_size: int
+    expires_at: datetime
+
+    @classmethod
+    def from_model(cls, row: UploadSession, info: Info) -> PhotoUpload:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            url=str(info.context.request.url_for("upload", upload_id=str(row.id))),
+            offset=row.received,
+            byte_size=row.byte_size,
+            expires_at=row.expires_at,
+        )
+
+
+@strawberry.input
+class PhotoUploadStartInput:
+    byte_size: int = strawberry.field(description="The file's exact size in bytes.")
+    sha256: str = strawberry.field(description="SHA-256 of the whole file, 64 hex digits.")
+    client_id: str | None = strawberry.field(
+        default=None, description="Your id for this upload (1-64 of A-Z a-z 0-9 _.:-): a retry returns it."
+    )
+
+
+@strawberry.type
+class PhotoUploadStartPayload:
+    upload: PhotoUpload | None = strawberry.field(default=None, description="Null when `photo` is set.")
+    photo: PhotoNode | None = strawberry.field(
+        default=None, description="Set when you already uploaded these bytes: nothing to send."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PhotoUploadFinishInput:
+    upload_id: strawberry.ID
+
+
+@strawberry.input
+class PhotoUploadInput:
+    file: Upload = strawberry.field(description="The photo (JPEG, PNG, WebP or HEIC) as a multipart file.")
+
+
+@strawberry.type
+class PhotoUploadPayload:
+    photo: PhotoNode | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _intake(info: Info) -> PhotoIntake:
+    services = info.context.services
+    assert services is not None and services.media is not None, "the server wires Services.media"
+    return services.media
 
 
 @strawberry.type
@@ -12,4 +197,27 @@ class MediaQuery:
 
 @strawberry.type
 class MediaMutation:
-    pass
+    @payload_mutation("Open a resumable photo upload, or get your photo of these bytes at once.")
+    async def photo_upload_start(self, info: Info, input: PhotoUploadStartInput) -> PhotoUploadStartPayload:
+        principal = info.context.require_principal()
+        started = await _intake(info).start_upload(
+            principal.user.id, byte_size=input.byte_size, sha256=input.sha256, client_id=input.client_id
+        )
+        if started.photo is not None:
+            return PhotoUploadStartPayload(photo=PhotoNode.from_model(started.photo))
+        assert started.session is not None
+        return PhotoUploadStartPayload(upload=PhotoUpload.from_model(started.session, info))
+
+    @payload_mutation("Check and process a fully sent upload into a Photo; finishing again returns it.")
+    async def photo_upload_finish(self, info: Info, input: PhotoUploadFinishInput) -> PhotoUploadPayload:
+        principal = info.context.require_principal()
+        photo = await _intake(info).finish_upload(principal.user.id, str(input.upload_id))
+        return PhotoUploadPayload(photo=PhotoNode.from_model(photo))
+
+    @payload_mutation("Upload a small photo in one multipart request (resumable uploads suit big ones).")
+    async def photo_upload(self, info: Info, input: PhotoUploadInput) -> PhotoUploadPayload:
+        principal = info.context.require_principal()
+        if not isinstance(input.file, UploadFile):  # the Upload scalar lets a plain JSON value through
+            raise invalid("Send the photo as a multipart file.", "input", "file")
+        photo = await _intake(info).upload_file(principal.user.id, input.file, "input", "file")
+        return PhotoUploadPayload(photo=PhotoNode.from_model(photo))

@@ -1,4 +1,4 @@
-"""Command line: python -m server run | migrate | create-user | seed-demo."""
+"""Command line: python -m server run | migrate | create-user | seed-demo | sweep-media."""
 
 from __future__ import annotations
 
@@ -88,6 +88,24 @@ def cmd_seed_demo(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, seed_demo))
 
 
+def cmd_sweep_media(settings: Settings, _: argparse.Namespace) -> None:
+    from media.service import sweep_expired
+    from server.app import photo_intake
+
+    async def work() -> None:
+        intake = photo_intake(settings)
+        try:
+            result = await sweep_expired(intake)
+        finally:
+            intake.close()
+        print(
+            f"removed {result.uploads} expired uploads, {result.photos} unattached photos, "
+            f"{result.files} stored files, {result.temp_files} stale temporary files"
+        )
+
+    asyncio.run(_with_db(settings, work))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,12 +123,20 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--department", help="department code (staff only)")
     create.add_argument("--password", help="prompted for when omitted (or NEW_USER_PASSWORD)")
     sub.add_parser("seed-demo", help="load the demo city (idempotent)")
+    sub.add_parser(
+        "sweep-media", help="remove expired uploads and unattached photos with their files (cron-safe)"
+    )
     args = parser.parse_args(argv)
     _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
-    {"run": cmd_run, "migrate": cmd_migrate, "create-user": cmd_create_user, "seed-demo": cmd_seed_demo}[
-        args.command
-    ](settings, args)
+    commands = {
+        "run": cmd_run,
+        "migrate": cmd_migrate,
+        "create-user": cmd_create_user,
+        "seed-demo": cmd_seed_demo,
+        "sweep-media": cmd_sweep_media,
+    }
+    commands[args.command](settings, args)
 
 
 if __name__ == "__main__":

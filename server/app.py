@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,6 +28,10 @@ from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel.errors import DomainError
 from kernel.events import LocalEventBus
+from media.config import MediaConfig
+from media.intake import PhotoIntake
+from media.service import sweep_expired
+from media.storage import LocalStorage
 from schema import build_schema
 from schema.context import Context, Services
 from server.db import tortoise_config
@@ -34,6 +42,30 @@ from server.redis_bus import RedisEventBus
 from server.settings import Settings
 
 log = logging.getLogger("server")
+
+
+def photo_intake(settings: Settings) -> PhotoIntake:
+    config = MediaConfig(
+        max_bytes=settings.photo_max_bytes,
+        max_pixels=settings.photo_max_pixels,
+        upload_ttl=timedelta(seconds=settings.upload_expiry_seconds),
+        unattached_ttl=timedelta(seconds=settings.photo_unattached_expiry_seconds),
+        camera_timezone=ZoneInfo(settings.photo_camera_timezone),
+    )
+    # Temporary uploads sit beside the store, so keeping an original is a rename.
+    return PhotoIntake(LocalStorage(settings.media_root), settings.media_root / "uploads", config)
+
+
+async def sweep_media_every(intake: PhotoIntake, seconds: int) -> None:
+    """The opt-in periodic expiry sweep (MEDIA_SWEEP_SECONDS); safe to run in every process."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            result = await sweep_expired(intake)
+        except Exception:  # a failed sweep must not end the loop; the next one retries
+            log.exception("media sweep failed")
+            continue
+        log.info("media sweep: %s", result)
 
 
 def identity_config(settings: Settings) -> IdentityConfig:
@@ -103,20 +135,29 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     identity = identity_config(settings)
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
-    services = Services(settings=settings, events=events)
+    services = Services(settings=settings, events=events, media=photo_intake(settings))
     graphql = AppGraphQL(settings, identity, services)
 
     @asynccontextmanager
+    async def background(app: Starlette) -> AsyncIterator[None]:
+        assert services.media is not None
+        async with anyio.create_task_group() as tasks:
+            if settings.media_sweep_seconds > 0:
+                tasks.start_soon(sweep_media_every, services.media, settings.media_sweep_seconds)
+            yield
+            tasks.cancel_scope.cancel()
+        services.media.close()
+        await services.events.close()
+
+    @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            if not init_db:
+        if not init_db:
+            async with background(app):
                 yield
-                return
-            async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-                yield
-            log.info("database connections closed")
-        finally:
-            await events.close()
+            return
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)), background(app):
+            yield
+        log.info("database connections closed")
 
     middleware = [
         Middleware(RequestLog),

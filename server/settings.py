@@ -74,6 +74,12 @@ class Settings:
     otp_max_attempts: int = 5
     otp_per_phone_per_hour: int = 5
     limits: Limits = field(default_factory=Limits)
+    photo_max_bytes: int = 20 * 1024 * 1024
+    photo_max_pixels: int = 50_000_000
+    upload_expiry_seconds: int = 24 * 3600  # an unfinished resumable upload is removed after this
+    photo_unattached_expiry_seconds: int = 24 * 3600  # a photo nothing references is removed after this
+    media_sweep_seconds: int = 0  # > 0: this process also sweeps expired media that often
+    photo_camera_timezone: str = "UTC"  # zone of EXIF capture times that carry no offset
 
     @property
     def debug(self) -> bool:
@@ -97,4 +103,12 @@ class Settings:
             allowed_origins=_env_list("ALLOWED_ORIGINS"),
             redis_url=os.environ.get("REDIS_URL") or None,
             limits=limits,
+            photo_max_bytes=_env_int("PHOTO_MAX_BYTES", cls.photo_max_bytes),
+            photo_max_pixels=_env_int("PHOTO_MAX_PIXELS", cls.photo_max_pixels),
+            upload_expiry_seconds=_env_int("UPLOAD_EXPIRY_SECONDS", cls.upload_expiry_seconds),
+            photo_unattached_expiry_seconds=_env_int(
+                "PHOTO_UNATTACHED_EXPIRY_SECONDS", cls.photo_unattached_expiry_seconds
+            ),
+            media_sweep_seconds=_env_int("MEDIA_SWEEP_SECONDS", cls.media_sweep_seconds),
+            photo_camera_timezone=_env("PHOTO_CAMERA_TIMEZONE", cls.photo_camera_timezone),
         )

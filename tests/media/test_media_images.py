@@ -196,6 +196,7 @@ def test_orientation_6_gives_an_upright_derivative(tmp_path: Path) -> None:
         )
         assert top[0] > 200 > top[2], top
         assert bottom[2] > 200 > bottom[0], bottom
+    assert process_photo(path).upright_size == (200, 400)
 
 
 def test_derivatives_carry_no_metadata_at_all(tmp_path: Path) -> None:
