@@ -14,6 +14,7 @@ from identity.config import IdentityConfig
 from identity.models import Role
 from identity.service import Principal
 from kernel.errors import DomainError, ErrorCode
+from reports.store import RoutingCache
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Services:
     """App-wide collaborators the server builds once and every request shares."""
 
     settings: Any  # server.settings.Settings (schema never imports server)
+    routing: RoutingCache = field(default_factory=RoutingCache)  # compiled routing data, per process
 
 
 @dataclass
