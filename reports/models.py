@@ -23,8 +23,10 @@ class CategoryGroup(enum.StrEnum):
 
 
 class Jurisdiction(Model):
-    """An administrative area as a WGS-84 GeoJSON (Multi)Polygon; the bbox columns let a query narrow
-    by area without parsing geometry."""
+    """An administrative area as a WGS-84 GeoJSON (Multi)Polygon.
+
+    The bbox columns let a query narrow by area without parsing geometry (no semicolon in a model's
+    first docstring line: Tortoise splits SQLite DDL on it)."""
 
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
@@ -167,11 +169,14 @@ class Case(Model):
     class Meta:
         table = "cases"
         # The duplicate search: one category, open statuses, a latitude range, then longitude.
-        indexes = (("category_id", "status", "latitude", "longitude"), ("public", "public_latitude", "public_longitude"))
+        indexes = (
+            ("category_id", "status", "latitude", "longitude"),
+            ("public", "public_latitude", "public_longitude"),
+        )
 
 
 class Report(Model):
-    """One resident's submission. Private: only its reporter and the case's staff see it."""
+    """One submission by one resident. Private: only its reporter and the staff of its case see it."""
 
     id = fields.IntField(primary_key=True)
     reporter: fields.ForeignKeyRelation = fields.ForeignKeyField(
@@ -210,8 +215,10 @@ class Report(Model):
 
 
 class CaseEvent(Model):
-    """Append-only: every change of a case, in order. `kind` is a lifecycle Action for transitions
-    (so `reports.lifecycle.fold` replays them) or another event kind such as `report_added`."""
+    """Append-only: every change of a case, in order.
+
+    The kind is a lifecycle Action for transitions (so `reports.lifecycle.fold` replays them) or
+    another event kind such as `report_added`."""
 
     id = fields.IntField(primary_key=True)
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(

@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('data', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'case_events', 'app': 'models', 'indexes': [Index(fields=['case_id', 'id'])], 'pk_attr': 'id', 'table_description': 'Append-only: every change of a case, in order. `kind` is a lifecycle Action for transitions'},
+            options={'table': 'case_events', 'app': 'models', 'indexes': [Index(fields=['case_id', 'id'])], 'pk_attr': 'id', 'table_description': 'Append-only: every change of a case, in order.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
                 ('max_lon', fields.FloatField()),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'jurisdictions', 'app': 'models', 'pk_attr': 'id', 'table_description': 'An administrative area as a WGS-84 GeoJSON (Multi)Polygon; the bbox columns let a query narrow'},
+            options={'table': 'jurisdictions', 'app': 'models', 'pk_attr': 'id', 'table_description': 'An administrative area as a WGS-84 GeoJSON (Multi)Polygon.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
                 ('contact_consent', fields.BooleanField(default=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'reports', 'app': 'models', 'unique_together': (('reporter', 'client_id'),), 'indexes': [Index(fields=['reporter_id', 'created_at'])], 'pk_attr': 'id', 'table_description': "One resident's submission. Private: only its reporter and the case's staff see it."},
+            options={'table': 'reports', 'app': 'models', 'unique_together': (('reporter', 'client_id'),), 'indexes': [Index(fields=['reporter_id', 'created_at'])], 'pk_attr': 'id', 'table_description': 'One submission by one resident. Private: only its reporter and the staff of its case see it.'},
             bases=['Model'],
         ),
         ops.CreateModel(
