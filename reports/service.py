@@ -100,7 +100,10 @@ class _Checked:
 
 def normalize_location(location: Location, *path: str) -> LatLon:
     """The WGS-84 point; NaN, infinities and out-of-range values are refused with their field path."""
-    validate_lat_lon(location.latitude, location.longitude, ((*path, "latitude"), (*path, "longitude")))
+    try:
+        validate_lat_lon(location.latitude, location.longitude, ("latitude", "longitude"))
+    except DomainError as exc:
+        raise invalid(exc.message, *path, *(exc.field or ())) from None
     return to_wgs84(location.latitude, location.longitude, location.crs)
 
 
