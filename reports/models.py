@@ -1,9 +1,15 @@
+"""Reports and cases as stored: the catalog, places and routing rules (all data an admin edits), and
+each resident's report with the case it belongs to and the case's append-only event log."""
+
 from __future__ import annotations
 
 import enum
 
 from tortoise import fields
 from tortoise.models import Model
+
+from kernel.geo import CoordinateSystem
+from reports.lifecycle import Action, Status
 
 
 class CategoryGroup(enum.StrEnum):
@@ -16,11 +22,36 @@ class CategoryGroup(enum.StrEnum):
     OTHER = "OTHER"
 
 
+class Jurisdiction(Model):
+    """An administrative area as a WGS-84 GeoJSON (Multi)Polygon.
+
+    The bbox columns let a query narrow by area without parsing geometry (no semicolon in a model's
+    first docstring line: Tortoise splits SQLite DDL on it)."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=200)
+    geometry = fields.JSONField()
+    min_lat = fields.FloatField()
+    min_lon = fields.FloatField()
+    max_lat = fields.FloatField()
+    max_lon = fields.FloatField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "jurisdictions"
+
+
 class Department(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=200)
     kind = fields.CharField(max_length=64, default="")
+    # The area it answers for; routing picks the most local department of a rule's kind.
+    jurisdiction: fields.ForeignKeyNullableRelation[Jurisdiction] = fields.ForeignKeyField(
+        "models.Jurisdiction", related_name="departments", null=True, on_delete=fields.RESTRICT
+    )
+    jurisdiction_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -28,12 +59,194 @@ class Department(Model):
 
 
 class Category(Model):
+    """One reportable nuisance, seeded from reports/data/categories.json and editable by admins."""
+
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=64, unique=True)
     group = fields.CharEnumField(CategoryGroup, max_length=16)
     name_zh = fields.CharField(max_length=100)
     name_en = fields.CharField(max_length=100)
+    sla_policy = fields.CharField(max_length=64, default="hotline_5wd")
+    after_photos_required = fields.BooleanField(default=False)
+    verification_required = fields.BooleanField(default=False)
+    home_related = fields.BooleanField(default=False)
+    duplicate_radius_m = fields.FloatField(default=250.0)
+    duplicate_window_hours = fields.FloatField(default=24.0)
+    # The typed evidence fields in the reports.evidence schema language.
+    evidence_schema = fields.JSONField(default=dict)
+    notice_zh = fields.TextField(null=True)
+    notice_en = fields.TextField(null=True)
+    active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "categories"
+
+
+class RuleScope(enum.StrEnum):
+    NATIONAL = "NATIONAL"
+    CITY = "CITY"
+
+
+class RoutingRule(Model):
+    """One row of the routing table (see reports.routing for the precedence)."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=128, unique=True)
+    scope = fields.CharEnumField(RuleScope, max_length=16)
+    category = fields.CharField(max_length=64)  # a category code or "<group>.*"
+    department_kind = fields.CharField(max_length=64, null=True)
+    department_code = fields.CharField(max_length=64, null=True)
+    jurisdiction_code = fields.CharField(max_length=32, null=True)
+    # {"from": "22:00", "to": "06:00", "timezone": "Asia/Shanghai"}
+    window = fields.JSONField(null=True)
+    # [{"field": "measured_db", "op": ">=", "value": 70}]
+    conditions = fields.JSONField(default=list)
+    priority = fields.IntField(default=0)
+    source = fields.TextField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "routing_rules"
+
+
+class ConfigStamp(Model):
+    """A token that changes whenever routing data changes, so every process rebuilds its cached router."""
+
+    key = fields.CharField(max_length=32, primary_key=True)
+    token = fields.CharField(max_length=36)
+
+    class Meta:
+        table = "config_stamps"
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    URGENT = 4
+
+
+class Case(Model):
+    """The unit of work: one nuisance at one place, however many residents reported it."""
+
+    id = fields.IntField(primary_key=True)
+    # Printed on receipts and read out on the phone; it opens nothing by itself (access is per object).
+    reference = fields.CharField(max_length=24, unique=True)
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="cases", on_delete=fields.RESTRICT
+    )
+    category_id: int
+    latitude = fields.FloatField()
+    longitude = fields.FloatField()
+    # Where the public map shows it: a grid-cell centre for categories reported at homes.
+    public_latitude = fields.FloatField()
+    public_longitude = fields.FloatField()
+    status = fields.CharEnumField(Status, max_length=16)
+    # Optimistic concurrency for staff transitions; equals the number of transition events.
+    version = fields.IntField(default=1)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", related_name="cases", null=True, on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    assignee: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="assigned_cases", null=True, on_delete=fields.SET_NULL
+    )
+    assignee_id: int | None
+    priority = fields.IntEnumField(Priority, default=Priority.NORMAL)
+    response_due_at = fields.DatetimeField(null=True)
+    resolution_due_at = fields.DatetimeField(null=True)
+    reporter_count = fields.IntField(default=1)
+    report_count = fields.IntField(default=1)
+    routing_rule = fields.CharField(max_length=128, null=True)
+    routing_reason = fields.TextField(default="")
+    # Shown on the public map (and its photos' derivatives served): routed and not rejected.
+    public = fields.BooleanField(default=False)
+    last_reported_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cases"
+        # The duplicate search: one category, open statuses, a latitude range, then longitude.
+        indexes = (
+            ("category_id", "status", "latitude", "longitude"),
+            ("public", "public_latitude", "public_longitude"),
+        )
+
+
+class Report(Model):
+    """One submission by one resident. Private: only its reporter and the staff of its case see it."""
+
+    id = fields.IntField(primary_key=True)
+    reporter: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.User", related_name="reports", on_delete=fields.RESTRICT
+    )
+    reporter_id: int
+    client_id = fields.CharField(max_length=64)
+    fingerprint = fields.CharField(max_length=64)
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="reports", on_delete=fields.RESTRICT
+    )
+    category_id: int
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="reports", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    description = fields.TextField()
+    latitude = fields.FloatField()
+    longitude = fields.FloatField()
+    original_latitude = fields.FloatField()
+    original_longitude = fields.FloatField()
+    crs = fields.CharEnumField(CoordinateSystem, max_length=8)
+    accuracy_m = fields.FloatField(null=True)
+    observed_at = fields.DatetimeField()
+    evidence = fields.JSONField(default=dict)
+    photo_ids = fields.JSONField(default=list)
+    anonymous = fields.BooleanField(default=False)
+    contact_consent = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reports"
+        unique_together = (("reporter", "client_id"),)
+        # Rate limiting and "my reports" both walk one reporter's reports by time / id.
+        indexes = (("reporter_id", "created_at"),)
+
+
+class CaseEvent(Model):
+    """Append-only: every change of a case, in order.
+
+    The kind is a lifecycle Action for transitions (so `reports.lifecycle.fold` replays them) or
+    another event kind such as `report_added`."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="events", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    actor: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="case_events", null=True, on_delete=fields.SET_NULL
+    )
+    actor_id: int | None
+    kind = fields.CharField(max_length=32)
+    from_status = fields.CharEnumField(Status, max_length=16, null=True)
+    to_status = fields.CharEnumField(Status, max_length=16, null=True)
+    note = fields.TextField(default="")
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "case_events"
+        indexes = (("case_id", "id"),)
+
+    @property
+    def action(self) -> str:
+        return self.kind
+
+    @property
+    def is_transition(self) -> bool:
+        return self.kind in _ACTIONS
+
+
+_ACTIONS = frozenset(Action)

@@ -309,6 +309,14 @@ class Router:
             )
         return RoutingDecision(department, winner.id, f"{winner.describe()} -> {department}")
 
+    def places_at(self, point: LonLat) -> list[Jurisdiction]:
+        """Jurisdictions covering the point, smallest first (empty: the sea, or another country)."""
+        return self._jurisdictions.containing(point)
+
+    def handles(self, point: LonLat, category: str) -> bool:
+        """Whether some department handles `category` here, at some hour, for some evidence."""
+        return category in self._catalog and self._handled(category, self.places_at(point))
+
     def categories_at(self, point: LonLat) -> list[str]:
         """Category codes some department handles here (at some hour, for some evidence), in
         catalog order: the list a reporting form offers at that point."""
@@ -403,14 +411,15 @@ def load_routing_rules(*sources: str | Path) -> RoutingTable:
         for code, names in expect(raw.get("department_kinds", {}), dict, "department_kinds").items():
             kinds[code] = parse_names(expect(names, dict, "department_kinds", code), "department_kinds", code)
         for i, item in enumerate(require(raw, "rules", list)):
-            rules.append(_rule(item, scope, city, "rules", i))
+            rules.append(parse_rule(item, scope, city, "rules", i))
     for rule in rules:
         if rule.department_kind is not None and rule.department_kind not in kinds:
             raise DataFileError(f"rule {rule.id}: unknown department kind {rule.department_kind}")
     return RoutingTable(kinds, tuple(rules))
 
 
-def _rule(raw: Any, scope: Scope, city: str | None, *path: str | int) -> RoutingRule:
+def parse_rule(raw: Any, scope: Scope, city: str | None, *path: str | int) -> RoutingRule:
+    """One rule in its file form; `city` is the default jurisdiction of a CITY rule."""
     expect(raw, dict, *path)
     only_keys(raw, _RULE_KEYS, *path)
     try:

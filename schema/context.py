@@ -16,6 +16,7 @@ from identity.service import Principal
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
 from media.intake import PhotoIntake
+from reports.store import RoutingCache
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Services:
     settings: Any  # server.settings.Settings (schema never imports server)
     events: EventBus = field(default_factory=LocalEventBus)
     media: PhotoIntake | None = None  # photo intake and its storage
+    routing: RoutingCache = field(default_factory=RoutingCache)  # compiled routing data, per process
 
 
 @dataclass

@@ -1,15 +1,782 @@
-"""GraphQL for reports (filled in by its issue)."""
+"""GraphQL for residents' reports, the cases they land in, the public map and the routing data admins
+edit. Resolvers translate; `reports.service` and `reports.store` decide."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
 import strawberry
+from strawberry import relay
+from strawberry.dataloader import DataLoader
+from strawberry.scalars import JSON
+
+from identity.models import Role
+from kernel.errors import invalid
+from kernel.geo import BBox, CoordinateSystem
+from reports import models, service, store
+from reports.lifecycle import Status
+from reports.store import Snapshot
+from schema.context import Info
+from schema.errors import UserError, payload_mutation
+from schema.identity import DepartmentNode, decode_id
+from schema.pagination import Connection, keyset_page
+
+CoordinateSystemEnum = strawberry.enum(
+    CoordinateSystem,
+    name="CoordinateSystem",
+    description="WGS84: GPS. GCJ02: AMap, Tencent and WeChat maps. BD09: Baidu maps.",
+)
+CaseStatusEnum = strawberry.enum(Status, name="CaseStatus")
+CategoryGroupEnum = strawberry.enum(models.CategoryGroup, name="CategoryGroup")
+PriorityEnum = strawberry.enum(models.Priority, name="Priority")
+RuleScopeEnum = strawberry.enum(models.RuleScope, name="RoutingRuleScope")
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _loader(info: Info, name: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
+    """A per-request DataLoader, created on first use (one batch query per relation per request)."""
+    loaders = info.context.loaders
+    if name not in loaders:
+        loaders[name] = DataLoader(load_fn=load)
+    return loaders[name]
+
+
+def _by_id(model: Any) -> Callable[[list[int]], Awaitable[list[Any]]]:
+    async def load(ids: list[int]) -> list[Any]:
+        rows = {r.id: r for r in await model.filter(id__in=ids)}
+        return [rows.get(i) for i in ids]
+
+    return load
+
+
+async def _events_of(case_ids: list[int]) -> list[list[models.CaseEvent]]:
+    grouped: dict[int, list[models.CaseEvent]] = {i: [] for i in case_ids}
+    for event in await models.CaseEvent.filter(case_id__in=case_ids).order_by("id"):
+        grouped[event.case_id].append(event)
+    return [grouped[i] for i in case_ids]
+
+
+async def _snapshot(info: Info) -> Snapshot:
+    services = info.context.services
+    assert services is not None
+    return await services.routing.current()
+
+
+# --- types ---------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A WGS-84 point.")
+class Location:
+    latitude: float
+    longitude: float
+
+
+@strawberry.type(description="The point as the resident's device gave it.")
+class OriginalLocation:
+    latitude: float
+    longitude: float
+    crs: CoordinateSystemEnum  # type: ignore[valid-type]
+
+
+@strawberry.type(name="Category")
+class CategoryNode(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    group: CategoryGroupEnum  # type: ignore[valid-type]
+    name_zh: str
+    name_en: str
+    sla_policy: str
+    home_related: bool = strawberry.field(description="Shown coarsened (about 200 m) on the public map.")
+    after_photos_required: bool
+    verification_required: bool
+    duplicate_radius_m: float
+    duplicate_window_hours: float
+    evidence_schema: JSON = strawberry.field(description="The typed evidence fields a report may carry.")
+    notice_zh: str | None
+    notice_en: str | None
+    active: bool
+
+    @classmethod
+    def from_model(cls, row: models.Category) -> CategoryNode:
+        return cls(
+            id=row.id,
+            code=row.code,
+            group=row.group,
+            name_zh=row.name_zh,
+            name_en=row.name_en,
+            sla_policy=row.sla_policy,
+            home_related=row.home_related,
+            after_photos_required=row.after_photos_required,
+            verification_required=row.verification_required,
+            duplicate_radius_m=row.duplicate_radius_m,
+            duplicate_window_hours=row.duplicate_window_hours,
+            evidence_schema=row.evidence_schema,
+            notice_zh=row.notice_zh,
+            notice_en=row.notice_en,
+            active=row.active,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[CategoryNode | None]:
+        rows = await _loader(info, "category", _by_id(models.Category)).load_many([int(i) for i in node_ids])
+        return [cls.from_model(r) if r else None for r in rows]
+
+
+async def _category(info: Info, category_id: int) -> CategoryNode:
+    row = await _loader(info, "category", _by_id(models.Category)).load(category_id)
+    return CategoryNode.from_model(row)
+
+
+async def _department(info: Info, department_id: int | None) -> DepartmentNode | None:
+    if department_id is None:
+        return None
+    row = await _loader(info, "department", _by_id(models.Department)).load(department_id)
+    return DepartmentNode.from_model(row) if row else None
+
+
+@strawberry.type(description="A step in a case's life as its reporters see it: no names, no internal notes.")
+class TimelineEntry:
+    kind: str = strawberry.field(description="submit, route, triage, report_added, and later steps.")
+    from_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    to_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    at: datetime
+
+
+@strawberry.type(description="A case event with its actor, note and data; for the case's staff.")
+class CaseEventEntry:
+    kind: str
+    from_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    to_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    note: str
+    data: JSON
+    actor_id: strawberry.ID | None
+    at: datetime
+
+
+@strawberry.type(name="Case", description="The unit of work; visible in full to its reporters and staff.")
+class CaseNode(relay.Node):
+    id: relay.NodeID[int]
+    reference: str
+    status: CaseStatusEnum  # type: ignore[valid-type]
+    version: int
+    priority: PriorityEnum  # type: ignore[valid-type]
+    location: Location
+    response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    reporter_count: int
+    report_count: int
+    created_at: datetime
+    updated_at: datetime
+    _row: strawberry.Private[models.Case]
+
+    @classmethod
+    def from_model(cls, row: models.Case) -> CaseNode:
+        return cls(
+            id=row.id,
+            reference=row.reference,
+            status=row.status,
+            version=row.version,
+            priority=row.priority,
+            location=Location(latitude=row.latitude, longitude=row.longitude),
+            response_due_at=row.response_due_at,
+            resolution_due_at=row.resolution_due_at,
+            reporter_count=row.reporter_count,
+            report_count=row.report_count,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            _row=row,
+        )
+
+    @strawberry.field
+    async def category(self, info: Info) -> CategoryNode:
+        return await _category(info, self._row.category_id)
+
+    @strawberry.field
+    async def department(self, info: Info) -> DepartmentNode | None:
+        return await _department(info, self._row.department_id)
+
+    def _staff(self, info: Info) -> bool:
+        principal = info.context.principal
+        return service.is_case_staff(principal.user if principal else None, self._row)
+
+    @strawberry.field(description="Why the case went where it went (rule, source, department). Staff only.")
+    def routing_reason(self, info: Info) -> str | None:
+        return self._row.routing_reason if self._staff(info) else None
+
+    @strawberry.field(description="The routing rule that decided, or null for none. Staff only.")
+    def routing_rule(self, info: Info) -> str | None:
+        return self._row.routing_rule if self._staff(info) else None
+
+    @strawberry.field(description="What happened, in order, without names or internal notes.")
+    async def timeline(self, info: Info) -> list[TimelineEntry]:
+        events = await _loader(info, "events", _events_of).load(self._row.id)
+        return [
+            TimelineEntry(kind=e.kind, from_status=e.from_status, to_status=e.to_status, at=e.created_at)
+            for e in events
+        ]
+
+    @strawberry.field(description="The full event log with actors and notes. Staff only; empty otherwise.")
+    async def events(self, info: Info) -> list[CaseEventEntry]:
+        if not self._staff(info):
+            return []
+        events = await _loader(info, "events", _events_of).load(self._row.id)
+        return [
+            CaseEventEntry(
+                kind=e.kind,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                note=e.note,
+                data=e.data,
+                actor_id=relay.to_base64("User", e.actor_id) if e.actor_id else None,
+                at=e.created_at,
+            )
+            for e in events
+        ]
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[CaseNode | None]:
+        ids = [int(i) for i in node_ids]
+        principal = info.context.principal
+        if principal is None:
+            return [None] * len(ids)
+        visible = await service.visible_case_ids(principal.user, ids)
+        rows = {r.id: r for r in await models.Case.filter(id__in=list(visible))}
+        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+
+
+def _photo_ids(ids: Sequence[int]) -> list[strawberry.ID]:
+    return [strawberry.ID(relay.to_base64("Photo", i)) for i in ids]
+
+
+@strawberry.type(name="Report", description="One resident's submission; only its reporter sees it here.")
+class ReportNode(relay.Node):
+    id: relay.NodeID[int]
+    client_id: str
+    description: str
+    location: Location
+    original_location: OriginalLocation
+    accuracy_m: float | None
+    observed_at: datetime
+    evidence: JSON
+    photo_ids: list[strawberry.ID]
+    anonymous: bool
+    contact_consent: bool
+    created_at: datetime
+    _category_id: strawberry.Private[int]
+    _case_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.Report) -> ReportNode:
+        return cls(
+            id=row.id,
+            client_id=row.client_id,
+            description=row.description,
+            location=Location(latitude=row.latitude, longitude=row.longitude),
+            original_location=OriginalLocation(
+                latitude=row.original_latitude, longitude=row.original_longitude, crs=row.crs
+            ),
+            accuracy_m=row.accuracy_m,
+            observed_at=row.observed_at,
+            evidence=row.evidence,
+            photo_ids=_photo_ids(row.photo_ids),
+            anonymous=row.anonymous,
+            contact_consent=row.contact_consent,
+            created_at=row.created_at,
+            _category_id=row.category_id,
+            _case_id=row.case_id,
+        )
+
+    @strawberry.field
+    async def category(self, info: Info) -> CategoryNode:
+        return await _category(info, self._category_id)
+
+    @strawberry.field(description="The case this report belongs to: its status, department and deadlines.")
+    async def case(self, info: Info) -> CaseNode:
+        row = await _loader(info, "case", _by_id(models.Case)).load(self._case_id)
+        return CaseNode.from_model(row)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[ReportNode | None]:
+        ids = [int(i) for i in node_ids]
+        principal = info.context.principal
+        if principal is None:
+            return [None] * len(ids)
+        rows = {r.id: r for r in await models.Report.filter(id__in=ids, reporter_id=principal.user.id)}
+        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+
+
+@strawberry.type(
+    name="PublicCase",
+    description="A case as anyone may see it on the map: no reporter, no evidence metadata, the "
+    "location coarsened to about 200 m for categories reported at homes, photos as public derivatives.",
+)
+class PublicCaseNode(relay.Node):
+    id: relay.NodeID[int]
+    reference: str
+    status: CaseStatusEnum  # type: ignore[valid-type]
+    location: Location
+    reporter_count: int
+    reported_on: datetime = strawberry.field(description="The hour the case was opened (not the minute).")
+    _category_id: strawberry.Private[int]
+    _department_id: strawberry.Private[int | None]
+    _case_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.Case) -> PublicCaseNode:
+        return cls(
+            id=row.id,
+            reference=row.reference,
+            status=row.status,
+            location=Location(latitude=row.public_latitude, longitude=row.public_longitude),
+            reporter_count=row.reporter_count,
+            reported_on=row.created_at.replace(minute=0, second=0, microsecond=0),
+            _category_id=row.category_id,
+            _department_id=row.department_id,
+            _case_id=row.id,
+        )
+
+    @strawberry.field
+    async def category(self, info: Info) -> CategoryNode:
+        return await _category(info, self._category_id)
+
+    @strawberry.field
+    async def department(self, info: Info) -> DepartmentNode | None:
+        return await _department(info, self._department_id)
+
+    @strawberry.field(description="Photo ids whose metadata-free derivatives are public.")
+    async def photo_ids(self, info: Info) -> list[strawberry.ID]:
+        photos = await _loader(info, "case_photos", _photos_of).load(self._case_id)
+        return _photo_ids(photos)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[PublicCaseNode | None]:
+        ids = [int(i) for i in node_ids]
+        rows = {r.id: r for r in await models.Case.filter(id__in=ids, public=True)}
+        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+
+
+async def _photos_of(case_ids: list[int]) -> list[list[int]]:
+    grouped: dict[int, list[int]] = {i: [] for i in case_ids}
+    for case_id, photo_ids in (
+        await models.Report.filter(case_id__in=case_ids).order_by("id").values_list("case_id", "photo_ids")
+    ):
+        grouped[case_id].extend(photo_ids)
+    return [grouped[i] for i in case_ids]
+
+
+@strawberry.type(description="An open case near a point, to join instead of filing a new one.")
+class NearbyCase:
+    case: PublicCaseNode
+    distance_m: float = strawberry.field(description="To the case's public location, rounded to 10 m.")
+
+
+@strawberry.type(name="Jurisdiction")
+class JurisdictionNode(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    name: str
+    geometry: JSON
+
+    @classmethod
+    def from_model(cls, row: models.Jurisdiction) -> JurisdictionNode:
+        return cls(id=row.id, code=row.code, name=row.name, geometry=row.geometry)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[JurisdictionNode | None]:
+        ids = [int(i) for i in node_ids]
+        rows = {r.id: r for r in await models.Jurisdiction.filter(id__in=ids)}
+        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+
+
+@strawberry.type(name="RoutingRule", description="One row of the routing table, with the rule it cites.")
+class RoutingRuleNode(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    scope: RuleScopeEnum  # type: ignore[valid-type]
+    category: str
+    department_kind: str | None
+    department_code: str | None
+    jurisdiction_code: str | None
+    window: JSON | None
+    conditions: JSON
+    priority: int
+    source: str
+
+    @classmethod
+    def from_model(cls, row: models.RoutingRule) -> RoutingRuleNode:
+        return cls(
+            id=row.id,
+            code=row.code,
+            scope=row.scope,
+            category=row.category,
+            department_kind=row.department_kind,
+            department_code=row.department_code,
+            jurisdiction_code=row.jurisdiction_code,
+            window=row.window,
+            conditions=row.conditions,
+            priority=row.priority,
+            source=row.source,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[RoutingRuleNode | None]:
+        if not info.context.has_role(Role.ADMIN, Role.DISPATCHER):
+            return [None] * len(node_ids)
+        ids = [int(i) for i in node_ids]
+        rows = {r.id: r for r in await models.RoutingRule.filter(id__in=ids)}
+        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+
+
+# --- inputs and payloads -------------------------------------------------------------------------
+
+
+@strawberry.input(description="A point as the device gives it; stored as WGS-84 with the original kept.")
+class LocationInput:
+    latitude: float
+    longitude: float
+    crs: CoordinateSystemEnum = CoordinateSystem.WGS84  # type: ignore[valid-type]
+    accuracy_m: float | None = strawberry.field(default=None, description="The device's accuracy radius.")
+
+    def to_domain(self) -> service.Location:
+        return service.Location(self.latitude, self.longitude, self.crs, self.accuracy_m)
+
+
+@strawberry.input
+class SubmitReportInput:
+    client_id: str = strawberry.field(
+        description="Generated once per report on the device (e.g. a UUID); a retry with it returns the "
+        "first result, and the same id with other content is a CONFLICT."
+    )
+    category_code: str
+    location: LocationInput
+    description: str = ""
+    observed_at: datetime | None = strawberry.field(
+        default=None, description="When it happened; now if null."
+    )
+    evidence: JSON | None = strawberry.field(
+        default=None, description="Fields of the category's evidence schema."
+    )
+    photo_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="0 to 9 uploaded photos."
+    )
+    anonymous: bool = strawberry.field(default=False, description="Hide who reported from staff.")
+    contact_consent: bool = strawberry.field(default=False, description="Staff may contact the resident.")
+    join_case: strawberry.ID | None = strawberry.field(
+        default=None, description="'Me too': add this report to a case from nearbyCases."
+    )
+
+
+@strawberry.type
+class SubmitReportPayload:
+    report: ReportNode | None = None
+    case: CaseNode | None = None
+    joined_existing_case: bool | None = strawberry.field(
+        default=None, description="True when the report joined an open case (a duplicate or 'me too')."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class BBoxInput:
+    min_latitude: float
+    min_longitude: float
+    max_latitude: float
+    max_longitude: float
+
+
+@strawberry.input
+class CategoryUpdateInput:
+    code: str
+    name_zh: str | None = None
+    name_en: str | None = None
+    sla_policy: str | None = None
+    evidence_schema: JSON | None = None
+    home_related: bool | None = None
+    after_photos_required: bool | None = None
+    verification_required: bool | None = None
+    duplicate_radius_m: float | None = None
+    duplicate_window_hours: float | None = None
+    notice_zh: str | None = None
+    notice_en: str | None = None
+    active: bool | None = None
+
+
+@strawberry.type
+class CategoryPayload:
+    category: CategoryNode | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DepartmentUpsertInput:
+    code: str
+    name: str
+    kind: str
+    jurisdiction_code: str | None = None
+
+
+@strawberry.type
+class DepartmentPayload:
+    department: DepartmentNode | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class JurisdictionImportInput:
+    geojson: JSON = strawberry.field(
+        description="A FeatureCollection of (Multi)Polygons in WGS-84 with `code` and `name` properties."
+    )
+
+
+@strawberry.type
+class JurisdictionImportPayload:
+    jurisdictions: list[JurisdictionNode] | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RoutingRuleUpsertInput:
+    code: str
+    scope: RuleScopeEnum  # type: ignore[valid-type]
+    category: str = strawberry.field(description="A category code or '<group>.*'.")
+    source: str = strawberry.field(description="The regulation and article the rule follows.")
+    department_kind: str | None = None
+    department_code: str | None = None
+    jurisdiction_code: str | None = None
+    window: JSON | None = strawberry.field(
+        default=None, description='e.g. {"from": "22:00", "to": "06:00", "timezone": "Asia/Shanghai"}'
+    )
+    conditions: JSON | None = strawberry.field(
+        default=None, description='e.g. [{"field": "measured_db", "op": ">=", "value": 70}]'
+    )
+    priority: int = 0
+
+
+@strawberry.type
+class RoutingRulePayload:
+    rule: RoutingRuleNode | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RoutingRuleDeleteInput:
+    code: str
+
+
+@strawberry.type
+class RoutingRuleDeletePayload:
+    deleted_code: str | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+# --- root fields ---------------------------------------------------------------------------------
 
 
 @strawberry.type
 class ReportsQuery:
-    pass
+    @strawberry.field(description="The category catalog (active ones unless `includeInactive`).")
+    async def categories(self, info: Info, include_inactive: bool = False) -> list[CategoryNode]:
+        query = models.Category.all() if include_inactive else models.Category.filter(active=True)
+        return [CategoryNode.from_model(r) for r in await query.order_by("id")]
+
+    @strawberry.field(
+        description="The categories some department handles at this point; empty outside "
+        "every jurisdiction (a report there still goes to the dispatchers' triage)."
+    )
+    async def categories_at(self, info: Info, location: LocationInput) -> list[CategoryNode]:
+        snapshot = await _snapshot(info)
+        point = service.normalize_location(location.to_domain(), "location")
+        ids = [snapshot.category_ids[c] for c in snapshot.router.categories_at((point.lon, point.lat))]
+        rows = {r.id: r for r in await models.Category.filter(id__in=ids)}
+        return [CategoryNode.from_model(rows[i]) for i in ids]
+
+    @strawberry.field(
+        description="Up to 5 open public cases of the category near the point, nearest first; "
+        "the radius defaults to the category's grouping radius."
+    )
+    async def nearby_cases(
+        self, info: Info, location: LocationInput, category_code: str, radius_m: float | None = None
+    ) -> list[NearbyCase]:
+        found = await service.nearby_cases(
+            await _snapshot(info), category_code, location.to_domain(), radius_m
+        )
+        return [
+            NearbyCase(case=PublicCaseNode.from_model(case), distance_m=round(distance, -1))
+            for case, distance in found
+        ]
+
+    @strawberry.field(description="The caller's own reports, newest first, each with its case.")
+    async def my_reports(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[ReportNode]:
+        principal = info.context.require_principal()
+        return await keyset_page(
+            models.Report.filter(reporter_id=principal.user.id),
+            order=["-id"],
+            first=first,
+            after=after,
+            to_node=ReportNode.from_model,
+        )
+
+    @strawberry.field(description="Public cases inside a box, newest first: the anonymized map feed.")
+    async def public_cases(
+        self,
+        info: Info,
+        bbox: BBoxInput,
+        category_codes: list[str] | None = None,
+        statuses: list[CaseStatusEnum] | None = None,  # type: ignore[valid-type]
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[PublicCaseNode]:
+        box = service.check_bbox(
+            BBox(bbox.min_latitude, bbox.min_longitude, bbox.max_latitude, bbox.max_longitude)
+        )
+        category_ids = None
+        if category_codes is not None:
+            snapshot = await _snapshot(info)
+            category_ids = [snapshot.category_ids[c] for c in category_codes if c in snapshot.category_ids]
+        return await keyset_page(
+            service.public_cases_query(box, category_ids, statuses),
+            order=["-id"],
+            first=first,
+            after=after,
+            to_node=PublicCaseNode.from_model,
+        )
+
+    @strawberry.field(description="Jurisdictions (code, name, GeoJSON).")
+    async def jurisdictions(self, first: int = 50, after: str | None = None) -> Connection[JurisdictionNode]:
+        return await keyset_page(
+            models.Jurisdiction.all(),
+            order=["code"],
+            first=first,
+            after=after,
+            to_node=JurisdictionNode.from_model,
+        )
+
+    @strawberry.field(description="The routing table. Admins and dispatchers.")
+    async def routing_rules(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> Connection[RoutingRuleNode]:
+        info.context.require_role(Role.ADMIN, Role.DISPATCHER)
+        return await keyset_page(
+            models.RoutingRule.all(),
+            order=["code"],
+            first=first,
+            after=after,
+            to_node=RoutingRuleNode.from_model,
+        )
 
 
 @strawberry.type
 class ReportsMutation:
-    pass
+    @payload_mutation(
+        "Report a nuisance. Idempotent by clientId. Joins an open case of the same category nearby "
+        "(or the one named in joinCase) instead of opening a new one."
+    )
+    async def submit_report(self, info: Info, input: SubmitReportInput) -> SubmitReportPayload:
+        principal = info.context.require_principal()
+        services = info.context.services
+        assert services is not None
+        join_case = decode_id(input.join_case, "PublicCase", "input", "joinCase") if input.join_case else None
+        photo_ids = [
+            decode_id(p, "Photo", "input", "photoIds", str(i)) for i, p in enumerate(input.photo_ids)
+        ]
+        result = await service.submit_report(
+            await _snapshot(info),
+            principal.user,
+            service.Submission(
+                client_id=input.client_id,
+                category_code=input.category_code,
+                location=input.location.to_domain(),
+                description=input.description,
+                observed_at=input.observed_at,
+                evidence=input.evidence,
+                photo_ids=photo_ids,
+                anonymous=input.anonymous,
+                contact_consent=input.contact_consent,
+                join_case_id=join_case,
+            ),
+            per_hour_limit=services.settings.limits.report_submissions_per_hour,
+        )
+        return SubmitReportPayload(
+            report=ReportNode.from_model(result.report),
+            case=CaseNode.from_model(result.case),
+            joined_existing_case=result.joined_existing_case,
+        )
+
+    @payload_mutation("Change a category's names, SLA policy, evidence schema or grouping. Admins only.")
+    async def category_update(self, info: Info, input: CategoryUpdateInput) -> CategoryPayload:
+        info.context.require_role(Role.ADMIN)
+        changes = {
+            "name_zh": input.name_zh,
+            "name_en": input.name_en,
+            "sla_policy": input.sla_policy,
+            "evidence_schema": input.evidence_schema,
+            "home_related": input.home_related,
+            "after_photos_required": input.after_photos_required,
+            "verification_required": input.verification_required,
+            "duplicate_radius_m": input.duplicate_radius_m,
+            "duplicate_window_hours": input.duplicate_window_hours,
+            "notice_zh": input.notice_zh,
+            "notice_en": input.notice_en,
+            "active": input.active,
+        }
+        return CategoryPayload(
+            category=CategoryNode.from_model(await store.update_category(input.code, changes))
+        )
+
+    @payload_mutation("Create or change a department and its jurisdiction. Admins only.")
+    async def department_upsert(self, info: Info, input: DepartmentUpsertInput) -> DepartmentPayload:
+        info.context.require_role(Role.ADMIN)
+        row = await store.upsert_department(input.code, input.name, input.kind, input.jurisdiction_code)
+        return DepartmentPayload(department=DepartmentNode.from_model(row))
+
+    @payload_mutation("Create or replace jurisdictions from a GeoJSON FeatureCollection. Admins only.")
+    async def jurisdiction_import(
+        self, info: Info, input: JurisdictionImportInput
+    ) -> JurisdictionImportPayload:
+        info.context.require_role(Role.ADMIN)
+        rows = await store.import_jurisdictions(store.parse_feature_collection(input.geojson))
+        return JurisdictionImportPayload(jurisdictions=[JurisdictionNode.from_model(r) for r in rows])
+
+    @payload_mutation("Create or change a routing rule; a CITY rule must name its jurisdiction. Admins only.")
+    async def routing_rule_upsert(self, info: Info, input: RoutingRuleUpsertInput) -> RoutingRulePayload:
+        info.context.require_role(Role.ADMIN)
+        raw: dict[str, Any] = {"id": input.code, "category": input.category, "source": input.source}
+        optional = {
+            "department_kind": input.department_kind,
+            "department": input.department_code,
+            "jurisdiction": input.jurisdiction_code,
+            "window": input.window,
+            "when": input.conditions,
+            "priority": input.priority,
+        }
+        raw.update({k: v for k, v in optional.items() if v is not None})
+        if not input.source.strip():
+            raise invalid("Cite the regulation the rule follows.", "input", "source")
+        rule = store.parse_rule_input(raw, input.scope.value)
+        return RoutingRulePayload(rule=RoutingRuleNode.from_model(await store.upsert_rule(rule)))
+
+    @payload_mutation("Delete a routing rule. Admins only.")
+    async def routing_rule_delete(
+        self, info: Info, input: RoutingRuleDeleteInput
+    ) -> RoutingRuleDeletePayload:
+        info.context.require_role(Role.ADMIN)
+        await store.delete_rule(input.code)
+        return RoutingRuleDeletePayload(deleted_code=input.code)

@@ -15,9 +15,13 @@ from identity.models import Role, User
 from identity.service import hash_password
 from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel, PatrolArea
 from reports.categories import load_categories
-from reports.models import Category, Department
+from reports.datafile import read_json
+from reports.models import Department
+from reports.routing import Jurisdiction, load_routing_rules
+from reports.store import seed_routing_data
 
 DEMO_CITY = Path(__file__).with_name("demo") / "demo_city.json"
+DEMO_ROUTING = Path(__file__).with_name("demo") / "routing_city_999900.json"
 
 
 def load_demo_city() -> dict[str, Any]:
@@ -25,19 +29,16 @@ def load_demo_city() -> dict[str, Any]:
 
 
 async def _seed_reports(city: dict[str, Any]) -> None:
-    for item in city["departments"]:
-        await Department.get_or_create(
-            code=item["code"], defaults={"name": item["name"], "kind": item["kind"]}
-        )
-    for category in load_categories():
-        await Category.get_or_create(
-            code=category.code,
-            defaults={
-                "group": category.group.value,
-                "name_zh": category.name.zh_cn,
-                "name_en": category.name.en,
-            },
-        )
+    """Categories, the demo city's places and departments, the national rules and the city's own."""
+    evidence = {c["code"]: c.get("evidence", {}) for c in read_json("categories.json")["categories"]}
+    await seed_routing_data(
+        categories=[(c, evidence[c.code]) for c in load_categories()],
+        jurisdictions=[
+            Jurisdiction.from_geojson(j["code"], j["name"], j["geometry"]) for j in city["jurisdictions"]
+        ],
+        departments=[(d["code"], d["name"], d["kind"], d["jurisdiction"]) for d in city["departments"]],
+        rules=load_routing_rules("routing_national.json", DEMO_ROUTING).rules,
+    )
 
 
 async def _seed_accounts(city: dict[str, Any]) -> dict[str, User]:

@@ -58,6 +58,7 @@ class Limits:
     requests_per_minute: int = 600  # per client address, per process
     sign_in_failures: int = 5  # per login within the window below, then throttled
     sign_in_window_seconds: int = 15 * 60
+    report_submissions_per_hour: int = 10  # per identity, counted in the database
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class Settings:
             max_body_bytes=_env_int("MAX_BODY_BYTES", Limits.max_body_bytes),
             max_query_depth=_env_int("MAX_QUERY_DEPTH", Limits.max_query_depth),
             requests_per_minute=_env_int("REQUESTS_PER_MINUTE", Limits.requests_per_minute),
+            report_submissions_per_hour=_env_int(
+                "REPORT_SUBMISSIONS_PER_HOUR", Limits.report_submissions_per_hour
+            ),
         )
         return cls(
             database_url=_env("DATABASE_URL", f"sqlite://{DATA_DIR / 'envcase.sqlite3'}"),
