@@ -80,7 +80,7 @@ class ChiefAssignment(Model):
 
 
 class Delegation(Model):
-    """A chief lets an assistant (河长助理) patrol for them for a period; the assistant signs in with
+    """A chief lets an assistant (河长助理) patrol for them for a period. The assistant signs in with
     their own account and their patrols count for the chief, saying so."""
 
     id = fields.IntField(primary_key=True)
@@ -192,7 +192,7 @@ class Observation(Model):
 
 
 class PatrolRuleRow(Model):
-    """One patrol-frequency rule with its source; `definition` is the rule's JSON form
+    """One patrol-frequency rule with its source. `definition` holds the rule as JSON
     (see `patrols.rules.rule_from_dict`), the columns select the rules that may apply."""
 
     id = fields.IntField(primary_key=True)

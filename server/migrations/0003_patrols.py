@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('valid_to', fields.DateField()),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'patrol_delegations', 'app': 'models', 'indexes': [Index(fields=['assistant_id', 'valid_from'])], 'pk_attr': 'id', 'table_description': 'A chief lets an assistant (河长助理) patrol for them for a period; the assistant signs in with'},
+            options={'table': 'patrol_delegations', 'app': 'models', 'indexes': [Index(fields=['assistant_id', 'valid_from'])], 'pk_attr': 'id', 'table_description': 'A chief lets an assistant (河长助理) patrol for them for a period. The assistant signs in with'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
                 ('definition', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'patrol_rules', 'app': 'models', 'pk_attr': 'id', 'table_description': "One patrol-frequency rule with its source; `definition` is the rule's JSON form"},
+            options={'table': 'patrol_rules', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One patrol-frequency rule with its source. `definition` holds the rule as JSON'},
             bases=['Model'],
         ),
         ops.CreateModel(
