@@ -4,7 +4,9 @@ Tracks say where a person was and when: sensitive personal information. They are
 - the account that recorded the patrol and the chief it counts for;
 - that chief's supervisors: a chief holding an assignment, in force today, at a higher level
   (PROVINCE > CITY > COUNTY > TOWNSHIP > VILLAGE) on an area whose division code covers the patrolled
-  area's (the leading digits of "999900" cover "999901"; the same code covers itself);
+  area's (the leading digits of "999900" cover "999901"; the same code covers itself), of the same
+  kind (a river chief supervises river chiefs, not lake or forest chiefs); patrollers are supervised
+  by any chief above them;
 - overseers: admins, and staff of the river-chief office (河长办, department kind
   `river_chief_office`), which runs assessments.
 Dispatchers and other staff do not see tracks; they see escalated observations as cases. The public
@@ -23,11 +25,15 @@ from tortoise.expressions import Q
 from identity.models import Role
 from identity.service import Principal
 from patrols.models import ChiefAssignment, Patrol
-from patrols.rules import ChiefLevel
+from patrols.rules import ChiefKind, ChiefLevel
 from reports.models import Department
 
 RIVER_CHIEF_OFFICE = "river_chief_office"
 LEVEL_RANK = {level: rank for rank, level in enumerate(ChiefLevel)}  # PROVINCE 0 ... VILLAGE 4
+
+
+def commands_kind(commander: ChiefKind, subordinate: ChiefKind) -> bool:
+    return subordinate is ChiefKind.PATROLLER or commander is subordinate
 
 
 def region_prefix(code: str) -> str:
@@ -47,8 +53,8 @@ class Viewer:
 
     user_id: int | None
     overseer: bool
-    # (level rank, region prefix) of each assignment in force today
-    commands: tuple[tuple[int, str], ...]
+    # (level rank, region prefix, kind) of each assignment in force today
+    commands: tuple[tuple[int, str, ChiefKind], ...]
 
     @classmethod
     async def load(cls, principal: Principal | None, today: date) -> Viewer:
@@ -58,23 +64,30 @@ class Viewer:
         overseer = principal.role == Role.ADMIN
         if principal.role == Role.STAFF and user.department_id is not None:
             overseer = await Department.exists(id=user.department_id, kind=RIVER_CHIEF_OFFICE)
-        commands: tuple[tuple[int, str], ...] = ()
+        commands: tuple[tuple[int, str, ChiefKind], ...] = ()
         if principal.role == Role.CHIEF:
             rows = await ChiefAssignment.filter(
                 Q(valid_to=None) | Q(valid_to__gte=today), chief_id=user.id, valid_from__lte=today
-            ).values_list("level", "area__admin_region")
-            commands = tuple((LEVEL_RANK[ChiefLevel(level)], region_prefix(region)) for level, region in rows)
+            ).values_list("level", "area__admin_region", "kind")
+            commands = tuple(
+                (LEVEL_RANK[ChiefLevel(level)], region_prefix(region), ChiefKind(kind))
+                for level, region, kind in rows
+            )
         return cls(user.id, overseer, commands)
 
-    def supervises(self, level: ChiefLevel, region: str) -> bool:
-        """Whether the caller commands a chief of `level` on an area in division `region`."""
+    def supervises(self, level: ChiefLevel, region: str, kind: ChiefKind) -> bool:
+        """Whether the caller commands a `kind` chief of `level` on an area in division `region`."""
         rank = LEVEL_RANK[level]
-        return any(mine < rank and region.startswith(prefix) for mine, prefix in self.commands)
+        return any(
+            mine < rank and region.startswith(prefix) and commands_kind(my_kind, kind)
+            for mine, prefix, my_kind in self.commands
+        )
 
-    def sees_chief(self, chief_id: int, levels_and_regions: Iterable[tuple[ChiefLevel, str]]) -> bool:
+    def sees_chief(self, chief_id: int, standing: Iterable[tuple[ChiefLevel, str, ChiefKind]]) -> bool:
+        """`standing`: the chief's (level, area region, kind) in the matter at hand."""
         if self.overseer or chief_id == self.user_id:
             return True
-        return any(self.supervises(level, region) for level, region in levels_and_regions)
+        return any(self.supervises(*s) for s in standing)
 
     async def visible_patrols(self, patrols: list[Patrol]) -> list[Patrol]:
         """The patrols the caller may see, in order; one query for any number of patrols."""
@@ -87,13 +100,15 @@ class Viewer:
         if rest and self.commands:
             rows = await ChiefAssignment.filter(
                 chief_id__in={p.counted_for_id for p in rest}, area_id__in={p.area_id for p in rest}
-            ).values_list("chief_id", "area_id", "level", "area__admin_region")
-            standing: dict[tuple[int, int], list[tuple[ChiefLevel, str]]] = {}
-            for chief_id, area_id, level, region in rows:
-                standing.setdefault((chief_id, area_id), []).append((ChiefLevel(level), region))
+            ).values_list("chief_id", "area_id", "level", "area__admin_region", "kind")
+            standing: dict[tuple[int, int], list[tuple[ChiefLevel, str, ChiefKind]]] = {}
+            for chief_id, area_id, level, region, kind in rows:
+                standing.setdefault((chief_id, area_id), []).append(
+                    (ChiefLevel(level), region, ChiefKind(kind))
+                )
             own |= {
                 p.id
                 for p in rest
-                if any(self.supervises(lv, rg) for lv, rg in standing.get((p.counted_for_id, p.area_id), []))
+                if any(self.supervises(*s) for s in standing.get((p.counted_for_id, p.area_id), []))
             }
         return [p for p in patrols if p.id in own]

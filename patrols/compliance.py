@@ -143,7 +143,7 @@ async def compliance(
     assignments = [
         a
         for a in await _assignments(first_day, last_day, chief_id, area_id, region)
-        if viewer.sees_chief(a.chief_id, [(a.level, a.region_code)])
+        if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])
     ]
     if not assignments:
         return []

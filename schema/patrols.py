@@ -167,7 +167,8 @@ class ChiefAssignmentNode(relay.Node):
         rows = {r.id: r for r in await ChiefAssignment.filter(id__in=ids).select_related("area")}
         return [
             cls.from_model(rows[i])
-            if i in rows and me.sees_chief(rows[i].chief_id, [(rows[i].level, rows[i].area.admin_region)])
+            if i in rows
+            and me.sees_chief(rows[i].chief_id, [(rows[i].level, rows[i].area.admin_region, rows[i].kind)])
             else None
             for i in ids
         ]
