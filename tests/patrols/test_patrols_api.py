@@ -531,6 +531,7 @@ async def test_a_delegated_assistant_patrols_for_the_chief(client, city):
     [judged] = verdicts[0]["patrols"]
     assert judged["patrolId"] == patrol["id"] and judged["delegated"]
     assert judged["reasons"][0].endswith("≥ 10 min required")  # judged like the chief's own patrols
+    clock.set_clock(lambda: datetime(2026, 6, 3, tzinfo=UTC))  # the delegation ended on 31 May
     late = await start(
         client, city, user="assistant", client_id="p9", started=datetime(2026, 6, 2, 1, tzinfo=UTC)
     )
