@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
@@ -17,6 +17,7 @@ from tortoise.expressions import Q
 from kernel.errors import invalid
 from patrols.access import Viewer
 from patrols.models import ChiefAssignment, Patrol, PatrolRuleRow, PatrolStatus
+from patrols.rawsql import as_datetime, placeholders
 from patrols.recording import LOCAL_TZ, local_date
 from patrols.rules import (
     AreaKind,
@@ -105,16 +106,25 @@ async def _patrols(
 ) -> dict[int, list[dict[str, Any]]]:
     start = datetime.combine(first_day, time(), LOCAL_TZ)
     end = datetime.combine(last_day + timedelta(days=1), time(), LOCAL_TZ)
-    rows = await Patrol.filter(
-        status=PatrolStatus.FINISHED,
-        counted_for_id__in=chiefs,
-        area_id__in=areas,
-        started_at__gte=start,
-        started_at__lt=end,
-    ).values(
-        "id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m",
-        "coverage", "duration_s",
-    )  # fmt: skip
+    conn = Patrol._meta.db
+    chief_marks = placeholders(conn, len(chiefs), start=4)
+    area_marks = placeholders(conn, len(areas), start=4 + len(chiefs))
+    first, second, third = placeholders(conn, 3)
+    _, raw = await conn.execute_query(
+        'SELECT "id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m", '
+        f'"coverage", "duration_s" FROM "patrols" WHERE "status" = {first} AND "started_at" >= {second} '
+        f'AND "started_at" < {third} AND "counted_for_id" IN ({", ".join(chief_marks)}) '
+        f'AND "area_id" IN ({", ".join(area_marks)})',
+        [PatrolStatus.FINISHED.value, start.astimezone(UTC), end.astimezone(UTC), *chiefs, *areas],
+    )
+    keys = ("id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m",
+            "coverage", "duration_s")  # fmt: skip
+    rows = []
+    for values in raw:
+        row = dict(zip(keys, values, strict=True))
+        row["started_at"] = as_datetime(row["started_at"])
+        row["finished_at"] = as_datetime(row["finished_at"])
+        rows.append(row)
     by_chief: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_chief[row["counted_for_id"]].append(row)

@@ -12,6 +12,7 @@ from typing import Any
 
 from kernel import clock
 from patrols.models import Patrol, PatrolArea, TrackPoint
+from patrols.rawsql import as_datetime, as_json, fetch
 from patrols.rules import AreaKind
 from patrols.track import (
     AuthenticityFlag,
@@ -55,11 +56,18 @@ def coverage_of(area: PatrolArea, analysis: TrackAnalysis) -> float:
 
 
 async def load_fixes(patrol_id: int) -> tuple[list[Fix], dict[int, Any]]:
-    rows = await TrackPoint.filter(patrol_id=patrol_id).values_list(
-        "seq", "t", "lat", "lon", "accuracy_m", "speed_mps", "mock", "flags"
+    """The stored fixes of a patrol and their current flags (by seq)."""
+    rows = await fetch(
+        TrackPoint._meta.db,
+        'SELECT "seq", "t", "lat", "lon", "accuracy_m", "speed_mps", "mock", "flags" FROM "track_points" '
+        'WHERE "patrol_id" = {}',
+        [patrol_id],
     )
-    fixes = [Fix(seq, t, lat, lon, acc, speed, bool(mock)) for seq, t, lat, lon, acc, speed, mock, _ in rows]
-    return fixes, {row[0]: row[7] for row in rows}
+    fixes = [
+        Fix(seq, as_datetime(t), lat, lon, acc, speed, bool(mock))
+        for seq, t, lat, lon, acc, speed, mock, _ in rows
+    ]
+    return fixes, {row[0]: as_json(row[7]) for row in rows if row[7] is not None}
 
 
 async def _write_flags(patrol_id: int, analysis: TrackAnalysis, stored: dict[int, Any]) -> None:

@@ -507,18 +507,45 @@ class ComplianceVerdict:
     done: int
     missing: int
     met: bool
-    periods: list[CompliancePeriod]
-    patrols: list[PatrolJudgement]
-    _chief_id: strawberry.Private[int]
-    _area_ids: strawberry.Private[list[int]]
+    _verdict: strawberry.Private[compliance.ChiefVerdict]
 
     @strawberry.field
     async def chief(self, info: Info) -> UserNode | None:
-        return await _user(info, self._chief_id)
+        return await _user(info, self._verdict.chief_id)
 
     @strawberry.field
     async def areas(self, info: Info) -> list[PatrolAreaNode]:
-        return [await _area(info, i) for i in self._area_ids]
+        return [await _area(info, i) for i in sorted({a.area_id for a in self._verdict.assignments})]
+
+    @strawberry.field
+    def periods(self) -> list[CompliancePeriod]:
+        return [
+            CompliancePeriod(
+                label=p.label,
+                first_day=p.first_day,
+                last_day=p.last_day,
+                required=p.required,
+                done=p.done,
+                missing=p.missing,
+                note=p.note,
+                _area_id=int(p.area_id) if p.area_id else None,
+            )
+            for p in self._verdict.verdict.periods
+        ]
+
+    @strawberry.field(description="Every patrol in the range, with why it counted or not.")
+    def patrols(self) -> list[PatrolJudgement]:
+        delegated = self._verdict.delegated
+        return [
+            PatrolJudgement(
+                counted=j.counted,
+                period=j.period,
+                reasons=list(j.reasons),
+                delegated=int(j.patrol_id) in delegated,
+                _patrol_id=int(j.patrol_id),
+            )
+            for j in self._verdict.verdict.patrols
+        ]
 
     @classmethod
     def of(cls, v: compliance.ChiefVerdict) -> ComplianceVerdict:
@@ -530,31 +557,7 @@ class ComplianceVerdict:
             done=v.verdict.done,
             missing=v.verdict.missing,
             met=v.verdict.met,
-            periods=[
-                CompliancePeriod(
-                    label=p.label,
-                    first_day=p.first_day,
-                    last_day=p.last_day,
-                    required=p.required,
-                    done=p.done,
-                    missing=p.missing,
-                    note=p.note,
-                    _area_id=int(p.area_id) if p.area_id else None,
-                )
-                for p in v.verdict.periods
-            ],
-            patrols=[
-                PatrolJudgement(
-                    counted=j.counted,
-                    period=j.period,
-                    reasons=list(j.reasons),
-                    delegated=int(j.patrol_id) in v.delegated,
-                    _patrol_id=int(j.patrol_id),
-                )
-                for j in v.verdict.patrols
-            ],
-            _chief_id=v.chief_id,
-            _area_ids=sorted({a.area_id for a in v.assignments}),
+            _verdict=v,
         )
 
 
@@ -587,9 +590,15 @@ class TrackPointInput:
 @strawberry.input
 class PatrolTrackAppendInput:
     patrol_id: strawberry.ID
-    points: list[TrackPointInput] = strawberry.field(
-        description=f"1 to {recording.MAX_BATCH} points, any order."
+    points: list[TrackPointInput] | None = strawberry.field(
+        default=None, description=f"1 to {recording.MAX_BATCH} points, any order. Or, faster:"
     )
+    rows: JSON | None = strawberry.field(
+        default=None,
+        description="The same points in compact form: [[seq, epochMillis, lat, lon, accuracy, speed, mock], "
+        "...] (the last three may be null or left out), all in `crs`. Parses several times faster.",
+    )
+    crs: CrsEnum = CoordinateSystem.WGS84  # type: ignore[valid-type]
     sent_at: datetime | None = None
 
 
@@ -866,24 +875,30 @@ class PatrolsMutation:
     async def patrol_track_append(
         self, info: Info, input: PatrolTrackAppendInput
     ) -> PatrolTrackAppendPayload:
-        points = [
-            recording.PointIn(
-                seq=p.seq,
-                t=p.t,
-                lat=p.latitude,
-                lon=p.longitude,
-                crs=CoordinateSystem(p.crs),
-                accuracy_m=p.accuracy,
-                speed_mps=p.speed,
-                mock=p.mock,
-            )
-            for p in input.points
-        ]
+        if (input.points is None) == (input.rows is None):
+            raise invalid("Give either points or rows.", "input", "points")
+        if input.rows is not None:
+            points = recording.points_from_rows(input.rows, CoordinateSystem(input.crs))
+        else:
+            points = [
+                recording.PointIn(
+                    seq=p.seq,
+                    t=p.t,
+                    lat=p.latitude,
+                    lon=p.longitude,
+                    crs=CoordinateSystem(p.crs),
+                    accuracy_m=p.accuracy,
+                    speed_mps=p.speed,
+                    mock=p.mock,
+                )
+                for p in input.points
+            ]
         result = await recording.append_points(
             _chief(info),
             decode_id(input.patrol_id, "Patrol", "input", "patrolId"),
             points,
             sent_at=input.sent_at,
+            input_name="points" if input.rows is None else "rows",
         )
         return PatrolTrackAppendPayload(
             patrol=PatrolNode.from_model(result.patrol),
