@@ -191,7 +191,7 @@ def median_ms(samples: list[float]) -> str:
     return f"median {statistics.median(samples):.1f} ms (min {min(samples):.1f}, n={len(samples)})"
 
 
-async def run(db: str, quick: bool) -> None:
+async def run(db: str, quick: bool, batch: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-patrols-"))
     url = f"sqlite://{tmp / 'bench.sqlite3'}" if db == "sqlite" else PG_URL
     if db == "postgres":
@@ -236,14 +236,16 @@ async def run(db: str, quick: bool) -> None:
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-            await report(client, db, quick, chiefs, per_chief)
+            await report(client, db, quick, chiefs, per_chief, batch)
     finally:
         server.terminate()
         server.wait(timeout=20)
         await Tortoise.close_connections()
 
 
-async def report(client: httpx.AsyncClient, db: str, quick: bool, chiefs: int, per_chief: int) -> None:
+async def report(
+    client: httpx.AsyncClient, db: str, quick: bool, chiefs: int, per_chief: int, batch: int
+) -> None:
     token = (
         await client.post(
             "/graphql",
@@ -260,10 +262,12 @@ async def report(client: httpx.AsyncClient, db: str, quick: bool, chiefs: int, p
     tracks = [river_points(per_phone, seed) for seed in range(phones)]
     patrol_ids = [await api.start(f"ingest-{i}", area_id) for i in range(phones)]
     began = time.perf_counter()
-    stored = sum(await asyncio.gather(*(api.upload(p, t) for p, t in zip(patrol_ids, tracks, strict=True))))
+    stored = sum(
+        await asyncio.gather(*(api.upload(p, t, batch) for p, t in zip(patrol_ids, tracks, strict=True)))
+    )
     elapsed = time.perf_counter() - began
     print(
-        f"[{db}] track ingest: {stored} points in batches of 100 by {phones} phones: "
+        f"[{db}] track ingest: {stored} points in batches of {batch} by {phones} phones: "
         f"{stored / elapsed:,.0f} points/s (target >= 10,000)"
     )
 
@@ -309,9 +313,10 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--batch", type=int, default=100, help="points per upload (the API allows 1-1000)")
     args = parser.parse_args()
     for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        asyncio.run(run(db, args.quick))
+        asyncio.run(run(db, args.quick, args.batch))
 
 
 if __name__ == "__main__":

@@ -571,3 +571,24 @@ async def test_demo_rules_and_areas_are_seeded_with_measures(client, city):
     river = city["areas"]["R-QH-01"]
     expected = path_length([tuple(c) for c in river["geometry"]["coordinates"]])
     assert river["lengthM"] == pytest.approx(expected, rel=0.005)
+
+
+async def test_compact_rows_store_the_same_points_and_report_bad_rows_in_place(client, city):
+    token = city["tokens"]["chief.village"]
+    patrol = (await start(client, city))["patrol"]
+    ms = int(T0.timestamp() * 1000)
+    rows = [[0, ms, 30.3, 120.06, 5.0, None, False], [1, ms + 1000, 30.3, 120.0601], ["x", ms, 1, 2],
+            [0, ms, 30.31, 120.06]]  # fmt: skip
+    data = await gql_data(
+        client,
+        APPEND,
+        {"input": {"patrolId": patrol["id"], "rows": rows}},
+        token=token,
+    )
+    answer = data["patrolTrackAppend"]
+    assert answer["stored"] == 2 and answer["heldRanges"] == [{"first": 0, "last": 1}]
+    assert [(e["code"], e["field"]) for e in answer["userErrors"]] == [
+        ("INVALID", ["input", "rows", "2"]), ("CONFLICT", ["input", "rows", "3"])]  # fmt: skip
+    again = await append(client, token, patrol["id"], [{"seq": 1, "t": (T0 + timedelta(seconds=1)).isoformat(),
+                                                        "latitude": 30.3, "longitude": 120.0601}])  # fmt: skip
+    assert again["duplicates"] == 1 and again["userErrors"] == []
