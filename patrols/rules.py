@@ -216,9 +216,12 @@ class PatrolSummary:
     distance_m: float
     coverage: float | None = None  # share of the area covered, 0..1; None when unknown
     disqualified: str | None = None  # set by review or authenticity checks: why it cannot count
+    duration_s: float | None = None  # measured duration (e.g. without pauses); default: end - start
 
     @property
     def duration_min(self) -> float:
+        if self.duration_s is not None:
+            return self.duration_s / 60.0
         return (self.ended_at - self.started_at).total_seconds() / 60.0
 
 

@@ -81,6 +81,7 @@ class AuthenticityFlag(enum.StrEnum):
     MOCK_LOCATION = "MOCK_LOCATION"
     SPEED_SPIKES = "SPEED_SPIKES"
     CLOCK_SKEW = "CLOCK_SKEW"
+    LATE_UPLOAD = "LATE_UPLOAD"  # set by the service: points arrived long after the patrol finished
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,11 @@ class Category(Model):
         table = "categories"
 
 
+class ReportSource(enum.StrEnum):
+    RESIDENT = "RESIDENT"
+    PATROL = "PATROL"  # a chief's patrol observation handed off as a case
+
+
 class RuleScope(enum.StrEnum):
     NATIONAL = "NATIONAL"
     CITY = "CITY"
@@ -205,6 +210,9 @@ class Report(Model):
     photo_ids = fields.JSONField(default=list)
     anonymous = fields.BooleanField(default=False)
     contact_consent = fields.BooleanField(default=False)
+    source = fields.CharEnumField(ReportSource, max_length=16, default=ReportSource.RESIDENT)
+    # Where a non-resident report came from, e.g. the patrol, observation and area of a hand-off.
+    origin = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
 
     class Meta:

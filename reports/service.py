@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from media.service import MAX_PHOTOS_PER_ITEM, claim_photos, set_public
 from reports.categories import Category
 from reports.evidence import validate_evidence
 from reports.lifecycle import Action, Status
-from reports.models import Case, CaseEvent, Report
+from reports.models import Case, CaseEvent, Report, ReportSource
 from reports.routing import RoutingDecision
 from reports.store import Snapshot, sla_policies, working_calendar
 
@@ -75,6 +75,8 @@ class Submission:
     anonymous: bool = False
     contact_consent: bool = False
     join_case_id: int | None = None
+    source: ReportSource = ReportSource.RESIDENT
+    origin: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -184,9 +186,12 @@ def route(
 
 
 async def submit_report(
-    snapshot: Snapshot, reporter: User, sub: Submission, *, per_hour_limit: int
+    snapshot: Snapshot, reporter: User, sub: Submission, *, per_hour_limit: int | None
 ) -> SubmitResult:
-    """Create the report (joining or opening a case) once per client id; a retry returns the first."""
+    """Create the report (joining or opening a case) once per client id; a retry returns the first.
+
+    `per_hour_limit=None` skips the submission rate limit (officials handing off patrol findings).
+    """
     now = clock.now()
     checked = _check(snapshot, sub, now)
     decision = None
@@ -195,7 +200,8 @@ async def submit_report(
     content_print = fingerprint(checked.content)
 
     async def create() -> Report:
-        await _check_rate(reporter.id, now, per_hour_limit)
+        if per_hour_limit is not None:
+            await _check_rate(reporter.id, now, per_hour_limit)
         await claim_photos(reporter.id, sub.photo_ids, field=(*INPUT, "photoIds"))
         if sub.join_case_id is not None:
             case = await _case_to_join(sub.join_case_id, reporter.id, checked)
@@ -223,6 +229,8 @@ async def submit_report(
             photo_ids=list(sub.photo_ids),
             anonymous=sub.anonymous,
             contact_consent=sub.contact_consent,
+            source=sub.source,
+            origin=dict(sub.origin),
             created_at=now,
         )
         if joining:

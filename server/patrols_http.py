@@ -1,11 +1,85 @@
-"""HTTP routes for patrols that are not GraphQL (filled in by its issue)."""
+"""HTTP routes for patrols that are not GraphQL: a patrol's track as GPX or GeoJSON.
+
+`GET /patrols/{id}/track.gpx` and `/patrols/{id}/track.geojson`, where `id` is the patrol's global id
+(or its number). Bearer auth; the same rule as the track in GraphQL: a patrol the caller may not see
+answers 404 exactly like a missing one. Flagged fixes are left out of the export.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from strawberry import relay
+
+from kernel import clock
+from patrols.access import Viewer
+from patrols.gpx import to_geojson, to_gpx
+from patrols.models import Patrol, PatrolArea, TrackPoint
+from patrols.recording import local_date
+from patrols.track import TrackPoint as Fix
 from schema.context import Services
 
 
+def _patrol_id(raw: str) -> int | None:
+    if raw.isdigit():
+        return int(raw)
+    try:
+        gid = relay.GlobalID.from_id(raw)
+        return int(gid.node_id) if gid.type_name == "Patrol" else None
+    except ValueError:
+        return None
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
+async def _visible_patrol(request: Request) -> Patrol | None:
+    principal = request.scope.get("state", {}).get("principal")
+    patrol_id = _patrol_id(request.path_params["patrol_id"])
+    if principal is None or patrol_id is None:
+        return None
+    patrol = await Patrol.get_or_none(id=patrol_id)
+    if patrol is None:
+        return None
+    viewer = await Viewer.load(principal, local_date(clock.now()))
+    return patrol if await viewer.visible_patrols([patrol]) else None
+
+
+async def _valid_fixes(patrol: Patrol) -> list[Fix]:
+    rows = (
+        await TrackPoint.filter(patrol_id=patrol.id, flags=None)
+        .order_by("t", "seq")
+        .values_list("seq", "t", "lat", "lon")
+    )
+    return [Fix(seq, t, lat, lon) for seq, t, lat, lon in rows]
+
+
+async def track_export(request: Request) -> Response:
+    if request.scope.get("state", {}).get("principal") is None:
+        return _error(401, "UNAUTHENTICATED", "Sign in first (Authorization: Bearer <access token>).")
+    if request.path_params["format"] not in ("gpx", "geojson"):
+        return _error(404, "NOT_FOUND", "Tracks export as .gpx or .geojson.")
+    patrol = await _visible_patrol(request)
+    if patrol is None:
+        return _error(404, "NOT_FOUND", "No such patrol.")
+    area = await PatrolArea.get(id=patrol.area_id)
+    fixes = await _valid_fixes(patrol)
+    name = f"{area.code} {area.name} {patrol.started_at:%Y-%m-%d}"
+    filename = f"patrol-{patrol.id}"
+    headers = {"cache-control": "private, no-store"}
+    if request.path_params["format"] == "gpx":
+        headers["content-disposition"] = f'attachment; filename="{filename}.gpx"'
+        return Response(to_gpx(fixes, name), media_type="application/gpx+xml", headers=headers)
+    feature = to_geojson(
+        fixes, {"name": name, "area": area.code, "mode": patrol.mode.value, "distance_m": patrol.distance_m}
+    )
+    headers["content-disposition"] = f'attachment; filename="{filename}.geojson"'
+    return Response(json.dumps(feature), media_type="application/geo+json", headers=headers)
+
+
 def patrol_routes(services: Services) -> list[BaseRoute]:
-    return []
+    return [Route("/patrols/{patrol_id}/track.{format:str}", track_export, methods=["GET"])]

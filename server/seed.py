@@ -13,7 +13,10 @@ from typing import Any
 
 from identity.models import Role, User
 from identity.service import hash_password
-from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel, PatrolArea
+from patrols.areas import upsert_area
+from patrols.compliance import upsert_rules
+from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel
+from patrols.rules import SEED_RULES_PATH
 from reports.categories import load_categories
 from reports.datafile import read_json
 from reports.models import Department
@@ -22,6 +25,7 @@ from reports.store import seed_routing_data
 
 DEMO_CITY = Path(__file__).with_name("demo") / "demo_city.json"
 DEMO_ROUTING = Path(__file__).with_name("demo") / "routing_city_999900.json"
+DEMO_PATROL_RULES = Path(__file__).with_name("demo") / "demo_patrol_rules.json"
 
 
 def load_demo_city() -> dict[str, Any]:
@@ -62,14 +66,12 @@ async def _seed_accounts(city: dict[str, Any]) -> dict[str, User]:
 async def _seed_patrols(city: dict[str, Any], users: dict[str, User]) -> None:
     areas = {}
     for item in city["patrol_areas"]:
-        areas[item["code"]], _ = await PatrolArea.get_or_create(
+        areas[item["code"]] = await upsert_area(
             code=item["code"],
-            defaults={
-                "name": item["name"],
-                "kind": AreaKind(item["kind"]),
-                "admin_region": item["admin_region"],
-                "geometry": item["geometry"],
-            },
+            name=item["name"],
+            kind=AreaKind(item["kind"]),
+            admin_region=item["admin_region"],
+            geometry=item["geometry"],
         )
     for item in city["assignments"]:
         await ChiefAssignment.get_or_create(
@@ -78,6 +80,8 @@ async def _seed_patrols(city: dict[str, Any], users: dict[str, User]) -> None:
             level=ChiefLevel(item["level"]),
             defaults={"kind": ChiefKind(item["kind"]), "valid_from": date(2026, 1, 1)},
         )
+    for path in (SEED_RULES_PATH, DEMO_PATROL_RULES):
+        await upsert_rules(json.loads(path.read_text(encoding="utf-8"))["rules"])
 
 
 async def seed_demo() -> None:

@@ -1,0 +1,114 @@
+"""Who may see a patrol's track, its points and a chief's compliance.
+
+Tracks say where a person was and when: sensitive personal information. They are visible to
+- the account that recorded the patrol and the chief it counts for;
+- that chief's supervisors: a chief holding an assignment, in force today, at a higher level
+  (PROVINCE > CITY > COUNTY > TOWNSHIP > VILLAGE) on an area whose division code covers the patrolled
+  area's (the leading digits of "999900" cover "999901"; the same code covers itself), of the same
+  kind (a river chief supervises river chiefs, not lake or forest chiefs); patrollers are supervised
+  by any chief above them;
+- overseers: admins, and staff of the river-chief office (河长办, department kind
+  `river_chief_office`), which runs assessments.
+Dispatchers and other staff do not see tracks; they see escalated observations as cases. The public
+sees at most that an area was patrolled on a date. A patrol someone may not see answers exactly
+like a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from tortoise.expressions import Q
+
+from identity.models import Role
+from identity.service import Principal
+from patrols.models import ChiefAssignment, Patrol
+from patrols.rules import ChiefKind, ChiefLevel
+from reports.models import Department
+
+RIVER_CHIEF_OFFICE = "river_chief_office"
+LEVEL_RANK = {level: rank for rank, level in enumerate(ChiefLevel)}  # PROVINCE 0 ... VILLAGE 4
+
+
+def commands_kind(commander: ChiefKind, subordinate: ChiefKind) -> bool:
+    return subordinate is ChiefKind.PATROLLER or commander is subordinate
+
+
+def region_prefix(code: str) -> str:
+    """The significant digits of a division code: "999900" -> "9999", "999901" -> "999901"."""
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
+
+
+def in_force(assignment: ChiefAssignment, day: date) -> bool:
+    return assignment.valid_from <= day and (assignment.valid_to is None or day <= assignment.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The caller's standing, loaded once per request."""
+
+    user_id: int | None
+    overseer: bool
+    # (level rank, region prefix, kind) of each assignment in force today
+    commands: tuple[tuple[int, str, ChiefKind], ...]
+
+    @classmethod
+    async def load(cls, principal: Principal | None, today: date) -> Viewer:
+        if principal is None:
+            return cls(None, False, ())
+        user = principal.user
+        overseer = principal.role == Role.ADMIN
+        if principal.role == Role.STAFF and user.department_id is not None:
+            overseer = await Department.exists(id=user.department_id, kind=RIVER_CHIEF_OFFICE)
+        commands: tuple[tuple[int, str, ChiefKind], ...] = ()
+        if principal.role == Role.CHIEF:
+            rows = await ChiefAssignment.filter(
+                Q(valid_to=None) | Q(valid_to__gte=today), chief_id=user.id, valid_from__lte=today
+            ).values_list("level", "area__admin_region", "kind")
+            commands = tuple(
+                (LEVEL_RANK[ChiefLevel(level)], region_prefix(region), ChiefKind(kind))
+                for level, region, kind in rows
+            )
+        return cls(user.id, overseer, commands)
+
+    def supervises(self, level: ChiefLevel, region: str, kind: ChiefKind) -> bool:
+        """Whether the caller commands a `kind` chief of `level` on an area in division `region`."""
+        rank = LEVEL_RANK[level]
+        return any(
+            mine < rank and region.startswith(prefix) and commands_kind(my_kind, kind)
+            for mine, prefix, my_kind in self.commands
+        )
+
+    def sees_chief(self, chief_id: int, standing: Iterable[tuple[ChiefLevel, str, ChiefKind]]) -> bool:
+        """`standing`: the chief's (level, area region, kind) in the matter at hand."""
+        if self.overseer or chief_id == self.user_id:
+            return True
+        return any(self.supervises(*s) for s in standing)
+
+    async def visible_patrols(self, patrols: list[Patrol]) -> list[Patrol]:
+        """The patrols the caller may see, in order; one query for any number of patrols."""
+        if self.user_id is None:
+            return []
+        if self.overseer:
+            return patrols
+        own = {p.id for p in patrols if self.user_id in (p.chief_id, p.counted_for_id)}
+        rest = [p for p in patrols if p.id not in own]
+        if rest and self.commands:
+            rows = await ChiefAssignment.filter(
+                chief_id__in={p.counted_for_id for p in rest}, area_id__in={p.area_id for p in rest}
+            ).values_list("chief_id", "area_id", "level", "area__admin_region", "kind")
+            standing: dict[tuple[int, int], list[tuple[ChiefLevel, str, ChiefKind]]] = {}
+            for chief_id, area_id, level, region, kind in rows:
+                standing.setdefault((chief_id, area_id), []).append(
+                    (ChiefLevel(level), region, ChiefKind(kind))
+                )
+            own |= {
+                p.id
+                for p in rest
+                if any(self.supervises(*s) for s in standing.get((p.counted_for_id, p.area_id), []))
+            }
+        return [p for p in patrols if p.id in own]

@@ -1,0 +1,228 @@
+"""`patrolCompliance`: which chiefs patrolled as their rules require, and why each patrol counted.
+
+Three queries whatever the size (assignments in force during the range, the rule rows, the finished
+patrols in the range), then pure evaluation with `patrols.rules.evaluate`. The assignments in force
+at the time decide who was responsible; a delegate's patrols count for the chief who delegated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+
+from kernel.errors import invalid
+from patrols.access import Viewer
+from patrols.models import ChiefAssignment, Patrol, PatrolRuleRow, PatrolStatus
+from patrols.rawsql import as_datetime, placeholders
+from patrols.recording import LOCAL_TZ, local_date
+from patrols.rules import (
+    AreaKind,
+    ChiefKind,
+    ChiefLevel,
+    CountScope,
+    PatrolRule,
+    PatrolSummary,
+    Verdict,
+    evaluate,
+    rule_applies,
+    rule_from_dict,
+)
+
+MAX_RANGE_DAYS = 731
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRow:
+    chief_id: int
+    area_id: int
+    level: ChiefLevel
+    kind: ChiefKind
+    area_kind: AreaKind
+    region_code: str
+    valid_from: date
+    valid_to: date | None
+
+    @property
+    def chief_level(self) -> ChiefLevel:
+        return self.level
+
+    @property
+    def chief_kind(self) -> ChiefKind:
+        return self.kind
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class ChiefVerdict:
+    chief_id: int
+    rule: PatrolRule
+    assignments: tuple[AssignmentRow, ...]
+    first_day: date  # the assessed range, clipped to the assignments
+    last_day: date
+    verdict: Verdict
+    delegated: frozenset[int]  # patrols recorded by an assistant
+
+
+async def load_rules() -> list[PatrolRule]:
+    return [rule_from_dict(d) for d in await PatrolRuleRow.all().values_list("definition", flat=True)]
+
+
+def _most_local(rules: list[PatrolRule], assignment: AssignmentRow, on: date) -> list[PatrolRule]:
+    """The applicable rules of the most local jurisdiction: a county's own rule replaces the province's."""
+    applicable = [r for r in rules if rule_applies(r, assignment, on)]
+    if not applicable:
+        return []
+    longest = max(len(r.region_prefix) for r in applicable)
+    return [r for r in applicable if len(r.region_prefix) == longest]
+
+
+async def _assignments(
+    first_day: date, last_day: date, chief_id: int | None, area_id: int | None, region: str | None
+) -> list[AssignmentRow]:
+    query = ChiefAssignment.filter(Q(valid_to=None) | Q(valid_to__gte=first_day), valid_from__lte=last_day)
+    if chief_id is not None:
+        query = query.filter(chief_id=chief_id)
+    if area_id is not None:
+        query = query.filter(area_id=area_id)
+    if region is not None:
+        query = query.filter(area__admin_region__startswith=region)
+    rows = await query.values_list(
+        "chief_id", "area_id", "level", "kind", "area__kind", "area__admin_region", "valid_from", "valid_to"
+    )
+    return [
+        AssignmentRow(c, a, ChiefLevel(lv), ChiefKind(k), AreaKind(ak), rg, vf, vt)
+        for c, a, lv, k, ak, rg, vf, vt in rows
+    ]
+
+
+async def _patrols(
+    first_day: date, last_day: date, chiefs: set[int], areas: set[int]
+) -> dict[int, list[dict[str, Any]]]:
+    start = datetime.combine(first_day, time(), LOCAL_TZ)
+    end = datetime.combine(last_day + timedelta(days=1), time(), LOCAL_TZ)
+    conn = Patrol._meta.db
+    chief_marks = placeholders(conn, len(chiefs), start=4)
+    area_marks = placeholders(conn, len(areas), start=4 + len(chiefs))
+    first, second, third = placeholders(conn, 3)
+    _, raw = await conn.execute_query(
+        'SELECT "id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m", '
+        f'"coverage", "duration_s" FROM "patrols" WHERE "status" = {first} AND "started_at" >= {second} '
+        f'AND "started_at" < {third} AND "counted_for_id" IN ({", ".join(chief_marks)}) '
+        f'AND "area_id" IN ({", ".join(area_marks)})',
+        [PatrolStatus.FINISHED.value, start.astimezone(UTC), end.astimezone(UTC), *chiefs, *areas],
+    )
+    keys = ("id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m",
+            "coverage", "duration_s")  # fmt: skip
+    rows = []
+    for values in raw:
+        row = dict(zip(keys, values, strict=True))
+        row["started_at"] = as_datetime(row["started_at"])
+        row["finished_at"] = as_datetime(row["finished_at"])
+        rows.append(row)
+    by_chief: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_chief[row["counted_for_id"]].append(row)
+    return by_chief
+
+
+def check_range(first_day: date, last_day: date) -> None:
+    if last_day < first_day:
+        raise invalid("The period ends before it starts.", "to")
+    if (last_day - first_day).days > MAX_RANGE_DAYS:
+        raise invalid(f"Assess at most {MAX_RANGE_DAYS} days at once.", "to")
+
+
+async def compliance(
+    viewer: Viewer,
+    first_day: date,
+    last_day: date,
+    *,
+    chief_id: int | None = None,
+    area_id: int | None = None,
+    region: str | None = None,
+) -> list[ChiefVerdict]:
+    """Verdicts per (chief, rule) for the chiefs the viewer may assess (themselves, those they
+    supervise; everyone for overseers), over the local dates `first_day..last_day`."""
+    check_range(first_day, last_day)
+    assignments = [
+        a
+        for a in await _assignments(first_day, last_day, chief_id, area_id, region)
+        if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])
+    ]
+    if not assignments:
+        return []
+    rules = await load_rules()
+    groups: dict[tuple[int, str], list[AssignmentRow]] = defaultdict(list)
+    by_code = {r.code: r for r in rules}
+    for a in assignments:
+        for rule in _most_local(rules, a, min(max(first_day, a.valid_from), last_day)):
+            groups[a.chief_id, rule.code].append(a)
+    patrols = await _patrols(
+        first_day, last_day, {a.chief_id for a in assignments}, {a.area_id for a in assignments}
+    )
+    verdicts = [
+        _judge(by_code[code], chief, rows, patrols.get(chief, []), first_day, last_day)
+        for (chief, code), rows in groups.items()
+    ]
+    return sorted(verdicts, key=lambda v: (v.chief_id, v.rule.code))
+
+
+def _judge(
+    rule: PatrolRule,
+    chief_id: int,
+    assignments: list[AssignmentRow],
+    patrols: list[dict[str, Any]],
+    first_day: date,
+    last_day: date,
+) -> ChiefVerdict:
+    first = max(first_day, min(a.valid_from for a in assignments))
+    ends = [a.valid_to for a in assignments]
+    last = last_day if None in ends else min(last_day, max(e for e in ends if e is not None))
+    summaries = []
+    delegated = set()
+    for p in patrols:
+        day = local_date(p["started_at"])
+        if not any(a.area_id == p["area_id"] and a.covers(day) for a in assignments):
+            continue
+        if p["chief_id"] != chief_id:
+            delegated.add(p["id"])
+        summaries.append(
+            PatrolSummary(
+                patrol_id=str(p["id"]),
+                chief_id=str(chief_id),
+                area_id=str(p["area_id"]),
+                started_at=p["started_at"],
+                ended_at=p["finished_at"],
+                distance_m=p["distance_m"] or 0.0,
+                coverage=p["coverage"],
+                duration_s=p["duration_s"],
+            )
+        )
+    areas = sorted({str(a.area_id) for a in assignments}) if rule.count_scope is CountScope.PER_AREA else None
+    verdict = evaluate(rule, summaries, first, last, areas=areas)
+    return ChiefVerdict(chief_id, rule, tuple(assignments), first, last, verdict, frozenset(delegated))
+
+
+async def upsert_rules(raw_rules: list[dict[str, Any]]) -> int:
+    """Store rules (validated by `rule_from_dict` first) by code; returns how many were new."""
+    created = 0
+    for raw in raw_rules:
+        rule = rule_from_dict(raw)
+        values = {
+            "region_code": rule.region_code,
+            "chief_level": rule.chief_level,
+            "chief_kind": rule.chief_kind,
+            "source": rule.source,
+            "definition": raw,
+        }
+        row, new = await PatrolRuleRow.get_or_create(code=rule.code, defaults=values)
+        if not new:
+            await row.update_from_dict(values).save()
+        created += new
+    return created

@@ -1,0 +1,35 @@
+"""Reading many rows without the ORM's per-value conversion, for the hot paths (a 10,800-point track,
+a county's quarter of patrols), where parsing timestamps row by row costs more than the query."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+
+def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[str]:
+    if conn.capabilities.dialect == "postgres":
+        return [f"${i}" for i in range(start, start + count)]
+    return ["?"] * count
+
+
+async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    """Rows of `sql`, whose parameters are written `{}` (turned into the dialect's placeholders)."""
+    marks = placeholders(conn, sql.count("{}"))
+    _, rows = await conn.execute_query(sql.format(*marks), list(params))
+    return rows
+
+
+def as_datetime(value: Any) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite gives ISO text, PostgreSQL datetimes)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
