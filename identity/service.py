@@ -116,15 +116,15 @@ async def authenticate(access_token: str, config: IdentityConfig) -> Principal:
             access_token,
             config.secret_key,
             algorithms=[_JWT_ALGORITHM],
-            options={"require": ["sub", "sid", "exp", "typ"]},
-            leeway=0,
+            # Expiry is checked below against the same clock that issued the token.
+            options={"require": ["sub", "sid", "exp", "typ"], "verify_exp": False},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token has expired.") from exc
     except jwt.PyJWTError as exc:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from exc
-    if claims.get("typ") != "access":
+    if claims.get("typ") != "access" or not isinstance(claims["exp"], int):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.")
+    if claims["exp"] <= clock.now().timestamp():
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token has expired.")
     session = await Session.get_or_none(id=claims["sid"], user_id=int(claims["sub"])).select_related("user")
     if session is None or session.revoked_at is not None or not session.user.is_active:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The session has ended; sign in again.")
