@@ -9,7 +9,7 @@ Measures (issue targets):
 - finishing a 3-hour 1 Hz patrol (10,800 points) with all metrics, the patrolFinish round trip (<= 300 ms);
 - compliance of a county: 500 chiefs x 20 patrols, one quarter, weekly rule (<= 500 ms), as the
   domain call (3 queries + evaluation) and as the GraphQL round trip with a summary selection.
-The PostgreSQL database is wiped: by default the one the test suite uses (test_patrols).
+The PostgreSQL database is wiped: BENCH_POSTGRES_URL, by default the local `test` database.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from patrols.models import ChiefAssignment, Patrol, PatrolArea, PatrolStatus  # 
 from server.db import apply_migrations, tortoise_config  # noqa: E402
 from server.seed import load_demo_city, seed_demo  # noqa: E402
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test_patrols")
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 PASSWORD = "demo-password-2026"
 T0 = datetime.now(UTC) - timedelta(days=2)
 
