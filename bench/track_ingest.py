@@ -315,8 +315,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--batch", type=int, default=100, help="points per upload (the API allows 1-1000)")
     args = parser.parse_args()
-    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        asyncio.run(run(db, args.quick, args.batch))
+    if args.db == "both":
+        # One process per database: Tortoise keeps per-process state from the first engine it served.
+        for db in ("sqlite", "postgres"):
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--db", db], check=True)
+        return
+    asyncio.run(run(args.db, args.quick, args.batch))
 
 
 if __name__ == "__main__":
