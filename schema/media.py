@@ -24,6 +24,7 @@ from media.models import Photo as PhotoModel
 from media.models import UploadSession
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
+from schema.loaders import loader
 
 
 @strawberry.type(description="Where a photo's public renditions are served (JPEG, no metadata).")
@@ -110,16 +111,13 @@ class PhotoNode(relay.Node):
 
 
 def _photo_loader(info: Info) -> DataLoader[int, PhotoNode | None]:
-    loaders = info.context.loaders
-    if "photos" not in loaders:
-        principal = info.context.principal
+    principal = info.context.principal
 
-        async def load(ids: list[int]) -> list[PhotoNode | None]:
-            rows = await service.visible_photos(principal, ids)
-            return [PhotoNode.from_model(rows[i]) if i in rows else None for i in ids]
+    async def load(ids: list[int]) -> list[PhotoNode | None]:
+        rows = await service.visible_photos(principal, ids)
+        return [PhotoNode.from_model(rows[i]) if i in rows else None for i in ids]
 
-        loaders["photos"] = DataLoader(load_fn=load)
-    return loaders["photos"]
+    return loader(info, "photos", load)
 
 
 async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 from starlette.datastructures import UploadFile
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 from tortoise.expressions import Q
@@ -34,6 +32,7 @@ from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity import UserNode, decode_id
+from schema.loaders import by_id, loader
 from schema.pagination import Connection, keyset_page
 from schema.reports import CoordinateSystemEnum, LocationInput
 
@@ -48,24 +47,6 @@ PeriodEnum = strawberry.enum(
     Period, name="PatrolPeriod", description="DEKAD is the 旬: days 1-10, 11-20, 21-end."
 )
 CountScopeEnum = strawberry.enum(CountScope, name="PatrolCountScope")
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _loader(info: Info, name: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
-    loaders = info.context.loaders
-    if name not in loaders:
-        loaders[name] = DataLoader(load_fn=load)
-    return loaders[name]
-
-
-def _by_id(model: Any) -> Callable[[list[int]], Awaitable[list[Any]]]:
-    async def load(ids: list[int]) -> list[Any]:
-        rows = {r.id: r for r in await model.filter(id__in=ids)}
-        return [rows.get(i) for i in ids]
-
-    return load
 
 
 async def _observations_of(patrol_ids: list[int]) -> list[list[Observation]]:
@@ -85,12 +66,12 @@ async def viewer(info: Info) -> Viewer:
 
 
 async def _user(info: Info, user_id: int) -> UserNode | None:
-    row = await _loader(info, "patrol_users", _by_id(UserModel)).load(user_id)
+    row = await loader(info, "patrol_users", by_id(UserModel)).load(user_id)
     return UserNode.from_model(row) if row else None
 
 
 async def _area(info: Info, area_id: int) -> PatrolAreaNode:
-    return PatrolAreaNode.from_model(await _loader(info, "patrol_areas", _by_id(PatrolArea)).load(area_id))
+    return PatrolAreaNode.from_model(await loader(info, "patrol_areas", by_id(PatrolArea)).load(area_id))
 
 
 # --- areas and assignments ------------------------------------------------------------------------
@@ -126,7 +107,7 @@ class PatrolAreaNode(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Any, required: bool = False) -> list[Any]:
-        rows = await _loader(info, "patrol_areas", _by_id(PatrolArea)).load_many([int(i) for i in node_ids])
+        rows = await loader(info, "patrol_areas", by_id(PatrolArea)).load_many([int(i) for i in node_ids])
         return [cls.from_model(r) if r else None for r in rows]
 
 
@@ -330,7 +311,7 @@ class PatrolNode(relay.Node):
 
     @strawberry.field
     async def observations(self, info: Info) -> list[ObservationNode]:
-        rows = await _loader(info, "patrol_observations", _observations_of).load(self._row.id)
+        rows = await loader(info, "patrol_observations", _observations_of).load(self._row.id)
         return [ObservationNode.from_model(r) for r in rows]
 
     @strawberry.field(

@@ -3,13 +3,12 @@ edit. Resolvers translate; `reports.service` and `reports.store` decide."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from identity.models import Role
@@ -21,6 +20,7 @@ from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity import DepartmentNode, decode_id
+from schema.loaders import by_id, loader
 from schema.pagination import Connection, keyset_page
 
 CoordinateSystemEnum = strawberry.enum(
@@ -32,25 +32,6 @@ CaseStatusEnum = strawberry.enum(Status, name="CaseStatus")
 CategoryGroupEnum = strawberry.enum(models.CategoryGroup, name="CategoryGroup")
 PriorityEnum = strawberry.enum(models.Priority, name="Priority")
 RuleScopeEnum = strawberry.enum(models.RuleScope, name="RoutingRuleScope")
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _loader(info: Info, name: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
-    """A per-request DataLoader, created on first use (one batch query per relation per request)."""
-    loaders = info.context.loaders
-    if name not in loaders:
-        loaders[name] = DataLoader(load_fn=load)
-    return loaders[name]
-
-
-def _by_id(model: Any) -> Callable[[list[int]], Awaitable[list[Any]]]:
-    async def load(ids: list[int]) -> list[Any]:
-        rows = {r.id: r for r in await model.filter(id__in=ids)}
-        return [rows.get(i) for i in ids]
-
-    return load
 
 
 async def _events_of(case_ids: list[int]) -> list[list[models.CaseEvent]]:
@@ -124,19 +105,19 @@ class CategoryNode(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[CategoryNode | None]:
-        rows = await _loader(info, "category", _by_id(models.Category)).load_many([int(i) for i in node_ids])
+        rows = await loader(info, "category", by_id(models.Category)).load_many([int(i) for i in node_ids])
         return [cls.from_model(r) if r else None for r in rows]
 
 
 async def _category(info: Info, category_id: int) -> CategoryNode:
-    row = await _loader(info, "category", _by_id(models.Category)).load(category_id)
+    row = await loader(info, "category", by_id(models.Category)).load(category_id)
     return CategoryNode.from_model(row)
 
 
 async def _department(info: Info, department_id: int | None) -> DepartmentNode | None:
     if department_id is None:
         return None
-    row = await _loader(info, "department", _by_id(models.Department)).load(department_id)
+    row = await loader(info, "department", by_id(models.Department)).load(department_id)
     return DepartmentNode.from_model(row) if row else None
 
 
@@ -215,7 +196,7 @@ class CaseNode(relay.Node):
 
     @strawberry.field(description="What happened, in order, without names or internal notes.")
     async def timeline(self, info: Info) -> list[TimelineEntry]:
-        events = await _loader(info, "events", _events_of).load(self._row.id)
+        events = await loader(info, "events", _events_of).load(self._row.id)
         return [
             TimelineEntry(kind=e.kind, from_status=e.from_status, to_status=e.to_status, at=e.created_at)
             for e in events
@@ -225,7 +206,7 @@ class CaseNode(relay.Node):
     async def events(self, info: Info) -> list[CaseEventEntry]:
         if not self._staff(info):
             return []
-        events = await _loader(info, "events", _events_of).load(self._row.id)
+        events = await loader(info, "events", _events_of).load(self._row.id)
         return [
             CaseEventEntry(
                 kind=e.kind,
@@ -300,7 +281,7 @@ class ReportNode(relay.Node):
 
     @strawberry.field(description="The case this report belongs to: its status, department and deadlines.")
     async def case(self, info: Info) -> CaseNode:
-        row = await _loader(info, "case", _by_id(models.Case)).load(self._case_id)
+        row = await loader(info, "case", by_id(models.Case)).load(self._case_id)
         return CaseNode.from_model(row)
 
     @classmethod
@@ -355,7 +336,7 @@ class PublicCaseNode(relay.Node):
 
     @strawberry.field(description="Photo ids whose metadata-free derivatives are public.")
     async def photo_ids(self, info: Info) -> list[strawberry.ID]:
-        photos = await _loader(info, "case_photos", _photos_of).load(self._case_id)
+        photos = await loader(info, "case_photos", _photos_of).load(self._case_id)
         return _photo_ids(photos)
 
     @classmethod
