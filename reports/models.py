@@ -167,6 +167,28 @@ class Case(Model):
     routing_reason = fields.TextField(default="")
     # Shown on the public map (and its photos' derivatives served): routed and not rejected.
     public = fields.BooleanField(default=False)
+    # The first report's description, for staff text search.
+    summary = fields.TextField(default="")
+    # Work and deadlines. The SLA clocks start when a department is first given the case (dispatch).
+    dispatched_at = fields.DatetimeField(null=True)
+    status_changed_at = fields.DatetimeField(null=True)
+    responded_at = fields.DatetimeField(null=True)  # accepted or returned, for the current department
+    resolved_at = fields.DatetimeField(null=True)  # the latest resolution
+    closed_at = fields.DatetimeField(null=True)
+    # Intervals [start, end] the resolution clock stood still (the policy's pausing statuses).
+    sla_pauses = fields.JSONField(default=list)
+    # Approved extensions, in the unit of the policy's resolution span.
+    sla_extension = fields.FloatField(default=0.0)
+    # The due time a reminder (催办) and an escalation (督办) were recorded for: once each per due time.
+    reminded_for = fields.DatetimeField(null=True)
+    escalated_for = fields.DatetimeField(null=True)
+    resolution_note = fields.TextField(default="")
+    resolution_photo_ids = fields.JSONField(default=list)
+    rework_count = fields.IntField(default=0)
+    merged_into: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="merged_cases", null=True, on_delete=fields.RESTRICT
+    )
+    merged_into_id: int | None
     last_reported_at = fields.DatetimeField()
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -174,9 +196,17 @@ class Case(Model):
     class Meta:
         table = "cases"
         # The duplicate search: one category, open statuses, a latitude range, then longitude.
+        # Department queues walk (department, status) in due, priority or id order. The escalation
+        # and auto-close jobs walk open statuses by due time or by time in status.
         indexes = (
             ("category_id", "status", "latitude", "longitude"),
             ("public", "public_latitude", "public_longitude"),
+            ("department_id", "status", "resolution_due_at", "id"),
+            ("department_id", "status", "priority", "id"),
+            ("department_id", "status", "id"),
+            ("status", "resolution_due_at"),
+            ("status", "status_changed_at"),
+            ("created_at",),
         )
 
 
@@ -258,3 +288,60 @@ class CaseEvent(Model):
 
 
 _ACTIONS = frozenset(Action)
+
+
+class CaseFeedback(Model):
+    """A reporter's word on a resolved case: a rating of 1 to 5 and a comment, one row per reporter."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="feedback", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    reporter: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.User", related_name="case_feedback", on_delete=fields.RESTRICT
+    )
+    reporter_id: int
+    rating = fields.IntField()
+    comment = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "case_feedback"
+        unique_together = (("case", "reporter"),)
+
+
+class ExtensionStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+
+
+class DeadlineExtension(Model):
+    """A department asks for more time to resolve a case (延期), a dispatcher decides."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="extensions", on_delete=fields.RESTRICT
+    )
+    case_id: int
+    requested_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="extension_requests", null=True, on_delete=fields.SET_NULL
+    )
+    requested_by_id: int | None
+    # In the unit of the case's resolution span (working days, working hours, hours or days).
+    amount = fields.FloatField()
+    reason = fields.TextField()
+    status = fields.CharEnumField(ExtensionStatus, max_length=16, default=ExtensionStatus.PENDING)
+    decided_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="extension_decisions", null=True, on_delete=fields.SET_NULL
+    )
+    decided_by_id: int | None
+    decision_note = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "deadline_extensions"
+        indexes = (("case_id", "status"), ("status", "created_at"))
