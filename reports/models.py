@@ -268,6 +268,9 @@ class CaseEvent(Model):
     )
     actor_id: int | None
     kind = fields.CharField(max_length=32)
+    # The department the case was with when this happened: the receiving one for route and reroute,
+    # the acting one otherwise. Statistics count per department from this column.
+    department_id = fields.IntField(null=True)
     from_status = fields.CharEnumField(Status, max_length=16, null=True)
     to_status = fields.CharEnumField(Status, max_length=16, null=True)
     note = fields.TextField(default="")
@@ -276,7 +279,7 @@ class CaseEvent(Model):
 
     class Meta:
         table = "case_events"
-        indexes = (("case_id", "id"),)
+        indexes = (("case_id", "id"), ("kind", "created_at"), ("department_id", "kind", "created_at"))
 
     @property
     def action(self) -> str:

@@ -327,6 +327,7 @@ async def _add_report(case: Case, report: Report, now: datetime, *, me_too: bool
         case_id=case.id,
         actor_id=report.reporter_id,
         kind=REPORT_ADDED,
+        department_id=case.department_id,
         note="me too" if me_too else "grouped as a duplicate",
         data={"report": report.id, "new_reporter": new_reporter, "me_too": me_too},
         created_at=now,
@@ -394,6 +395,7 @@ async def _open_case(
             CaseEvent(
                 case_id=case.id,
                 kind=(Action.ROUTE if routed else Action.TRIAGE).value,
+                department_id=case.department_id,
                 from_status=Status.SUBMITTED,
                 to_status=status,
                 note=decision.reason,

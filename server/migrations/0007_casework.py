@@ -18,13 +18,13 @@ END
 $$ LANGUAGE plpgsql
 """
 _PG_TRIGGERS = (
-    "CREATE TRIGGER case_events_no_update BEFORE UPDATE OF case_id, kind, from_status, to_status, note, data,"
+    "CREATE TRIGGER case_events_no_update BEFORE UPDATE OF case_id, department_id, kind, from_status, to_status, note, data,"
     " created_at ON case_events FOR EACH ROW EXECUTE FUNCTION case_events_append_only()",
     "CREATE TRIGGER case_events_no_delete BEFORE DELETE ON case_events"
     " FOR EACH ROW EXECUTE FUNCTION case_events_append_only()",
 )
 _SQLITE_TRIGGER = (
-    "CREATE TRIGGER case_events_no_update BEFORE UPDATE OF case_id, kind, from_status, to_status, note, data,"
+    "CREATE TRIGGER case_events_no_update BEFORE UPDATE OF case_id, department_id, kind, from_status, to_status, note, data,"
     " created_at ON case_events BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END"
 )
 
@@ -74,6 +74,19 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'deadline_extensions', 'app': 'models', 'indexes': [Index(fields=['case_id', 'status']), Index(fields=['status', 'created_at'])], 'pk_attr': 'id', 'table_description': 'A department asks for more time to resolve a case (延期), a dispatcher decides.'},
             bases=['Model'],
+        ),
+        ops.AddField(
+            model_name='CaseEvent',
+            name='department_id',
+            field=fields.IntField(null=True),
+        ),
+        ops.AddIndex(
+            model_name='CaseEvent',
+            index=Index(fields=['kind', 'created_at']),
+        ),
+        ops.AddIndex(
+            model_name='CaseEvent',
+            index=Index(fields=['department_id', 'kind', 'created_at']),
         ),
         ops.AddField(
             model_name='Case',
@@ -172,6 +185,10 @@ class Migration(migrations.Migration):
         # Cases opened before this migration: the clock started at creation, the status last changed then.
         ops.RunSQL(
             "UPDATE cases SET dispatched_at = created_at WHERE department_id IS NOT NULL AND dispatched_at IS NULL"
+        ),
+        ops.RunSQL(
+            "UPDATE case_events SET department_id = (SELECT department_id FROM cases"
+            " WHERE cases.id = case_events.case_id)"
         ),
         ops.RunSQL("UPDATE cases SET status_changed_at = updated_at WHERE status_changed_at IS NULL"),
         ops.RunPython(guard_case_events),
