@@ -76,9 +76,21 @@ class Party(enum.StrEnum):
 class Need(enum.StrEnum):
     REASON = "reason"
     NOTE = "note"
-    AFTER_PHOTOS = "afterPhotoIds"  # only where the category asks for them
-    DEPARTMENT = "departmentCode"
-    MERGE_TARGET = "mergeInto"
+    AFTER_PHOTOS = "after_photos"  # only where the category asks for them
+    CHECK_PHOTO = "check_photo"  # the inspector's own photo of the site (核查)
+    DEPARTMENT = "department"
+    MERGE_TARGET = "merge_target"
+
+
+# The input field each need is read from, for error paths.
+NEED_FIELDS = {
+    Need.REASON: "reason",
+    Need.NOTE: "note",
+    Need.AFTER_PHOTOS: "photoIds",
+    Need.CHECK_PHOTO: "photoIds",
+    Need.DEPARTMENT: "departmentCode",
+    Need.MERGE_TARGET: "intoCase",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +127,7 @@ class CasePolicy(Protocol):
 class TransitionInput:
     reason: str | None = None
     note: str | None = None
-    after_photo_ids: Sequence[str] = ()
+    photo_ids: Sequence[object] = ()
     department_code: str | None = None
     merge_into: str | None = None
 
@@ -158,8 +170,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.START:       _t(S.IN_PROGRESS, [S.ACCEPTED, S.REOPENED],            [P.CASE_STAFF]),
     Action.RESOLVE:     _t(S.RESOLVED,    [S.IN_PROGRESS],                     [P.CASE_STAFF],
                                                                                [N.NOTE, N.AFTER_PHOTOS]),
-    Action.VERIFY_PASS: _t(S.VERIFIED,    [S.RESOLVED],                        _DISPATCH),
-    Action.VERIFY_FAIL: _t(S.IN_PROGRESS, [S.RESOLVED],                        _DISPATCH, [N.REASON]),
+    Action.VERIFY_PASS: _t(S.VERIFIED,    [S.RESOLVED],                        _DISPATCH, [N.CHECK_PHOTO]),
+    Action.VERIFY_FAIL: _t(S.IN_PROGRESS, [S.RESOLVED],                        _DISPATCH,
+                                                                               [N.REASON, N.CHECK_PHOTO]),
     Action.CONFIRM:     _t(S.CLOSED,      [S.VERIFIED],                        [P.REPORTER],
                            sources_if_unverified=[S.RESOLVED]),
     Action.DISPUTE:     _t(S.REOPENED,    [S.RESOLVED, S.VERIFIED],            [P.REPORTER], [N.REASON]),
@@ -181,6 +194,7 @@ _MISSING = {
     Need.REASON: "a reason is required",
     Need.NOTE: "a resolution note is required",
     Need.AFTER_PHOTOS: "after-photos are required for this category",
+    Need.CHECK_PHOTO: "a photo of the check is required",
     Need.DEPARTMENT: "a department is required",
     Need.MERGE_TARGET: "the case to merge into is required",
 }
@@ -271,21 +285,21 @@ def _check_inputs(rule: Transition, given: TransitionInput, category: CasePolicy
             continue
         value = _given(need, given)
         if not value:
-            errors.append(invalid(_MISSING[need], *INPUT, need.value))
+            errors.append(invalid(_MISSING[need], *INPUT, NEED_FIELDS[need]))
         elif isinstance(value, str) and len(value) > MAX_TEXT:
-            errors.append(invalid(f"must be at most {MAX_TEXT} characters", *INPUT, need.value))
+            errors.append(invalid(f"must be at most {MAX_TEXT} characters", *INPUT, NEED_FIELDS[need]))
     if errors:
         raise DomainErrors(errors)
 
 
-def _given(need: Need, given: TransitionInput) -> str | Sequence[str] | None:
+def _given(need: Need, given: TransitionInput) -> str | Sequence[object] | None:
     match need:
         case Need.REASON:
             return (given.reason or "").strip()
         case Need.NOTE:
             return (given.note or "").strip()
-        case Need.AFTER_PHOTOS:
-            return given.after_photo_ids
+        case Need.AFTER_PHOTOS | Need.CHECK_PHOTO:
+            return given.photo_ids
         case Need.DEPARTMENT:
             return given.department_code
         case Need.MERGE_TARGET:

@@ -210,7 +210,8 @@ async def submit_report(
         joining = case is not None
         if case is None:
             assert decision is not None
-            case = await _open_case(checked, decision, snapshot, reporter.id, now)
+            what = NewCase(checked.category, checked.category_id, checked.point, checked.description)
+            case = await open_case(what, decision, snapshot, reporter.id, now)
         report = await Report.create(
             reporter_id=reporter.id,
             client_id=sub.client_id,
@@ -346,23 +347,34 @@ def public_point(point: LatLon, home_related: bool) -> LatLon:
     return LatLon(max(-90.0, min(90.0, lat)), max(-180.0, min(180.0, lon)))
 
 
-async def _open_case(
-    checked: _Checked, decision: RoutingDecision, snapshot: Snapshot, reporter_id: int, now: datetime
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """What a case opens with: its first report's category, place and words."""
+
+    category: Category
+    category_id: int
+    point: LatLon
+    description: str
+
+
+async def open_case(
+    what: NewCase, decision: RoutingDecision, snapshot: Snapshot, reporter_id: int, now: datetime
 ) -> Case:
+    """A new case for a first report, routed by `decision` (TRIAGE when it names no department)."""
     routed = not decision.triage
     response_due = resolution_due = None
-    policy = sla_policies().get(checked.category.sla_policy)
+    policy = sla_policies().get(what.category.sla_policy)
     if routed and policy is not None:
         # By 12345 practice both clocks start when the case is dispatched to a department.
         response_due = policy.response.due(now, working_calendar())
         resolution_due = policy.resolution.due(now, working_calendar())
-    shown = public_point(checked.point, checked.category.home_related)
+    shown = public_point(what.point, what.category.home_related)
     status = Status.ROUTED if routed else Status.TRIAGE
     case = await Case.create(
         reference=f"tmp-{uuid.uuid4().hex[:20]}",  # replaced by the real one below
-        category_id=checked.category_id,
-        latitude=checked.point.lat,
-        longitude=checked.point.lon,
+        category_id=what.category_id,
+        latitude=what.point.lat,
+        longitude=what.point.lon,
         public_latitude=shown.lat,
         public_longitude=shown.lon,
         status=status,
@@ -373,7 +385,7 @@ async def _open_case(
         routing_rule=decision.rule_id,
         routing_reason=decision.reason,
         public=routed,
-        summary=checked.description,
+        summary=what.description,
         dispatched_at=now if routed else None,
         status_changed_at=now,
         last_reported_at=now,

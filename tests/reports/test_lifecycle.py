@@ -30,6 +30,8 @@ REASON = TransitionInput(reason="outside our district")
 DEPT = TransitionInput(department_code="sh-huangpu-cg")
 NOTE = TransitionInput(note="site visited, work stopped")
 MERGE = TransitionInput(merge_into="C-2025-000123")
+CHECKED = TransitionInput(photo_ids=["p9"])
+CHECKED_FAILED = TransitionInput(reason="still dumping", photo_ids=["p9"])
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,12 @@ ALLOWED = [
         Action.RESOLVE,
         Status.IN_PROGRESS,
         STAFF,
-        TransitionInput(note="fixed", after_photo_ids=["p1"]),
+        TransitionInput(note="fixed", photo_ids=["p1"]),
         PHOTO_CAT,
         Status.RESOLVED,
     ),
-    (Action.VERIFY_PASS, Status.RESOLVED, DISPATCHER, TransitionInput(), VERIFIED_CAT, Status.VERIFIED),
-    (Action.VERIFY_FAIL, Status.RESOLVED, DISPATCHER, REASON, VERIFIED_CAT, Status.IN_PROGRESS),
+    (Action.VERIFY_PASS, Status.RESOLVED, DISPATCHER, CHECKED, VERIFIED_CAT, Status.VERIFIED),
+    (Action.VERIFY_FAIL, Status.RESOLVED, DISPATCHER, CHECKED_FAILED, VERIFIED_CAT, Status.IN_PROGRESS),
     (Action.CONFIRM, Status.RESOLVED, REPORTER, TransitionInput(), Cat(), Status.CLOSED),
     (Action.CONFIRM, Status.VERIFIED, REPORTER, TransitionInput(), VERIFIED_CAT, Status.CLOSED),
     (Action.DISPUTE, Status.RESOLVED, REPORTER, REASON, None, Status.REOPENED),
@@ -149,11 +151,11 @@ def test_verification_categories_cannot_skip_the_check() -> None:
         (Action.RETURN, Status.ROUTED, STAFF, "reason", "a reason is required"),
         (Action.DISPUTE, Status.RESOLVED, REPORTER, "reason", "a reason is required"),
         (Action.REJECT, Status.SUBMITTED, DISPATCHER, "reason", "a reason is required"),
-        (Action.VERIFY_FAIL, Status.RESOLVED, DISPATCHER, "reason", "a reason is required"),
+        (Action.VERIFY_FAIL, Status.RESOLVED, DISPATCHER, "photoIds", "a photo of the check is required"),
         (Action.RESOLVE, Status.IN_PROGRESS, STAFF, "note", "a resolution note is required"),
         (Action.ROUTE, Status.SUBMITTED, SYSTEM, "departmentCode", "a department is required"),
         (Action.REROUTE, Status.TRIAGE, DISPATCHER, "departmentCode", "a department is required"),
-        (Action.MERGE, Status.ROUTED, DISPATCHER, "mergeInto", "the case to merge into is required"),
+        (Action.MERGE, Status.ROUTED, DISPATCHER, "intoCase", "the case to merge into is required"),
     ],
 )
 def test_missing_input_is_invalid(action, status, actor, field, message) -> None:
@@ -164,7 +166,7 @@ def test_missing_input_is_invalid(action, status, actor, field, message) -> None
 def test_after_photos_only_where_the_category_requires_them() -> None:
     with pytest.raises(DomainErrors) as info:
         check_transition(Action.RESOLVE, Status.IN_PROGRESS, STAFF, TransitionInput(), PHOTO_CAT)
-    assert {tuple(e.field) for e in info.value.errors} == {("input", "note"), ("input", "afterPhotoIds")}
+    assert {tuple(e.field) for e in info.value.errors} == {("input", "note"), ("input", "photoIds")}
     assert check_transition(Action.RESOLVE, Status.IN_PROGRESS, STAFF, NOTE, Cat()) is Status.RESOLVED
 
 

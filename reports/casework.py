@@ -1,0 +1,324 @@
+"""Staff and residents working a case: every lifecycle step is one transaction.
+
+A step is checked by `reports.lifecycle` (who may, from which status, with which inputs), then written as
+a conditional update on the case's version plus one appended event. Two people acting at once: the first
+update matches the version, the second matches nothing and gets CONFLICT with the current state. After
+the commit the change is published on the event bus for live updates.
+
+Deadlines follow the category's SLA policy (`reports.sla`): both clocks start when a department is first
+given the case; the resolution clock stands still while the case sits in a pausing status (RETURNED by
+default) and moves by approved extensions. A re-route gives the new department a fresh response clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from identity.models import Role, User
+from kernel import clock
+from kernel.errors import DomainError, ErrorCode, conflict, invalid, not_found
+from kernel.events import EventBus
+from media.service import claim_photos, set_public
+from reports import lifecycle
+from reports.calendar import Interval
+from reports.lifecycle import Action, Status, TransitionInput
+from reports.models import Case, CaseEvent, Category, Report
+from reports.sla import SlaPolicy, Span
+from reports.store import Snapshot, sla_policies, working_calendar
+
+INPUT = ("input",)
+TRIAGE_CHANNEL = "department:triage"
+# Statuses in which a department works the case and its deadlines are watched.
+WORKING_STATUSES = (Status.ROUTED, Status.ACCEPTED, Status.IN_PROGRESS, Status.REOPENED)
+# Where a resident's answer is awaited after resolution (confirm, dispute or the quiet period).
+AWAITING_FEEDBACK = (Status.RESOLVED, Status.VERIFIED)
+
+# Applied in the transaction after the case row is updated, e.g. moving a merged case's reports.
+AlsoInTransaction = Callable[[Case], Awaitable[None]]
+
+
+def case_channel(case_id: int) -> str:
+    return f"case:{case_id}"
+
+
+def department_channel(department_id: int | None) -> str:
+    return TRIAGE_CHANNEL if department_id is None else f"department:{department_id}"
+
+
+def actor_of(user: User | None, case: Case, is_reporter: bool) -> lifecycle.Actor:
+    if user is None:
+        return lifecycle.SYSTEM
+    return lifecycle.Actor(
+        role=lifecycle.Role(user.role.value),
+        is_reporter=is_reporter,
+        in_case_department=_same_department(user, case),
+    )
+
+
+async def is_reporter(user: User | None, case_id: int) -> bool:
+    return user is not None and await Report.exists(case_id=case_id, reporter_id=user.id)
+
+
+async def case_for(user: User | None, case_id: int, *field: str) -> tuple[Case, bool]:
+    """The case and whether the user reported it; NOT_FOUND when the user may not see it at all."""
+    case = await Case.get_or_none(id=case_id)
+    if case is None:
+        raise not_found("case", *field)
+    reporter = await is_reporter(user, case_id)
+    if user is None or user.role in (Role.DISPATCHER, Role.ADMIN) or reporter:
+        return case, reporter
+    if (
+        user.role is Role.STAFF
+        and user.department_id is not None
+        and user.department_id == case.department_id
+    ):
+        return case, reporter
+    raise not_found("case", *field)
+
+
+def _same_department(user: User, case: Case) -> bool:
+    return user.department_id is not None and user.department_id == case.department_id
+
+
+# --- deadlines -----------------------------------------------------------------------------------
+
+
+def policy_of(category: Category) -> SlaPolicy | None:
+    return sla_policies().get(category.sla_policy)
+
+
+def pauses_of(case: Case) -> list[Interval]:
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in case.sla_pauses]
+
+
+def resolution_due(case: Case, policy: SlaPolicy | None) -> datetime | None:
+    """From dispatch, skipping the pauses, plus approved extensions."""
+    if policy is None or case.dispatched_at is None:
+        return None
+    calendar = working_calendar()
+    due = policy.resolution.due(case.dispatched_at, calendar, pauses_of(case))
+    if case.sla_extension > 0:
+        due = Span(case.sla_extension, policy.resolution.unit).due(due, calendar)
+    return due
+
+
+def active_due(case: Case) -> datetime | None:
+    """The deadline the department is working against now: response until accepted, then resolution."""
+    if case.status == Status.ROUTED:
+        return case.response_due_at
+    if case.status in WORKING_STATUSES:
+        return case.resolution_due_at
+    return None
+
+
+def _deadline_changes(case: Case, action: Action, policy: SlaPolicy | None, now: datetime) -> dict[str, Any]:
+    """The SLA fields a step changes: pauses end, clocks start or restart."""
+    changes: dict[str, Any] = {}
+    if policy is None:
+        return changes
+    if case.status in policy.pause_in_statuses and case.status_changed_at is not None:
+        case.sla_pauses = [*case.sla_pauses, [case.status_changed_at.isoformat(), now.isoformat()]]
+        changes["sla_pauses"] = case.sla_pauses
+    if action is Action.REROUTE:
+        if case.dispatched_at is None:
+            case.dispatched_at = now
+            changes["dispatched_at"] = now
+        changes["response_due_at"] = policy.response.due(now, working_calendar())
+        changes["responded_at"] = None
+    if action is Action.DISPUTE:
+        # Rework (重办) gets the full resolution time again, counted from the dispute.
+        case.dispatched_at, case.sla_pauses, case.sla_extension = now, [], 0.0
+        changes.update(dispatched_at=now, sla_pauses=[], sla_extension=0.0)
+    if changes:
+        changes["resolution_due_at"] = resolution_due(case, policy)
+    return changes
+
+
+# --- transitions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One request to move a case: the action, the version the caller saw, and its inputs."""
+
+    action: Action
+    expected_version: int | None = None
+    given: TransitionInput = TransitionInput()
+    department_id: int | None = None  # for REROUTE: the receiving department
+
+
+def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The case fields a step sets and the data its event records."""
+    given = step.given
+    data: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    match step.action:
+        case Action.ACCEPT | Action.RETURN:
+            changes["responded_at"] = now
+            data["due"] = _iso(case.response_due_at)
+            if step.action is Action.RETURN:
+                # Back to the dispatchers' triage queue; the department no longer holds it.
+                changes.update(department_id=None, assignee_id=None)
+        case Action.RESOLVE:
+            photos = list(given.photo_ids)
+            changes.update(
+                resolved_at=now, resolution_note=(given.note or "").strip(), resolution_photo_ids=photos
+            )
+            data.update(due=_iso(case.resolution_due_at), photos=photos)
+        case Action.VERIFY_PASS | Action.VERIFY_FAIL:
+            data["photos"] = list(given.photo_ids)
+            if step.action is Action.VERIFY_FAIL:
+                changes["rework_count"] = F("rework_count") + 1
+        case Action.DISPUTE:
+            changes.update(rework_count=F("rework_count") + 1, closed_at=None)
+        case Action.CONFIRM | Action.AUTO_CLOSE | Action.REJECT:
+            changes["closed_at"] = now
+            if step.action is Action.REJECT:
+                changes["public"] = False  # spam and invalid reports leave the map
+        case Action.REROUTE:
+            changes.update(department_id=step.department_id, assignee_id=None, public=True)
+            data.update(department=step.department_id, previous_department=case.department_id)
+    return changes, data
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+async def transition(
+    case_id: int,
+    user: User | None,
+    step: Step,
+    *,
+    events: EventBus | None = None,
+    also: AlsoInTransaction | None = None,
+) -> Case:
+    """Apply one lifecycle step as `user` (None: the system). Raises a DomainError saying why not."""
+    now = clock.now()
+    case, reporter = await case_for(user, case_id, *INPUT, "caseId")
+    category = await Category.get(id=case.category_id)
+    to = lifecycle.check_transition(
+        step.action, case.status, actor_of(user, case, reporter), step.given, category
+    )
+    if step.expected_version is not None and step.expected_version != case.version:
+        raise _stale(case)
+    if step.given.photo_ids and user is not None:
+        await claim_photos(user.id, [int(p) for p in step.given.photo_ids], field=(*INPUT, "photoIds"))
+    changes, data = _effects(case, step, now)
+    changes.update(_deadline_changes(case, step.action, policy_of(category), now))
+    before_department = case.department_id
+    try:
+        async with in_transaction():
+            updated = await Case.filter(id=case.id, version=case.version).update(
+                status=to, version=case.version + 1, status_changed_at=now, updated_at=now, **changes
+            )
+            if not updated:
+                raise _stale(await Case.get(id=case.id))
+            await CaseEvent.create(
+                case_id=case.id,
+                actor_id=user.id if user else None,
+                kind=step.action.value,
+                department_id=step.department_id if step.action is Action.REROUTE else before_department,
+                from_status=case.status,
+                to_status=to,
+                note=(step.given.reason or step.given.note or "").strip(),
+                data=data,
+                created_at=now,
+            )
+            fresh = await Case.get(id=case.id)
+            if also is not None:
+                await also(fresh)
+    except DomainError:
+        raise
+    except Exception as exc:
+        if is_connection_lost(exc):
+            raise unavailable() from exc
+        raise
+    if step.action is Action.REROUTE:
+        await set_public(await case_photo_ids(case.id))
+    elif step.action is Action.RESOLVE and fresh.public:
+        await set_public([int(p) for p in step.given.photo_ids])
+    await publish(events, fresh, step.action.value, before_department)
+    return fresh
+
+
+def _stale(current: Case) -> DomainError:
+    return conflict(
+        f"The case changed meanwhile: it is now {current.status} (version {current.version}). "
+        "Reload it and try again.",
+        *INPUT,
+        "expectedVersion",
+    )
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A database connection that died under us (killed, restarted, network): safe to retry."""
+    from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
+
+    if isinstance(exc, DBConnectionError | ConnectionError | TransactionManagementError):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc).lower()
+        return any(word in text for word in ("terminat", "connection", "closed", "shutdown"))
+    return False
+
+
+def unavailable() -> DomainError:
+    return DomainError(
+        ErrorCode.UNAVAILABLE, "The database connection was lost; nothing was saved. Please try again."
+    )
+
+
+async def case_photo_ids(case_id: int) -> list[int]:
+    rows = await Report.filter(case_id=case_id).values_list("photo_ids", flat=True)
+    return [int(p) for ids in rows for p in ids]
+
+
+async def publish(events: EventBus | None, case: Case, kind: str, before_department: int | None) -> None:
+    """Tell live subscribers: the case's own channel and every queue it left or entered."""
+    if events is None:
+        return
+    message = {
+        "case": case.id,
+        "kind": kind,
+        "status": case.status.value,
+        "version": case.version,
+        "department": case.department_id,
+    }
+    await events.publish(case_channel(case.id), message)
+    for department in {before_department, case.department_id}:
+        await events.publish(department_channel(department), message)
+
+
+async def record(case: Case, user: User | None, kind: str, note: str = "", **data: Any) -> CaseEvent:
+    """An event that is not a lifecycle step (assignment, priority, reminder, rating...)."""
+    return await CaseEvent.create(
+        case_id=case.id,
+        actor_id=user.id if user else None,
+        kind=kind,
+        department_id=case.department_id,
+        note=note,
+        data=data,
+        created_at=clock.now(),
+    )
+
+
+def department_of(snapshot: Snapshot, code: str | None) -> int:
+    if not code or code not in snapshot.department_ids:
+        raise invalid("No such department.", *INPUT, "departmentCode")
+    return snapshot.department_ids[code]
+
+
+def check_text(value: str | None, name: str, *, required: bool = False) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise invalid("Required.", *INPUT, name)
+    if len(text) > lifecycle.MAX_TEXT:
+        raise invalid(f"At most {lifecycle.MAX_TEXT} characters.", *INPUT, name)
+    return text
