@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from identity.models import Role, User
 from kernel import clock
-from kernel.errors import DomainError, ErrorCode, conflict, invalid, not_found
+from kernel.errors import DomainError, conflict, invalid, not_found
 from kernel.events import EventBus
 from media.service import claim_photos, set_public
 from reports import lifecycle
@@ -208,38 +208,31 @@ async def transition(
     )
     if step.expected_version is not None and step.expected_version != case.version:
         raise _stale(case)
-    if step.given.photo_ids and user is not None:
-        await claim_photos(user.id, [int(p) for p in step.given.photo_ids], field=(*INPUT, "photoIds"))
     changes, data = _effects(case, step, now)
     changes.update(_deadline_changes(case, step.action, policy_of(category), now))
     before_department = case.department_id
-    try:
-        async with in_transaction():
-            updated = await Case.filter(id=case.id, version=case.version).update(
-                status=to, version=case.version + 1, status_changed_at=now, updated_at=now, **changes
-            )
-            if not updated:
-                raise _stale(await Case.get(id=case.id))
-            await CaseEvent.create(
-                case_id=case.id,
-                actor_id=user.id if user else None,
-                kind=step.action.value,
-                department_id=step.department_id if step.action is Action.REROUTE else before_department,
-                from_status=case.status,
-                to_status=to,
-                note=(step.given.reason or step.given.note or "").strip(),
-                data=data,
-                created_at=now,
-            )
-            fresh = await Case.get(id=case.id)
-            if also is not None:
-                await also(fresh)
-    except DomainError:
-        raise
-    except Exception as exc:
-        if is_connection_lost(exc):
-            raise unavailable() from exc
-        raise
+    async with in_transaction():
+        updated = await Case.filter(id=case.id, version=case.version).update(
+            status=to, version=case.version + 1, status_changed_at=now, updated_at=now, **changes
+        )
+        if not updated:
+            raise _stale(await Case.get(id=case.id))
+        if step.given.photo_ids and user is not None:
+            await claim_photos(user.id, [int(p) for p in step.given.photo_ids], field=(*INPUT, "photoIds"))
+        await CaseEvent.create(
+            case_id=case.id,
+            actor_id=user.id if user else None,
+            kind=step.action.value,
+            department_id=step.department_id if step.action is Action.REROUTE else before_department,
+            from_status=case.status,
+            to_status=to,
+            note=(step.given.reason or step.given.note or "").strip(),
+            data=data,
+            created_at=now,
+        )
+        if also is not None:
+            await also(await Case.get(id=case.id))
+        fresh = await Case.get(id=case.id)
     if step.action is Action.REROUTE:
         await set_public(await case_photo_ids(case.id))
     elif step.action is Action.RESOLVE and fresh.public:
@@ -254,24 +247,6 @@ def _stale(current: Case) -> DomainError:
         "Reload it and try again.",
         *INPUT,
         "expectedVersion",
-    )
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    """A database connection that died under us (killed, restarted, network): safe to retry."""
-    from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
-
-    if isinstance(exc, DBConnectionError | ConnectionError | TransactionManagementError):
-        return True
-    if isinstance(exc, OperationalError):
-        text = str(exc).lower()
-        return any(word in text for word in ("terminat", "connection", "closed", "shutdown"))
-    return False
-
-
-def unavailable() -> DomainError:
-    return DomainError(
-        ErrorCode.UNAVAILABLE, "The database connection was lost; nothing was saved. Please try again."
     )
 
 

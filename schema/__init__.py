@@ -17,6 +17,7 @@ from strawberry.extensions import (
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
+from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
 from schema.errors import ErrorPolicy
 from schema.identity import IdentityMutation, IdentityQuery
@@ -40,7 +41,12 @@ class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
 
 
 @strawberry.type
-class Mutation(IdentityMutation, MediaMutation, ReportsMutation, PatrolsMutation):
+class Mutation(IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, PatrolsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(CaseworkSubscription):
     pass
 
 
@@ -61,6 +67,7 @@ def build_schema(
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
     )

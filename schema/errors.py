@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from asyncpg import exceptions as pg
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.types.field import StrawberryField
+from tortoise.exceptions import DBConnectionError
 
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 
@@ -53,6 +55,32 @@ class UserErrorsExtension(FieldExtension):
             return await next_(source, info, **kwargs)
         except DomainError as exc:
             return self.payload_type(user_errors=user_errors(exc))
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            log.warning("database connection lost during a mutation: %r", exc)
+            # The transaction died with the connection: nothing was written, so a retry is safe.
+            lost = DomainError(
+                ErrorCode.UNAVAILABLE, "The database connection was lost; nothing was saved. Try again."
+            )
+            return self.payload_type(user_errors=user_errors(lost))
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A database connection that died under a request (killed, restarted, network)."""
+    lost = (
+        DBConnectionError,
+        ConnectionError,
+        pg.PostgresConnectionError,
+        pg.InterfaceError,
+        pg.OperatorInterventionError,  # e.g. pg_terminate_backend, a server shutting down
+    )
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, lost):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def payload_mutation(description: str) -> Any:

@@ -11,16 +11,17 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from identity.models import Role
+from identity.models import Role, User
 from kernel.errors import invalid
 from kernel.geo import BBox, CoordinateSystem
-from reports import models, service, store
-from reports.lifecycle import Status
+from reports import casework, models, service, store
+from reports.lifecycle import Action, Status, allowed_actions
 from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import DepartmentNode, decode_id
+from schema.identity import DepartmentNode, UserNode, decode_id
 from schema.loaders import by_id, loader
+from schema.media import PhotoNode, load_photos
 from schema.pagination import Connection, keyset_page
 
 CoordinateSystemEnum = strawberry.enum(
@@ -29,6 +30,7 @@ CoordinateSystemEnum = strawberry.enum(
     description="WGS84: GPS. GCJ02: AMap, Tencent and WeChat maps. BD09: Baidu maps.",
 )
 CaseStatusEnum = strawberry.enum(Status, name="CaseStatus")
+CaseActionEnum = strawberry.enum(Action, name="CaseAction", description="A step in a case's lifecycle.")
 CategoryGroupEnum = strawberry.enum(models.CategoryGroup, name="CategoryGroup")
 PriorityEnum = strawberry.enum(models.Priority, name="Priority")
 RuleScopeEnum = strawberry.enum(models.RuleScope, name="RoutingRuleScope")
@@ -38,6 +40,20 @@ async def _events_of(case_ids: list[int]) -> list[list[models.CaseEvent]]:
     grouped: dict[int, list[models.CaseEvent]] = {i: [] for i in case_ids}
     for event in await models.CaseEvent.filter(case_id__in=case_ids).order_by("id"):
         grouped[event.case_id].append(event)
+    return [grouped[i] for i in case_ids]
+
+
+async def _reports_of(case_ids: list[int]) -> list[list[models.Report]]:
+    grouped: dict[int, list[models.Report]] = {i: [] for i in case_ids}
+    for report in await models.Report.filter(case_id__in=case_ids).order_by("id"):
+        grouped[report.case_id].append(report)
+    return [grouped[i] for i in case_ids]
+
+
+async def _feedback_of(case_ids: list[int]) -> list[list[models.CaseFeedback]]:
+    grouped: dict[int, list[models.CaseFeedback]] = {i: [] for i in case_ids}
+    for row in await models.CaseFeedback.filter(case_id__in=case_ids).order_by("id"):
+        grouped[row.case_id].append(row)
     return [grouped[i] for i in case_ids]
 
 
@@ -140,6 +156,13 @@ class CaseEventEntry:
     at: datetime
 
 
+@strawberry.type(description="A resident's rating of how a case was handled.")
+class CaseFeedback:
+    rating: int
+    comment: str
+    at: datetime
+
+
 @strawberry.type(name="Case", description="The unit of work; visible in full to its reporters and staff.")
 class CaseNode(relay.Node):
     id: relay.NodeID[int]
@@ -152,6 +175,12 @@ class CaseNode(relay.Node):
     resolution_due_at: datetime | None
     reporter_count: int
     report_count: int
+    rework_count: int = strawberry.field(description="Times it went back for rework (failed check, dispute).")
+    resolution_note: str
+    dispatched_at: datetime | None = strawberry.field(description="When a department first got it.")
+    responded_at: datetime | None = strawberry.field(description="Accepted or returned by its department.")
+    resolved_at: datetime | None
+    closed_at: datetime | None
     created_at: datetime
     updated_at: datetime
     _row: strawberry.Private[models.Case]
@@ -169,6 +198,12 @@ class CaseNode(relay.Node):
             resolution_due_at=row.resolution_due_at,
             reporter_count=row.reporter_count,
             report_count=row.report_count,
+            rework_count=row.rework_count,
+            resolution_note=row.resolution_note,
+            dispatched_at=row.dispatched_at,
+            responded_at=row.responded_at,
+            resolved_at=row.resolved_at,
+            closed_at=row.closed_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
             _row=row,
@@ -185,6 +220,65 @@ class CaseNode(relay.Node):
     def _staff(self, info: Info) -> bool:
         principal = info.context.principal
         return service.is_case_staff(principal.user if principal else None, self._row)
+
+    async def _reported(self, info: Info) -> bool:
+        principal = info.context.principal
+        if principal is None:
+            return False
+        reports = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        return any(r.reporter_id == principal.user.id for r in reports)
+
+    @strawberry.field(description="What the caller may do now: the buttons to show (inputs aside).")
+    async def allowed_actions(self, info: Info) -> list[CaseActionEnum]:  # type: ignore[valid-type]
+        principal = info.context.principal
+        if principal is None:
+            return []
+        category = await loader(info, "category", by_id(models.Category)).load(self._row.category_id)
+        actor = casework.actor_of(principal.user, self._row, await self._reported(info))
+        return allowed_actions(self._row.status, actor, category)
+
+    @strawberry.field(description="The case this one was merged into, if it was.")
+    async def merged_into(self, info: Info) -> CaseNode | None:
+        if self._row.merged_into_id is None:
+            return None
+        row = await loader(info, "case", by_id(models.Case)).load(self._row.merged_into_id)
+        return CaseNode.from_model(row) if row else None
+
+    @strawberry.field(description="The reports in this case: all for its staff, a resident's own for them.")
+    async def reports(self, info: Info) -> list[ReportNode]:
+        principal = info.context.principal
+        if principal is None:
+            return []
+        rows = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        if not self._staff(info):
+            rows = [r for r in rows if r.reporter_id == principal.user.id]
+        return [ReportNode.from_model(r) for r in rows]
+
+    @strawberry.field(description="The photos of its reports the caller may see, first report first.")
+    async def photos(self, info: Info) -> list[PhotoNode]:
+        rows = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        return await load_photos(info, [p for r in rows for p in r.photo_ids])
+
+    @strawberry.field(description="The after-photos the department resolved it with.")
+    async def resolution_photos(self, info: Info) -> list[PhotoNode]:
+        return await load_photos(info, self._row.resolution_photo_ids)
+
+    @strawberry.field(description="The staff member working it. Staff only.")
+    async def assignee(self, info: Info) -> UserNode | None:
+        if self._row.assignee_id is None or not self._staff(info):
+            return None
+        row = await loader(info, "user", by_id(User)).load(self._row.assignee_id)
+        return UserNode.from_model(row) if row else None
+
+    @strawberry.field(description="Residents' ratings: all for staff, the caller's own for a reporter.")
+    async def feedback(self, info: Info) -> list[CaseFeedback]:
+        principal = info.context.principal
+        if principal is None:
+            return []
+        rows = await loader(info, "case_feedback", _feedback_of).load(self._row.id)
+        if not self._staff(info):
+            rows = [r for r in rows if r.reporter_id == principal.user.id]
+        return [CaseFeedback(rating=r.rating, comment=r.comment, at=r.updated_at) for r in rows]
 
     @strawberry.field(description="Why the case went where it went (rule, source, department). Staff only.")
     def routing_reason(self, info: Info) -> str | None:
@@ -253,6 +347,7 @@ class ReportNode(relay.Node):
     created_at: datetime
     _category_id: strawberry.Private[int]
     _case_id: strawberry.Private[int]
+    _photos: strawberry.Private[list[int]]
 
     @classmethod
     def from_model(cls, row: models.Report) -> ReportNode:
@@ -273,7 +368,12 @@ class ReportNode(relay.Node):
             created_at=row.created_at,
             _category_id=row.category_id,
             _case_id=row.case_id,
+            _photos=row.photo_ids,
         )
+
+    @strawberry.field(description="Its photos the caller may see, with their URLs.")
+    async def photos(self, info: Info) -> list[PhotoNode]:
+        return await load_photos(info, self._photos)
 
     @strawberry.field
     async def category(self, info: Info) -> CategoryNode:
@@ -338,6 +438,10 @@ class PublicCaseNode(relay.Node):
     async def photo_ids(self, info: Info) -> list[strawberry.ID]:
         photos = await loader(info, "case_photos", _photos_of).load(self._case_id)
         return _photo_ids(photos)
+
+    @strawberry.field(description="Its public photos, with the URLs of their metadata-free renditions.")
+    async def photos(self, info: Info) -> list[PhotoNode]:
+        return await load_photos(info, await loader(info, "case_photos", _photos_of).load(self._case_id))
 
     @classmethod
     async def resolve_nodes(
