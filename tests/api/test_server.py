@@ -3,71 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import DATABASE_URL, IS_POSTGRES
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "server.log"
-        self.terminated = False
-        env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "INFO"}
-        # On PostgreSQL the server shares the (already migrated) test database; on SQLite it makes its own.
-        if IS_POSTGRES:
-            env["DATABASE_URL"] = DATABASE_URL
-        else:
-            env.pop("DATABASE_URL", None)
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "run", "--port", str(self.port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        for _ in range(int(timeout * 10)):
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            import time
-
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready:\n{self.log_path.read_text()}")
-
-    def terminate(self) -> None:
-        if not self.terminated:
-            self.terminated = True
-            self.process.send_signal(signal.SIGTERM)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.terminate()
-        code = self.process.wait(timeout=30)
-        self.log.close()
-        return code
+from tests.servers import Server
 
 
 @pytest.fixture
