@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from strawberry.relay import to_base64 as relay_id
 
 from kernel import clock
 from reports.lifecycle import fold
@@ -368,3 +369,98 @@ async def test_connection_killed_mid_transition_leaves_nothing_and_is_retryable(
     assert not await CaseEvent.filter(case_id=db_id(case_id), kind="accept").exists()
     # The client retries and succeeds.
     assert (await ok(client, staff, case_id, "ACCEPT"))["status"] == "ACCEPTED"
+
+
+SPLIT = f"""
+mutation($input: ReportSplitInput!) {{
+  reportSplit(input: $input) {{ case {{ {CASE_FIELDS} }} newCase {{ {CASE_FIELDS} }} userErrors {{ code field message }} }}
+}}"""
+RECATEGORIZE = f"""
+mutation($input: CaseCategoryChangeInput!) {{
+  caseCategoryChange(input: $input) {{ case {{ {CASE_FIELDS} category {{ code }} }} userErrors {{ code field message }} }}
+}}"""
+PRIORITY = f"""
+mutation($input: CasePrioritySetInput!) {{
+  casePrioritySet(input: $input) {{ case {{ {CASE_FIELDS} }} userErrors {{ code field message }} }}
+}}"""
+
+
+async def test_triage_route_makes_the_case_public_and_reject_needs_a_reason(
+    client: httpx.AsyncClient,
+) -> None:
+    at(MONDAY)
+    token, _ = await resident(client)
+    outside = (25.0, 130.0)  # no jurisdiction covers it: triage
+    payload = report_input("noise.neighbour", outside)
+    case = (await submit_ok(client, token, payload))["case"]
+    assert case["status"] == "TRIAGE" and case["resolutionDueAt"] is None
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    routed = await gql_data(
+        client, ROUTE, {"input": {"caseId": case["id"], "departmentCode": "police-west"}}, token=dispatcher
+    )
+    case = routed["caseRoute"]["case"]
+    assert case["status"] == "ROUTED" and case["resolutionDueAt"] and case["responseDueAt"]
+    row = await Case.get(id=db_id(case["id"]))
+    assert row.public and row.dispatched_at == clock.now()
+    unknown = await gql_data(
+        client, ROUTE, {"input": {"caseId": case["id"], "departmentCode": "nope"}}, token=dispatcher
+    )
+    assert unknown["caseRoute"]["userErrors"][0]["field"] == ["input", "departmentCode"]
+
+    other = (await submit_ok(client, token, report_input("noise.vehicle", outside)))["case"]
+    error = await refused(client, dispatcher, other["id"], "REJECT")
+    assert (error["code"], error["field"]) == ("INVALID", ["input", "reason"])
+    rejected = await ok(client, dispatcher, other["id"], "REJECT", reason="Test submission")
+    assert rejected["status"] == "REJECTED" and not (await Case.get(id=db_id(other["id"]))).public
+
+
+async def test_split_a_wrongly_grouped_report_into_its_own_case(client: httpx.AsyncClient) -> None:
+    at(MONDAY)
+    _, case_id = await open_case(client)
+    second_token, _ = await resident(client)
+    joined = await submit_ok(client, second_token, report_input("noise.industrial", WEST))
+    assert joined["case"]["id"] == case_id and joined["case"]["reportCount"] == 2
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    staff = await demo_sign_in(client, "eco.staff")
+    split = {"input": {"reportId": joined["report"]["id"], "note": "another factory"}}
+    assert (await gql_data(client, SPLIT, split, token=staff))["reportSplit"]["userErrors"][0][
+        "code"
+    ] == "FORBIDDEN"
+    result = (await gql_data(client, SPLIT, split, token=dispatcher))["reportSplit"]
+    assert result["userErrors"] == []
+    assert result["case"]["reportCount"] == 1 and result["case"]["reporterCount"] == 1
+    assert result["newCase"]["status"] == "ROUTED" and result["newCase"]["department"]["code"] == "eco"
+    assert (await Report.get(id=db_id(joined["report"]["id"]))).case_id == db_id(result["newCase"]["id"])
+    # The first case keeps its only report: nothing left to split.
+    first_report = await Report.filter(case_id=db_id(case_id)).first()
+    assert first_report is not None
+    again = {"input": {"reportId": relay_id("Report", first_report.id)}}
+    assert (await gql_data(client, SPLIT, again, token=dispatcher))["reportSplit"]["userErrors"][0][
+        "code"
+    ] == ("CONFLICT")
+
+
+async def test_category_change_reroutes_and_priority_is_recorded(client: httpx.AsyncClient) -> None:
+    at(MONDAY)
+    _, case_id = await open_case(client, "noise.neighbour")
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    changed = await gql_data(
+        client,
+        RECATEGORIZE,
+        {"input": {"caseId": case_id, "categoryCode": "noise.industrial"}},
+        token=dispatcher,
+    )
+    case = changed["caseCategoryChange"]["case"]
+    assert case["category"]["code"] == "noise.industrial" and case["department"]["code"] == "eco"
+    assert case["status"] == "ROUTED"
+    bad = await gql_data(
+        client, RECATEGORIZE, {"input": {"caseId": case_id, "categoryCode": "nope"}}, token=dispatcher
+    )
+    assert bad["caseCategoryChange"]["userErrors"][0]["field"] == ["input", "categoryCode"]
+    raised = await gql_data(
+        client, PRIORITY, {"input": {"caseId": case_id, "priority": "URGENT"}}, token=dispatcher
+    )
+    assert raised["casePrioritySet"]["case"]["priority"] == "URGENT"
+    kinds = await CaseEvent.filter(case_id=db_id(case_id)).order_by("id").values_list("kind", flat=True)
+    assert kinds == ["submit", "route", "reroute", "category_changed", "priority_changed"]
+    assert await replayed(case_id) == ("ROUTED", 3)
