@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from identity.models import Role, User
@@ -65,19 +64,23 @@ async def is_reporter(user: User | None, case_id: int) -> bool:
     return user is not None and await Report.exists(case_id=case_id, reporter_id=user.id)
 
 
-async def case_for(user: User | None, case_id: int, *field: str) -> tuple[Case, bool]:
-    """The case and whether the user reported it; NOT_FOUND when the user may not see it at all."""
+async def case_for(
+    user: User | None, case_id: int, *field: str, need_reporter: bool = True
+) -> tuple[Case, bool]:
+    """The case and whether the user reported it; NOT_FOUND when the user may not see it at all.
+
+    `need_reporter=False` skips the reporter lookup for people who see the case by office (staff of
+    its department, dispatchers); the answer is then False for them.
+    """
     case = await Case.get_or_none(id=case_id)
     if case is None:
         raise not_found("case", *field)
+    by_office = user is None or user.role in (Role.DISPATCHER, Role.ADMIN)
+    by_office = by_office or (user is not None and user.role is Role.STAFF and _same_department(user, case))
+    if by_office and not need_reporter:
+        return case, False
     reporter = await is_reporter(user, case_id)
-    if user is None or user.role in (Role.DISPATCHER, Role.ADMIN) or reporter:
-        return case, reporter
-    if (
-        user.role is Role.STAFF
-        and user.department_id is not None
-        and user.department_id == case.department_id
-    ):
+    if by_office or reporter:
         return case, reporter
     raise not_found("case", *field)
 
@@ -174,9 +177,9 @@ def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dic
         case Action.VERIFY_PASS | Action.VERIFY_FAIL:
             data["photos"] = list(given.photo_ids)
             if step.action is Action.VERIFY_FAIL:
-                changes["rework_count"] = F("rework_count") + 1
+                changes["rework_count"] = case.rework_count + 1
         case Action.DISPUTE:
-            changes.update(rework_count=F("rework_count") + 1, closed_at=None)
+            changes.update(rework_count=case.rework_count + 1, closed_at=None)
         case Action.CONFIRM | Action.AUTO_CLOSE | Action.REJECT:
             changes["closed_at"] = now
             if step.action is Action.REJECT:
@@ -201,7 +204,9 @@ async def transition(
 ) -> Case:
     """Apply one lifecycle step as `user` (None: the system). Raises a DomainError saying why not."""
     now = clock.now()
-    case, reporter = await case_for(user, case_id, *INPUT, "caseId")
+    # Only residents' steps (confirm, dispute) ask whether the caller reported the case.
+    need_reporter = lifecycle.Party.REPORTER in lifecycle.TRANSITIONS[step.action].who
+    case, reporter = await case_for(user, case_id, *INPUT, "caseId", need_reporter=need_reporter)
     category = await Category.get(id=case.category_id)
     to = lifecycle.check_transition(
         step.action, case.status, actor_of(user, case, reporter), step.given, category
@@ -230,15 +235,24 @@ async def transition(
             data=data,
             created_at=now,
         )
+        # The version matched, so nobody else moved the case: what we wrote is what it is now.
+        for name, value in (
+            ("status", to),
+            ("version", case.version + 1),
+            ("status_changed_at", now),
+            ("updated_at", now),
+            *changes.items(),
+        ):
+            setattr(case, name, value)
         if also is not None:
-            await also(await Case.get(id=case.id))
-        fresh = await Case.get(id=case.id)
+            await also(case)
+            case = await Case.get(id=case.id)
     if step.action is Action.REROUTE:
         await set_public(await case_photo_ids(case.id))
-    elif step.action is Action.RESOLVE and fresh.public:
+    elif step.action is Action.RESOLVE and case.public:
         await set_public([int(p) for p in step.given.photo_ids])
-    await publish(events, fresh, step.action.value, before_department)
-    return fresh
+    await publish(events, case, step.action.value, before_department)
+    return case
 
 
 def _stale(current: Case) -> DomainError:
