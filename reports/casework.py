@@ -207,6 +207,8 @@ async def transition(
     # Only residents' steps (confirm, dispute) ask whether the caller reported the case.
     need_reporter = lifecycle.Party.REPORTER in lifecycle.TRANSITIONS[step.action].who
     case, reporter = await case_for(user, case_id, *INPUT, "caseId", need_reporter=need_reporter)
+    if await _already_done(case, user, step):
+        return case
     category = await Category.get(id=case.category_id)
     to = lifecycle.check_transition(
         step.action, case.status, actor_of(user, case, reporter), step.given, category
@@ -253,6 +255,16 @@ async def transition(
         await set_public([int(p) for p in step.given.photo_ids])
     await publish(events, case, step.action.value, before_department)
     return case
+
+
+async def _already_done(case: Case, user: User | None, step: Step) -> bool:
+    """A phone that lost the answer sends the same step again: if that very step (same actor, same
+    action, made from the version the caller saw) is the case's latest, the retry gets the result."""
+    if step.expected_version is None or case.version != step.expected_version + 1:
+        return False
+    last = await CaseEvent.filter(case_id=case.id, to_status__not_isnull=True).order_by("-id").first()
+    actor_id = user.id if user else None
+    return last is not None and last.kind == step.action.value and last.actor_id == actor_id
 
 
 def _stale(current: Case) -> DomainError:

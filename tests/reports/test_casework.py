@@ -172,6 +172,23 @@ async def test_wrong_state_wrong_department_and_stale_version(client: httpx.Asyn
     assert await Case.get(id=db_id(case_id)).values_list("status", "version") == ("ROUTED", 2)
 
 
+async def test_a_retried_step_gets_the_first_result_and_records_nothing_twice(
+    client: httpx.AsyncClient,
+) -> None:
+    at(MONDAY)
+    _, case_id = await open_case(client)
+    staff = await demo_sign_in(client, "eco.staff")
+    first = await ok(client, staff, case_id, "ACCEPT", expectedVersion=2)
+    again = await ok(client, staff, case_id, "ACCEPT", expectedVersion=2)  # the answer was lost
+    assert first == again and first["version"] == 3
+    assert await CaseEvent.filter(case_id=db_id(case_id), kind="accept").count() == 1
+    # Without the version it cannot be told from a second accept: that is refused.
+    assert (await refused(client, staff, case_id, "ACCEPT"))["code"] == "CONFLICT"
+    # Someone else's identical step is not a retry of yours.
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    assert (await refused(client, dispatcher, case_id, "ACCEPT", expectedVersion=2))["code"] == "FORBIDDEN"
+
+
 async def test_two_resolves_at_once_one_wins(client: httpx.AsyncClient) -> None:
     at(MONDAY)
     _, case_id = await open_case(client, "noise.neighbour")  # no after-photos needed
