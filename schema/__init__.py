@@ -7,6 +7,7 @@ import functools
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -54,10 +55,15 @@ class Subscription(CaseworkSubscription):
 def build_schema(
     *, production: bool, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 15
 ) -> strawberry.Schema:
+    # The limiters' rule classes are built once: a fresh class per request would change the
+    # ValidationCache key and make every request validate its document again.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     extensions: list = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         ParserCache,
         ValidationCache,
         ErrorPolicy,
