@@ -12,7 +12,6 @@ from strawberry import relay
 
 from identity.models import Role, User
 from kernel.errors import DomainError, forbidden, invalid, not_found
-from kernel.events import EventBus
 from reports import casework, dispatch, feedback
 from reports.lifecycle import Action, TransitionInput
 from reports.models import Case
@@ -37,17 +36,8 @@ DIRECT_ACTIONS = frozenset(
 )
 
 
-def _user(info: Info) -> User:
-    return info.context.require_principal().user
-
-
 def _case_id(value: strawberry.ID, *field: str) -> int:
     return decode_id(value, "Case", *field)
-
-
-def _events(info: Info) -> EventBus | None:
-    services = info.context.services
-    return services.events if services else None
 
 
 @strawberry.input
@@ -146,7 +136,7 @@ class CaseworkMutation:
         "(its reporters), reject (dispatchers, reason). Pass expectedVersion to detect concurrent changes."
     )
     async def case_transition(self, info: Info, input: CaseTransitionInput) -> CasePayload:
-        user = _user(info)
+        user = info.context.require_user()
         action = Action(input.action.value)
         if action not in DIRECT_ACTIONS:
             raise invalid("Use caseRoute or caseMerge for this step.", "input", "action")
@@ -154,31 +144,31 @@ class CaseworkMutation:
         given = TransitionInput(reason=input.reason, note=input.note, photo_ids=photos)
         step = casework.Step(action, input.expected_version, given)
         case_id = _case_id(input.case_id, "input", "caseId")
-        case = await casework.transition(case_id, user, step, events=_events(info))
+        case = await casework.transition(case_id, user, step, events=info.context.events)
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation("Send a case to a department: from triage, after a return, or elsewhere. Dispatchers.")
     async def case_route(self, info: Info, input: CaseRouteInput) -> CasePayload:
         case = await dispatch.route_case(
             await _snapshot(info),
-            _user(info),
+            info.context.require_user(),
             _case_id(input.case_id, "input", "caseId"),
             input.department_code,
             input.note,
             input.expected_version,
-            _events(info),
+            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation("Merge a duplicate into another open case; its reporters count once. Dispatchers.")
     async def case_merge(self, info: Info, input: CaseMergeInput) -> CaseMergePayload:
         merged, target = await dispatch.merge_cases(
-            _user(info),
+            info.context.require_user(),
             _case_id(input.case_id, "input", "caseId"),
             _case_id(input.into_case, "input", "intoCase"),
             input.note,
             input.expected_version,
-            _events(info),
+            info.context.events,
         )
         return CaseMergePayload(case=CaseNode.from_model(merged), target=CaseNode.from_model(target))
 
@@ -186,10 +176,10 @@ class CaseworkMutation:
     async def report_split(self, info: Info, input: ReportSplitInput) -> ReportSplitPayload:
         source, new_case = await dispatch.split_report(
             await _snapshot(info),
-            _user(info),
+            info.context.require_user(),
             decode_id(input.report_id, "Report", "input", "reportId"),
             input.note,
-            _events(info),
+            info.context.events,
         )
         return ReportSplitPayload(case=CaseNode.from_model(source), new_case=CaseNode.from_model(new_case))
 
@@ -197,25 +187,29 @@ class CaseworkMutation:
     async def case_category_change(self, info: Info, input: CaseCategoryChangeInput) -> CasePayload:
         case = await dispatch.change_category(
             await _snapshot(info),
-            _user(info),
+            info.context.require_user(),
             _case_id(input.case_id, "input", "caseId"),
             input.category_code,
             input.note,
-            _events(info),
+            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation("Set a case's priority. Dispatchers.")
     async def case_priority_set(self, info: Info, input: CasePrioritySetInput) -> CasePayload:
         case = await dispatch.set_priority(
-            _user(info), _case_id(input.case_id, "input", "caseId"), input.priority, input.note, _events(info)
+            info.context.require_user(),
+            _case_id(input.case_id, "input", "caseId"),
+            input.priority,
+            input.note,
+            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation("Rate how a resolved case was handled, 1 to 5; rating again replaces your rating.")
     async def case_rate(self, info: Info, input: CaseRateInput) -> CasePayload:
         case_id = _case_id(input.case_id, "input", "caseId")
-        await feedback.rate_case(_user(info), case_id, input.rating, input.comment)
+        await feedback.rate_case(info.context.require_user(), case_id, input.rating, input.comment)
         return CasePayload(case=CaseNode.from_model(await Case.get(id=case_id)))
 
 
@@ -233,7 +227,7 @@ class CaseworkSubscription:
         description="Changes to one case, for its reporters and staff. Authenticate in connection_init."
     )
     async def case_updated(self, info: Info, case_id: strawberry.ID) -> AsyncGenerator[CaseUpdate, None]:
-        user = _user(info)
+        user = info.context.require_user()
         db_id = _case_id(case_id, "caseId")
         if await _visible(user, db_id) is None:
             raise not_found("case", "caseId")
@@ -254,7 +248,7 @@ class CaseworkSubscription:
     async def department_queue_updated(
         self, info: Info, department_id: strawberry.ID | None = None
     ) -> AsyncGenerator[CaseUpdate, None]:
-        user = _user(info)
+        user = info.context.require_user()
         department = decode_id(department_id, "Department", "departmentId") if department_id else None
         dispatcher = user.role in (Role.DISPATCHER, Role.ADMIN)
         own = user.role is Role.STAFF and department is not None and user.department_id == department

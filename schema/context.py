@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from identity.config import IdentityConfig
-from identity.models import Role
+from identity.models import Role, User
 from identity.service import Principal
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
@@ -43,6 +43,14 @@ class Context:
         if self.principal is None:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
         return self.principal
+
+    def require_user(self) -> User:
+        return self.require_principal().user
+
+    @property
+    def events(self) -> EventBus | None:
+        """Where committed changes are published for live updates (none outside a running app)."""
+        return self.services.events if self.services else None
 
     def require_role(self, *roles: Role) -> Principal:
         principal = self.require_principal()
