@@ -1,5 +1,6 @@
 """Reading many rows without the ORM's per-value conversion, for the hot paths (a 10,800-point track,
-a county's quarter of patrols), where parsing timestamps row by row costs more than the query."""
+a county's quarter of patrols, a department queue page), where parsing values row by row costs more
+than the query."""
 
 from __future__ import annotations
 
