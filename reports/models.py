@@ -202,6 +202,7 @@ class Case(Model):
             ("category_id", "status", "latitude", "longitude"),
             ("public", "public_latitude", "public_longitude"),
             ("department_id", "status", "resolution_due_at", "id"),
+            ("department_id", "status", "response_due_at", "id"),
             ("department_id", "status", "priority", "id"),
             ("department_id", "status", "id"),
             ("status", "resolution_due_at"),
@@ -248,8 +249,9 @@ class Report(Model):
     class Meta:
         table = "reports"
         unique_together = (("reporter", "client_id"),)
-        # Rate limiting and "my reports" both walk one reporter's reports by time / id.
-        indexes = (("reporter_id", "created_at"),)
+        # Rate limiting and "my reports" both walk one reporter's reports by time / id; a queue row
+        # finds its case's first report with a photo by (case_id, id).
+        indexes = (("reporter_id", "created_at"), ("case_id", "id"))
 
 
 class CaseEvent(Model):

@@ -24,11 +24,12 @@ from schema.errors import ErrorPolicy
 from schema.identity import IdentityMutation, IdentityQuery
 from schema.media import MediaMutation, MediaQuery
 from schema.patrols import PatrolsMutation, PatrolsQuery
+from schema.queue import QueueMutation, QueueQuery
 from schema.reports import ReportsMutation, ReportsQuery
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
+class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, PatrolsQuery):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
@@ -42,7 +43,9 @@ class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
 
 
 @strawberry.type
-class Mutation(IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, PatrolsMutation):
+class Mutation(
+    IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, QueueMutation, PatrolsMutation
+):
     pass
 
 

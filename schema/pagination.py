@@ -44,12 +44,12 @@ class Connection(Generic[NodeT]):
         return [edge.node for edge in self.edges]
 
 
-def _encode(values: Sequence[Any]) -> str:
+def encode_cursor(values: Sequence[Any]) -> str:
     plain = [{"dt": v.isoformat()} if isinstance(v, datetime) else v for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
 
 
-def _decode(cursor: str, order: Sequence[str]) -> list[Any]:
+def decode_cursor(cursor: str, order: Sequence[str]) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as exc:
@@ -93,13 +93,13 @@ async def keyset_page(
     """One page of `queryset` in `order`; the last key must be unique (e.g. "-id")."""
     check_page_size(first)
     if after:
-        values = _decode(after, order)
+        values = decode_cursor(after, order)
         queryset = queryset.filter(_after_condition(order, values))
     rows = await queryset.order_by(*order).limit(first + 1)
     has_next = len(rows) > first
     rows = rows[:first]
     edges = [
-        Edge(cursor=_encode([getattr(row, key.lstrip("-")) for key in order]), node=to_node(row))
+        Edge(cursor=encode_cursor([getattr(row, key.lstrip("-")) for key in order]), node=to_node(row))
         for row in rows
     ]
     return Connection(
