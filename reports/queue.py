@@ -18,6 +18,7 @@ Counts per status (for tabs) are one GROUP BY over the same filters except the s
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,15 +137,27 @@ def default_statuses(scope: Scope) -> Sequence[Status]:
 
 
 class _Sql:
-    """SQL text with `{}` parameter marks (see kernel.rawsql.fetch) and their values in order."""
+    """Parameters by name while the SQL is assembled: a condition may appear in several branches."""
+
+    MARK = re.compile(r"§(\d+)§")
 
     def __init__(self, conn: BaseDBAsyncClient) -> None:
         self.postgres = conn.capabilities.dialect == "postgres"
-        self.params: list[Any] = []
+        self.values: list[Any] = []
 
     def param(self, value: Any) -> str:
-        self.params.append(value)
-        return "{}"
+        self.values.append(value)
+        return f"§{len(self.values) - 1}§"
+
+    def positional(self, text: str) -> tuple[str, list[Any]]:
+        """The text with `{}` marks (see kernel.rawsql.fetch) and the values in the order they appear."""
+        ordered: list[Any] = []
+
+        def mark(match: re.Match[str]) -> str:
+            ordered.append(self.values[int(match.group(1))])
+            return "{}"
+
+        return self.MARK.sub(mark, text), ordered
 
 
 def _check_filter(given: QueueFilter, scope: Scope) -> QueueFilter:
@@ -192,11 +205,8 @@ def _common_conditions(sql: _Sql, scope: Scope, given: QueueFilter) -> list[str]
     if given.text is not None:
         escaped = given.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = "ILIKE" if sql.postgres else "LIKE"  # SQLite's LIKE ignores ASCII case already
-        pattern = f"%{escaped}%"
-        where.append(
-            f"(c.summary {like} {sql.param(pattern)} ESCAPE '\\' "
-            f"OR c.reference {like} {sql.param(pattern)} ESCAPE '\\')"
-        )
+        pattern = sql.param(f"%{escaped}%")
+        where.append(f"(c.summary {like} {pattern} ESCAPE '\\' OR c.reference {like} {pattern} ESCAPE '\\')")
     return where
 
 
@@ -255,8 +265,8 @@ def _branches(
     if order is QueueOrder.PRIORITY:
         keyset = []
         if after:
-            p, i = sql.param(after[0]), sql.param(after[0])
-            keyset = [f"(c.priority < {p} OR (c.priority = {i} AND c.id < {sql.param(after[1])}))"]
+            p = sql.param(after[0])
+            keyset = [f"(c.priority < {p} OR (c.priority = {p} AND c.id < {sql.param(after[1])}))"]
         return [branch("c.priority AS k1, 0 AS k2", here + keyset, "c.priority DESC, c.id DESC")]
     # DUE: cases with a due time first (k1 = 0), then those without (k1 = 1), each part in index order.
     column = due_column(status)
@@ -264,8 +274,8 @@ def _branches(
     if column is not None and not (after and after[0] == 1):
         keyset = [f"c.{column} IS NOT NULL"]
         if after:
-            at, same = sql.param(after[1]), sql.param(after[1])
-            keyset.append(f"(c.{column} > {at} OR (c.{column} = {same} AND c.id > {sql.param(after[2])}))")
+            at = sql.param(after[1])
+            keyset.append(f"(c.{column} > {at} OR (c.{column} = {at} AND c.id > {sql.param(after[2])}))")
         found.append(branch(f"0 AS k1, c.{column} AS k2", here + keyset, f"c.{column}, c.id"))
     keyset = [f"c.{column} IS NULL"] if column is not None else []
     if after and after[0] == 1:
@@ -326,7 +336,7 @@ JOIN categories cat ON cat.id = c.category_id
 LEFT JOIN departments d ON d.id = c.department_id
 LEFT JOIN users u ON u.id = c.assignee_id
 ORDER BY {merge}"""
-    records = await fetch(conn, text, sql.params)
+    records = await fetch(conn, *sql.positional(text))
     rows = [_row(record, order, now) for record in records[:first]]
     return QueuePage(rows=rows, has_next=len(records) > first)
 
@@ -385,7 +395,7 @@ async def status_counts(scope: Scope, given: QueueFilter) -> dict[Status, int]:
                 alternatives.append(" AND ".join([f"c.status = {sql.param(status.value)}", *due]))
         where.append("(" + " OR ".join(alternatives) + ")" if alternatives else "1 = 0")
     text = f"SELECT c.status, COUNT(*) FROM cases c WHERE {' AND '.join(where)} GROUP BY c.status"
-    return {Status(status): int(count) for status, count in await fetch(conn, text, sql.params)}
+    return {Status(status): int(count) for status, count in await fetch(conn, *sql.positional(text))}
 
 
 # --- assigning and bulk accepting -----------------------------------------------------------------
