@@ -1,0 +1,501 @@
+"""Benchmark: a department queue's first page over HTTP against the same page read with one raw query.
+
+    python bench/queue_page.py                  # 10k, 100k and 1M cases; SQLite, then PostgreSQL
+    python bench/queue_page.py --quick          # CI smoke run: 10k cases, a few rounds (under a minute)
+    python bench/queue_page.py --db sqlite --sizes 10000,100000
+
+The page: the 50 newest open cases of the busiest department (15 % of all cases), each with its
+category, department, reporter count, first photo thumbnail URL and due time, as `departmentQueue`
+serves them from a real uvicorn (one worker, pinned to CPU 1 where `taskset` exists; the benchmark
+runs on CPU 0). The anchor (a) is the same page read by this script with one hand-written SQL query
+through aiosqlite / asyncpg. Before any timing, both must return the same rows.
+
+Method (as the performance baseline prescribes): rounds of (a) then HTTP at one request at a time,
+interleaved; p50 and p99 over every HTTP request; the ratio is the median of per-round ratios of the
+medians. Throughput: 16 requests in flight for a few seconds. Each database and size runs in its own
+process (Tortoise keeps per-process state); PostgreSQL's database is wiped (BENCH_POSTGRES_URL).
+
+Targets (issue 5): ratio <= 10x on SQLite and <= 8x on PostgreSQL; p50 <= 15 ms; >= 65 req/s at 16 in
+flight; at 1M cases within 1.2x of the p50 at 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tortoise.context import TortoiseContext  # noqa: E402
+
+from media.intake import derivative_key  # noqa: E402
+from reports.models import Category, Department  # noqa: E402
+from server.db import apply_migrations, tortoise_config  # noqa: E402
+from server.seed import load_demo_city, seed_demo  # noqa: E402
+
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+BUSY = "urban-west"
+STAFF = "urban.west"
+OPEN = ("ROUTED", "ACCEPTED", "IN_PROGRESS", "REOPENED")
+PAGE = 50
+T0 = datetime(2024, 6, 1, tzinfo=UTC)
+SPAN = timedelta(days=730)
+REPORTERS = 5_000
+ID_BASE = 10_000_000  # bench rows come after whatever the demo city seeded
+
+SIGN_IN = "mutation($i: SignInInput!) { signIn(input: $i) { accessToken } }"
+QUERY = """query($d: ID!, $order: CaseQueueOrder!) {
+  departmentQueue(departmentId: $d, orderBy: $order, first: 50) {
+    edges { cursor node { id reference status version priority reporterCount thumbnailUrl dueAt overdue
+      createdAt category { code nameZh nameEn } department { code name } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+RAW = """
+SELECT c.id, c.reference, c.status, c.reporter_count,
+       CASE WHEN c.status = 'ROUTED' THEN c.response_due_at ELSE c.resolution_due_at END,
+       cat.code, cat.name_zh, cat.name_en, d.code, d.name,
+       (SELECT p.sha256 FROM reports r JOIN photos p ON p.id = {first_photo}
+        WHERE r.case_id = c.id ORDER BY r.id LIMIT 1)
+FROM cases c
+JOIN categories cat ON cat.id = c.category_id
+LEFT JOIN departments d ON d.id = c.department_id
+WHERE c.department_id = {mark} AND c.status IN ('ROUTED', 'ACCEPTED', 'IN_PROGRESS', 'REOPENED')
+ORDER BY c.id DESC
+LIMIT 50"""
+
+
+# --- seeding -------------------------------------------------------------------------------------
+
+
+def rows(
+    count: int, department_ids: list[int], busy: int, category_ids: list[int], first_user: int
+) -> Iterator[Any]:
+    """(case, report, photos) per case: 25 % open, 1-3 photos, created over two years in id order."""
+    rng = random.Random(5)
+    others = [d for d in department_ids if d != busy]
+    photo_id = ID_BASE
+    for n in range(1, count + 1):
+        i = ID_BASE + n
+        created = T0 + SPAN * (n / count)
+        department = busy if rng.random() < 0.15 else rng.choice(others)
+        status = rng.choice(OPEN) if rng.random() < 0.25 else rng.choice(("CLOSED", "CLOSED", "RESOLVED"))
+        lat, lon = 30.15 + rng.random() * 0.27, 119.95 + rng.random() * 0.31
+        category = rng.choice(category_ids)
+        photos = []
+        for _ in range(rng.randint(1, 3)):
+            photo_id += 1
+            photos.append((photo_id, f"{rng.getrandbits(256):064x}", created))
+        reporter = first_user + rng.randrange(REPORTERS)
+        case = (
+            i, f"B-{n:09d}", lat, lon, lat, lon, status, 1, rng.randint(1, 4), created + timedelta(days=1),
+            created + timedelta(days=5), rng.randint(1, 3), 1, "", True, created, created, created, category,
+            department, "", "[]", 0, 0.0, "[]", created, "Bench case",
+        )  # fmt: skip
+        report = (
+            i, f"bench-{i}", f"fp-{i}", "Bench case", lat, lon, lat, lon, "WGS84", created, "{}",
+            json.dumps([p[0] for p in photos]), False, False, created, i, category, reporter, "{}",
+            "RESIDENT",
+        )  # fmt: skip
+        yield (
+            case,
+            report,
+            [(pid, sha, "READY", "jpeg", 1000, 40, 30, True, at, reporter) for pid, sha, at in photos],
+        )
+
+
+CASE_COLUMNS = [
+    "id",
+    "reference",
+    "latitude",
+    "longitude",
+    "public_latitude",
+    "public_longitude",
+    "status",
+    "version",
+    "priority",
+    "response_due_at",
+    "resolution_due_at",
+    "reporter_count",
+    "report_count",
+    "routing_reason",
+    "public",
+    "last_reported_at",
+    "created_at",
+    "updated_at",
+    "category_id",
+    "department_id",
+    "resolution_note",
+    "resolution_photo_ids",
+    "rework_count",
+    "sla_extension",
+    "sla_pauses",
+    "status_changed_at",
+    "summary",
+]
+REPORT_COLUMNS = [
+    "id",
+    "client_id",
+    "fingerprint",
+    "description",
+    "latitude",
+    "longitude",
+    "original_latitude",
+    "original_longitude",
+    "crs",
+    "observed_at",
+    "evidence",
+    "photo_ids",
+    "anonymous",
+    "contact_consent",
+    "created_at",
+    "case_id",
+    "category_id",
+    "reporter_id",
+    "origin",
+    "source",
+]
+PHOTO_COLUMNS = [
+    "id",
+    "sha256",
+    "status",
+    "format",
+    "byte_size",
+    "width",
+    "height",
+    "public",
+    "created_at",
+    "owner_id",
+]
+USER_COLUMNS = ["id", "role", "display_name", "is_active", "created_at"]
+
+
+def batches(count: int, *fixed: Any) -> Iterator[tuple[list[Any], list[Any], list[Any]]]:
+    cases, reports, photos = [], [], []
+    for case, report, its_photos in rows(count, *fixed):
+        cases.append(case)
+        reports.append(report)
+        photos += its_photos
+        if len(cases) == 50_000:
+            yield cases, reports, photos
+            cases, reports, photos = [], [], []
+    if cases:
+        yield cases, reports, photos
+
+
+def user_rows(first_user: int) -> list[tuple[Any, ...]]:
+    return [(first_user + i, "CITIZEN", f"Resident {i}", True, T0) for i in range(REPORTERS)]
+
+
+def seed_sqlite(path: str, count: int, *fixed: Any) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous = OFF")
+
+    def insert(table: str, columns: list[str], values: list[Any]) -> None:
+        marks = ", ".join("?" * len(columns))
+        db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [
+            tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in row) for row in values
+        ])  # fmt: skip
+
+    with db:
+        insert("users", USER_COLUMNS, user_rows(fixed[-1]))
+        for cases, reports, photos in batches(count, *fixed):
+            insert("photos", PHOTO_COLUMNS, photos)
+            insert("cases", CASE_COLUMNS, cases)
+            insert("reports", REPORT_COLUMNS, reports)
+    db.execute("ANALYZE")
+    db.close()
+
+
+async def seed_postgres(url: str, count: int, *fixed: Any) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.copy_records_to_table("users", records=user_rows(fixed[-1]), columns=USER_COLUMNS)
+        for cases, reports, photos in batches(count, *fixed):
+            await conn.copy_records_to_table("photos", records=photos, columns=PHOTO_COLUMNS)
+            await conn.copy_records_to_table("cases", records=cases, columns=CASE_COLUMNS)
+            await conn.copy_records_to_table("reports", records=reports, columns=REPORT_COLUMNS)
+        for table in ("users", "photos", "cases", "reports"):
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def prepare(url: str, count: int) -> int:
+    """Migrate, seed the demo city, then bulk-load `count` cases; the busy department's id."""
+    if url.startswith("postgres"):
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        await conn.close()
+    await apply_migrations(url)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(url))
+        await seed_demo()
+        departments = await Department.all().values_list("id", flat=True)
+        busy = (await Department.get(code=BUSY)).id
+        categories = (await Category.all().order_by("id").values_list("id", flat=True))[:10]
+    fixed = (list(departments), busy, list(categories), 100_000)
+    if url.startswith("postgres"):
+        await seed_postgres(url, count, *fixed)
+    else:
+        seed_sqlite(url.removeprefix("sqlite://"), count, *fixed)
+    return busy
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RawPage:
+    """The anchor: the page by one SQL statement through the same driver the server uses."""
+
+    def __init__(self, url: str, department: int) -> None:
+        self.url, self.department = url, department
+        self.postgres = url.startswith("postgres")
+        first_photo = "(r.photo_ids->>0)::int" if self.postgres else "json_extract(r.photo_ids, '$[0]')"
+        self.sql = RAW.format(first_photo=first_photo, mark="$1" if self.postgres else "?")
+        self.conn: Any = None
+
+    async def open(self) -> None:
+        if self.postgres:
+            import asyncpg
+
+            self.conn = await asyncpg.connect(self.url.replace("postgres://", "postgresql://", 1))
+        else:
+            import aiosqlite
+
+            self.conn = await aiosqlite.connect(self.url.removeprefix("sqlite://"))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def read(self) -> list[tuple[Any, ...]]:
+        if self.postgres:
+            return [tuple(r) for r in await self.conn.fetch(self.sql, self.department)]
+        return list(await self.conn.execute_fetchall(self.sql, (self.department,)))
+
+
+async def timed(call: Callable[[], Awaitable[Any]], seconds: float) -> list[float]:
+    """Milliseconds per call, calling one at a time for about `seconds`."""
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 3:
+        began = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def measure(url: str, count: int, quick: bool, tmp: Path) -> dict[str, Any]:
+    busy = await prepare(url, count)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATA_DIR": str(tmp),
+        "REQUESTS_PER_MINUTE": "100000000",
+        "ENVIRONMENT": "production",
+        "LOG_LEVEL": "warning",
+        "SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
+    }
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    if pin:
+        os.sched_setaffinity(0, {0})
+    server = subprocess.Popen(  # noqa: ASYNC220 (starting the server is outside every measurement)
+        [*pin, sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--workers", "1",
+         "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    raw = RawPage(url, busy)
+    await raw.open()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            login = {"login": STAFF, "password": load_demo_city()["password"]}
+            response = await client.post("/graphql", json={"query": SIGN_IN, "variables": {"i": login}})
+            headers = {"Authorization": f"Bearer {response.json()['data']['signIn']['accessToken']}"}
+            from strawberry.relay import to_base64
+
+            department = to_base64("Department", busy)
+
+            async def api(order: str = "CREATED") -> dict[str, Any]:
+                response = await client.post(
+                    "/graphql",
+                    json={"query": QUERY, "variables": {"d": department, "order": order}},
+                    headers=headers,
+                )
+                body = response.json()
+                assert "errors" not in body, body
+                return body["data"]["departmentQueue"]
+
+            check_same_rows(await api(), await raw.read())
+            figures = await rounds(api, raw, quick)
+            figures["due_order_p50_ms"] = statistics.median(
+                await timed(lambda: api("DUE"), 0.5 if quick else 2)
+            )
+            figures["req_per_s_16"] = await throughput(api, 1.5 if quick else 5)
+    finally:
+        await raw.close()
+        server.terminate()
+        server.wait(timeout=20)
+    return {"cases": count, **figures}
+
+
+def check_same_rows(page: dict[str, Any], raw: list[tuple[Any, ...]]) -> None:
+    """The API and the raw query must agree on every row before anything is timed."""
+    from strawberry.relay import from_base64
+
+    nodes = [e["node"] for e in page["edges"]]
+    assert len(nodes) == len(raw) == PAGE, (len(nodes), len(raw))
+    for node, row in zip(nodes, raw, strict=True):
+        case_id, reference, status, reporters, due, code, name_zh, _, dept_code, dept_name, sha = row
+        assert int(from_base64(node["id"])[1]) == case_id and node["reference"] == reference
+        assert node["status"] == status and node["reporterCount"] == reporters
+        assert node["category"]["code"] == code and node["category"]["nameZh"] == name_zh
+        assert node["department"] == {"code": dept_code, "name": dept_name}
+        assert node["thumbnailUrl"].endswith("/media/" + derivative_key(sha, "thumb")), node["thumbnailUrl"]
+        due = datetime.fromisoformat(due) if isinstance(due, str) else due
+        assert datetime.fromisoformat(node["dueAt"]) == due, (node["dueAt"], due)
+
+
+async def rounds(api: Callable[[], Awaitable[Any]], raw: RawPage, quick: bool) -> dict[str, float]:
+    for _ in range(5):  # warm both paths
+        await api()
+        await raw.read()
+    count, seconds = (3, 0.4) if quick else (8, 1.0)
+    http_all: list[float] = []
+    raw_medians, ratios = [], []
+    for _ in range(count):
+        raw_times = await timed(raw.read, seconds / 4)
+        http_times = await timed(api, seconds)
+        http_all += http_times
+        raw_medians.append(statistics.median(raw_times))
+        ratios.append(statistics.median(http_times) / raw_medians[-1])
+    return {
+        "raw_ms": statistics.median(raw_medians),
+        "http_p50_ms": statistics.median(http_all),
+        "http_p99_ms": percentile(http_all, 0.99),
+        "ratio": statistics.median(ratios),
+    }
+
+
+async def throughput(api: Callable[[], Awaitable[Any]], seconds: float, in_flight: int = 16) -> float:
+    done = 0
+    end = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < end:
+            await api()
+            done += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return done / (time.perf_counter() - began)
+
+
+def run_one(db: str, count: int, quick: bool) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-queue-"))
+    try:
+        url = f"sqlite://{tmp / 'bench.sqlite3'}" if db == "sqlite" else PG_URL
+        return asyncio.run(measure(url, count, quick, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TARGET_RATIO = {"sqlite": 10.0, "postgres": 8.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="10,000 cases, a few rounds: a CI smoke run")
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--sizes", help="comma-separated case counts (default 10000,100000,1000000)")
+    parser.add_argument("--only", type=int, help=argparse.SUPPRESS)  # one database and size per process
+    args = parser.parse_args()
+    if args.only:
+        print(json.dumps(run_one(args.db, args.only, args.quick)))
+        return
+    sizes = [10_000] if args.quick else [int(s) for s in (args.sizes or "10000,100000,1000000").split(",")]
+    print(
+        f"queue page of {PAGE} over HTTP (one uvicorn worker) vs one raw SQL query; load: {os.getloadavg()}"
+    )
+    for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+        by_size = {}
+        for size in sizes:
+            command = [
+                sys.executable,
+                __file__,
+                "--db",
+                db,
+                "--only",
+                str(size),
+                *(["--quick"] if args.quick else []),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.stderr.write(done.stderr)
+                raise SystemExit(f"{db} at {size} cases failed")
+            f = json.loads(done.stdout.strip().splitlines()[-1])
+            by_size[size] = f
+            print(
+                f"[{db}] {size:>9,} cases: raw {f['raw_ms']:.2f} ms; HTTP p50 {f['http_p50_ms']:.2f} ms "
+                f"p99 {f['http_p99_ms']:.2f} ms; ratio {f['ratio']:.1f}x "
+                f"(target <= {TARGET_RATIO[db]:.0f}x); "
+                f"{f['req_per_s_16']:.0f} req/s at 16 in flight (target >= 65); DUE order p50 "
+                f"{f['due_order_p50_ms']:.2f} ms",
+                flush=True,
+            )
+        if len(by_size) > 1:
+            small, large = by_size[min(by_size)], by_size[max(by_size)]
+            print(
+                f"[{db}] p50 at {max(by_size):,} / at {min(by_size):,}: "
+                f"{large['http_p50_ms'] / small['http_p50_ms']:.2f}x (target <= 1.2x)"
+            )
+
+
+if __name__ == "__main__":
+    main()
