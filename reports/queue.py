@@ -20,8 +20,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
@@ -170,13 +170,18 @@ def _check_filter(given: QueueFilter, scope: Scope) -> QueueFilter:
         except DomainError as exc:
             exc.field = ["filter", *(exc.field or [])]
             raise
+    due_before = given.due_before
+    if due_before is not None:
+        if due_before.tzinfo is None:
+            raise invalid("Give the time with its UTC offset.", "filter", "dueBefore")
+        due_before = due_before.astimezone(UTC)  # SQLite compares stored UTC times as text
     statuses = given.statuses if given.statuses is not None else default_statuses(scope)
     return QueueFilter(
         statuses=list(dict.fromkeys(statuses)),
         category_code=given.category_code,
         priorities=given.priorities,
         overdue=given.overdue,
-        due_before=given.due_before,
+        due_before=due_before,
         bbox=given.bbox,
         text=text or None,
     )
@@ -240,8 +245,11 @@ def _check_after(order: QueueOrder, after: Sequence[Any] | None) -> tuple[Any, .
         isinstance(v, s) and not isinstance(v, bool) for v, s in zip(key, shapes, strict=True)
     ):
         raise invalid("Not a cursor from this list.", "after")
-    if order is QueueOrder.DUE and (key[0] == 0) == (key[1] is None):
-        raise invalid("Not a cursor from this list.", "after")
+    if order is QueueOrder.DUE:
+        due = key[1]
+        if (key[0] == 0) == (due is None) or (due is not None and due.tzinfo is None):
+            raise invalid("Not a cursor from this list.", "after")
+        key = (key[0], due.astimezone(UTC) if due else None, key[2])
     return key
 
 
@@ -383,7 +391,7 @@ async def status_counts(scope: Scope, given: QueueFilter) -> dict[Status, int]:
     """How many cases of the queue are in each status, under every filter but the statuses (one query)."""
     conn = connections.get("default")
     now = clock.now()
-    checked = _check_filter(QueueFilter(**{**given.__dict__, "statuses": list(Status)}), scope)
+    checked = _check_filter(replace(given, statuses=list(Status)), scope)
     sql = _Sql(conn)
     where = _common_conditions(sql, scope, checked)
     if checked.overdue is not None or checked.due_before is not None:

@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -262,6 +262,12 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     assert await ids(dueBefore=(NOW + timedelta(days=1)).isoformat()) == {
         late_routed.id, late_working.id, soon_working.id,
     }  # fmt: skip
+    # The same moment written in Beijing time: 07:00 UTC is 15:00 +08:00.
+    shanghai = (NOW + timedelta(hours=5, minutes=30)).astimezone(timezone(timedelta(hours=8)))
+    assert await ids(dueBefore=shanghai.isoformat()) == {late_routed.id, late_working.id, soon_working.id}
+    assert await ids(dueBefore=(NOW + timedelta(hours=4)).isoformat()) == {late_routed.id, late_working.id}
+    naive = NOW.replace(tzinfo=None).isoformat()
+    assert await error_code(client, staff, department=department, filter={"dueBefore": naive}) == "INVALID"
     box = {"minLatitude": 30.29, "minLongitude": 120.0, "maxLatitude": 30.31, "maxLongitude": 120.06}
     assert await ids(bbox=box) == {soon_working.id}
     assert await ids(text="canal") == {soon_working.id}
