@@ -160,6 +160,7 @@ async def all_ids(
         got = await page(client, token, first=first, after=after, **variables)
         ids += [db_id(e["node"]["id"]) for e in got["edges"]]
         assert len(got["edges"]) <= first
+        assert len(set(ids)) == len(ids), f"a case came twice: {ids}"
         if not got["pageInfo"]["hasNextPage"]:
             return ids
         after = got["pageInfo"]["endCursor"]
