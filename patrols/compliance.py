@@ -15,9 +15,9 @@ from typing import Any
 from tortoise.expressions import Q
 
 from kernel.errors import invalid
+from kernel.rawsql import as_datetime, placeholders
 from patrols.access import Viewer
 from patrols.models import ChiefAssignment, Patrol, PatrolRuleRow, PatrolStatus
-from patrols.rawsql import as_datetime, placeholders
 from patrols.recording import LOCAL_TZ, local_date
 from patrols.rules import (
     AreaKind,

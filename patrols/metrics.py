@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kernel import clock
+from kernel.rawsql import as_datetime, as_json, fetch
 from patrols.models import Patrol, PatrolArea, TrackPoint
-from patrols.rawsql import as_datetime, as_json, fetch
 from patrols.rules import AreaKind
 from patrols.track import (
     AuthenticityFlag,
