@@ -323,4 +323,3 @@ class _Sql:
 
 def _listed(kinds: Iterable[Action]) -> str:
     return ", ".join(f"'{kind.value}'" for kind in kinds)
-
