@@ -25,10 +25,11 @@ from schema.identity import IdentityMutation, IdentityQuery
 from schema.media import MediaMutation, MediaQuery
 from schema.patrols import PatrolsMutation, PatrolsQuery
 from schema.reports import ReportsMutation, ReportsQuery
+from schema.statistics import StatisticsQuery
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
+class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery, StatisticsQuery):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
