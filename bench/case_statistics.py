@@ -96,9 +96,9 @@ def generate(per_month: int, departments: Sequence[int], categories: Sequence[in
     case_id = 0
     for first, last in zip(MONTHS, MONTHS[1:], strict=False):
         start, span = _local_midnight(first), (_local_midnight(last) - _local_midnight(first))
-        for _ in range(per_month):
+        # Case ids rise with time, as they do when residents submit them.
+        for routed in sorted(start + span * rng.random() for _ in range(per_month)):
             case_id += 1
-            routed = start + span * rng.random()
             department, category = rng.choice(departments), rng.choice(categories)
             response_due, resolution_due = routed + 24 * HOUR, routed + 120 * HOUR
             history.event(case_id, Action.ROUTE, department, Status.ROUTED, routed)
@@ -209,6 +209,8 @@ async def measure(url: str, per_month: int, rounds: int, media: Path) -> dict[st
         history = generate(per_month, departments, categories, rater.id)
         async with in_transaction() as conn:
             await insert(conn, "cases", CASE_COLUMNS, history.cases)
+            # The log is appended in time order: ids rise with created_at, as in a real database.
+            history.events.sort(key=lambda event: event[-1])
             await insert(conn, "case_events", EVENT_COLUMNS, history.events)
             await insert(conn, "case_feedback", FEEDBACK_COLUMNS, history.feedback)
         await Department._meta.db.execute_script("ANALYZE")  # fresh statistics for the planners

@@ -183,10 +183,19 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
             rows[found] = Figures(department_id=found[0], category_id=found[1])
         return rows[found]
 
-    for values in await sql.event_counts(since, until, grouped=True):
-        _fill(row(values), values[sql.width :])
-    for values in await sql.handling_hours(since, until):
-        row(values).handling_hours.append(float(values[sql.width]))
+    for values in await sql.case_counts(since, until, grouped=True):
+        setattr(row(values), values[sql.width], int(values[-1]))
+    for values in await sql.responses(since, until):
+        answered = row(values)
+        answered.responses, answered.responses_on_time = int(values[sql.width]), int(values[-1] or 0)
+    for values in await sql.resolutions(since, until):
+        resolved = row(values)
+        due, on_time, hours = values[sql.width :]
+        if due is not None:
+            resolved.resolutions += 1
+            resolved.resolutions_on_time += bool(on_time)
+        if hours is not None:
+            resolved.handling_hours.append(float(hours))
     for values in await sql.ratings(since, until):
         rated = row(values)
         rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
@@ -199,19 +208,12 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
         setattr(total, name, sum(getattr(r, name) for r in ordered))
     total.handling_hours = [hours for r in ordered for hours in r.handling_hours]
     if sql.groups_may_share_cases:
-        for values in await sql.event_counts(since, until, grouped=False):
-            _fill(total, values)
+        for figure, count in await sql.case_counts(since, until, grouped=False):
+            setattr(total, figure, int(count))
     else:
         for name, _ in CASE_COUNTS:
             setattr(total, name, sum(getattr(r, name) for r in ordered))
     return [*ordered, total]
-
-
-def _fill(figures: Figures, values: Sequence[Any]) -> None:
-    names = [name for name, _ in CASE_COUNTS]
-    names += ["responses", "responses_on_time", "resolutions", "resolutions_on_time"]
-    for name, value in zip(names, values, strict=True):
-        setattr(figures, name, int(value or 0))
 
 
 class _Sql:
@@ -275,21 +277,32 @@ class _Sql:
             params.append(self.category_id)
         return keys, f"FROM case_events e {join} WHERE {' AND '.join(where)}", params
 
-    async def event_counts(self, since: datetime, until: datetime, grouped: bool) -> list[Sequence[Any]]:
+    async def case_counts(self, since: datetime, until: datetime, grouped: bool) -> list[Sequence[Any]]:
+        """(keys..., figure name, distinct cases): one DISTINCT pass instead of one per figure."""
         keys, source, params = self._events(COUNTED_KINDS, since, until, grouped)
-        distinct = "COUNT(DISTINCT CASE WHEN e.kind IN ({}) THEN e.case_id END)"
-        counts = [distinct.replace("{}", _listed(kinds)) for _, kinds in CASE_COUNTS]
-        for kinds, due in ((RESPONSES, "due"), ((Action.RESOLVE,), "due")):
-            had_due = f"e.kind IN ({_listed(kinds)}) AND {self._json_time(due)} IS NOT NULL"
-            counts.append(f"SUM(CASE WHEN {had_due} THEN 1 ELSE 0 END)")
-            counts.append(f"SUM(CASE WHEN {had_due} AND {self._on_time(due)} THEN 1 ELSE 0 END)")
+        figure = " ".join(f"WHEN e.kind IN ({_listed(kinds)}) THEN '{name}'" for name, kinds in CASE_COUNTS)
+        named = [f"{key} AS k{i}" for i, key in enumerate(keys)]
+        inner = f"SELECT DISTINCT {', '.join([*named, f'CASE {figure} END AS figure', 'e.case_id'])}"
+        outer = [f"k{i}" for i in range(len(keys))] + ["figure"]
+        grouping = ", ".join(outer)
+        return await fetch(
+            self.conn, f"SELECT {grouping}, COUNT(*) FROM ({inner} {source}) d GROUP BY {grouping}", params
+        )
+
+    async def responses(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., responses with a due time, those made by it)."""
+        keys, source, params = self._events([a.value for a in RESPONSES], since, until, grouped=True)
+        counts = [
+            f"COUNT({self._json_time('due')})",
+            f"SUM(CASE WHEN {self._on_time('due')} THEN 1 ELSE 0 END)",
+        ]
         return await self._run(keys, counts, source, params)
 
-    async def handling_hours(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+    async def resolutions(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., due time, made by it, handling hours) per resolution: the percentiles need each."""
         keys, source, params = self._events([Action.RESOLVE.value], since, until, grouped=True)
-        hours = self._hours("dispatched")
-        rows = await fetch(self.conn, f"SELECT {', '.join([*keys, hours])} {source}", params)
-        return [r for r in rows if r[self.width] is not None]
+        values = [self._json_time("due"), self._on_time("due"), self._hours("dispatched")]
+        return await fetch(self.conn, f"SELECT {', '.join([*keys, *values])} {source}", params)
 
     async def ratings(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         where, params = self._case_filters(["f.created_at >= {}", "f.created_at < {}"], [since, until])
