@@ -50,13 +50,12 @@ from identity.models import Role, User
 from kernel import clock
 from kernel.errors import forbidden, invalid
 from kernel.rawsql import fetch
-from reports.casework import WORKING_STATUSES
+from reports.casework import INPUT, WORKING_STATUSES
 from reports.lifecycle import Action, Status
 from reports.models import CaseEvent
 from reports.store import working_calendar
 
 MAX_DAYS = 366  # one query reads at most a year of events
-INPUT = ("input",)
 
 
 class Dimension(enum.StrEnum):
@@ -131,7 +130,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-# The distinct-case counts, in Figures' field order, and the event kinds each one counts.
+# The distinct-case counts (Figures' field names) and the event kinds each one counts.
 CASE_COUNTS: tuple[tuple[str, tuple[Action, ...]], ...] = (
     ("received", (Action.ROUTE, Action.REROUTE)),
     ("accepted", (Action.ACCEPT,)),
