@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one database per process
     args = parser.parse_args()
     per_month = args.cases or (2_000 if args.quick else 100_000)
-    rounds = args.rounds or (5 if args.quick else 30)
+    rounds = args.rounds or (5 if args.quick else 10)
     if args.only:
         print(json.dumps(run_one(args.only, per_month, rounds)))
         return
