@@ -173,7 +173,8 @@ def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dic
             changes.update(
                 resolved_at=now, resolution_note=(given.note or "").strip(), resolution_photo_ids=photos
             )
-            data.update(due=_iso(case.resolution_due_at), photos=photos)
+            # When the resolution clock started, so statistics can tell the handling time from the log.
+            data.update(due=_iso(case.resolution_due_at), dispatched=_iso(case.dispatched_at), photos=photos)
         case Action.VERIFY_PASS | Action.VERIFY_FAIL:
             data["photos"] = list(given.photo_ids)
             if step.action is Action.VERIFY_FAIL:

@@ -26,10 +26,11 @@ from schema.media import MediaMutation, MediaQuery
 from schema.patrols import PatrolsMutation, PatrolsQuery
 from schema.queue import QueueMutation, QueueQuery
 from schema.reports import ReportsMutation, ReportsQuery
+from schema.statistics import StatisticsQuery
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, PatrolsQuery):
+class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
