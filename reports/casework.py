@@ -297,8 +297,11 @@ async def publish(events: EventBus | None, case: Case, kind: str, before_departm
         await events.publish(department_channel(department), message)
 
 
-async def record(case: Case, user: User | None, kind: str, note: str = "", **data: Any) -> CaseEvent:
-    """An event that is not a lifecycle step (assignment, priority, reminder, rating...)."""
+async def record(
+    case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
+) -> CaseEvent:
+    """An event that is not a lifecycle step (assignment, priority, reminder, rating...); `at` for a job
+    that works as of a given moment."""
     return await CaseEvent.create(
         case_id=case.id,
         actor_id=user.id if user else None,
@@ -306,7 +309,7 @@ async def record(case: Case, user: User | None, kind: str, note: str = "", **dat
         department_id=case.department_id,
         note=note,
         data=data,
-        created_at=clock.now(),
+        created_at=at or clock.now(),
     )
 
 

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
+from schema.deadlines import DeadlinesMutation
 from schema.errors import ErrorPolicy
 from schema.identity import IdentityMutation, IdentityQuery
 from schema.media import MediaMutation, MediaQuery
@@ -42,7 +43,9 @@ class Query(IdentityQuery, MediaQuery, ReportsQuery, PatrolsQuery):
 
 
 @strawberry.type
-class Mutation(IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, PatrolsMutation):
+class Mutation(
+    IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, PatrolsMutation, DeadlinesMutation
+):
     pass
 
 
