@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -152,13 +152,14 @@ def reminder_horizon(
         working = span.unit in (SpanUnit.WORKING_HOURS, SpanUnit.WORKING_DAYS)
         lead = Span(lead_hours, SpanUnit.WORKING_HOURS if working else SpanUnit.HOURS)
         latest = max(latest, lead.due(now, calendar))
-    return latest
+    return latest.astimezone(UTC)
 
 
 async def escalate_due_cases(
     now: datetime, *, batch_size: int = BATCH_SIZE, events: EventBus | None = None
 ) -> SweepResult:
     """One pass: remind approaching and escalate overdue cases, each once per due time."""
+    now = now.astimezone(UTC)  # SQLite compares stored timestamps as UTC text
     result = SweepResult()
     policies = sla_policies()
     calendar = working_calendar()
@@ -273,7 +274,7 @@ async def close_quiet_cases(
     lifecycle step with the version the pass read: a case that changed meanwhile, or that another
     process closed first, is left alone. Returns how many this call closed.
     """
-    cutoff = now - quiet_period
+    cutoff = (now - quiet_period).astimezone(UTC)  # SQLite compares stored timestamps as UTC text
     awaiting = Q(status=Status.VERIFIED) | Q(status=Status.RESOLVED, category__verification_required=False)
     closed = 0
     after: tuple[datetime, int] | None = None
