@@ -297,12 +297,12 @@ async def publish(events: EventBus | None, case: Case, kind: str, before_departm
         await events.publish(department_channel(department), message)
 
 
-async def record(
+def new_event(
     case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
 ) -> CaseEvent:
-    """An event that is not a lifecycle step (assignment, priority, reminder, rating...); `at` for a job
-    that works as of a given moment."""
-    return await CaseEvent.create(
+    """An unsaved event that is not a lifecycle step (assignment, priority, reminder, rating...); `at`
+    for a job that works as of a given moment. Jobs insert many at once."""
+    return CaseEvent(
         case_id=case.id,
         actor_id=user.id if user else None,
         kind=kind,
@@ -311,6 +311,14 @@ async def record(
         data=data,
         created_at=at or clock.now(),
     )
+
+
+async def record(
+    case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
+) -> CaseEvent:
+    event = new_event(case, user, kind, note, at=at, **data)
+    await event.save()
+    return event
 
 
 def department_of(snapshot: Snapshot, code: str | None) -> int:

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -33,7 +34,7 @@ from reports import casework
 from reports.calendar import WorkingCalendar
 from reports.casework import INPUT, Step
 from reports.lifecycle import Action, Status
-from reports.models import Case, Category, DeadlineExtension, ExtensionStatus, Priority
+from reports.models import Case, CaseEvent, Category, DeadlineExtension, ExtensionStatus, Priority
 from reports.sla import DeadlineState, SlaPolicy, Span, SpanUnit, state_against
 from reports.store import sla_policies, working_calendar
 
@@ -48,7 +49,7 @@ EXTENDABLE = (Status.ACCEPTED, Status.IN_PROGRESS, Status.REOPENED)
 DISPATCHERS = (Role.DISPATCHER, Role.ADMIN)
 MAX_EXTENSION = 365.0  # in the policy's unit; a sanity bound, not a rule
 
-CaseStep = Callable[[Case], Awaitable[str | None]]
+CaseStep = Callable[[BaseDBAsyncClient, Case], Awaitable[CaseEvent | None]]
 
 
 # --- the deadline running now ------------------------------------------------------------------
@@ -123,6 +124,24 @@ class _Watch:
         return policy.response if self.kind == "response" else policy.resolution
 
 
+# What the pass reads of a case (the rest of the row is not needed).
+_READ = (
+    "id",
+    "status",
+    "version",
+    "priority",
+    "category_id",
+    "department_id",
+    "response_due_at",
+    "resolution_due_at",
+    "dispatched_at",
+    "status_changed_at",
+    "sla_pauses",
+    "sla_extension",
+    "reminded_for",
+    "escalated_for",
+)
+
 _WATCHES = (
     _Watch("response", "response_due_at", (Status.ROUTED,)),
     _Watch(
@@ -178,7 +197,7 @@ async def escalate_due_cases(
             query = Case.filter(needs_work, status__in=watch.statuses, **{f"{due}__lte": horizon})
             if after is not None:
                 query = query.filter(Q(**{f"{due}__gt": after[0]}) | Q(**{due: after[0], "id__gt": after[1]}))
-            query = query.order_by(due, "id").limit(batch_size)
+            query = query.order_by(due, "id").limit(batch_size).only(*_READ)
             changed, rows = await _run_batch(
                 query, partial(_step, watch=watch, policies=policy_of_category, now=now, calendar=calendar)
             )
@@ -192,74 +211,87 @@ async def escalate_due_cases(
 
 
 async def _run_batch(query: Any, step: CaseStep) -> tuple[list[tuple[Case, str]], list[Case]]:
-    """Apply `step` to each row of `query` in one transaction; on PostgreSQL the rows are claimed with
-    FOR UPDATE SKIP LOCKED (another process's batch is skipped, not waited for)."""
-    locking = connections.get("default").capabilities.support_for_update
+    """Apply `step` to each row of `query` in one transaction, with the events it calls for; on
+    PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED (another process's batch is skipped,
+    not waited for)."""
+    conn = connections.get("default")
     # SQLite: read before the transaction, so it starts with a write and waits for the file lock
     # instead of failing on a snapshot another process has moved past.
-    rows: list[Case] | None = None if locking else await query
+    rows: list[Case] | None = None if conn.capabilities.support_for_update else await query
     changed: list[tuple[Case, str]] = []
-    async with in_transaction():
+    async with in_transaction() as tx:
         if rows is None:
             rows = await query.select_for_update(skip_locked=True)
-        for case in rows:
-            kind = await step(case)
-            if kind is not None:
-                changed.append((case, kind))
+        recorded = [event for case in rows if (event := await step(tx, case)) is not None]
+        await CaseEvent.bulk_create(recorded, using_db=tx)
+        by_id = {case.id: case for case in rows}
+        changed = [(by_id[event.case_id], event.kind) for event in recorded]
     return changed, rows
 
 
+def _sql(conn: BaseDBAsyncClient, text: str) -> str:
+    """`text` with its `?` placeholders in the connection's dialect."""
+    if conn.capabilities.dialect != "postgres":
+        return text
+    parts = text.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
 async def _step(
+    conn: BaseDBAsyncClient,
     case: Case,
     *,
     watch: _Watch,
     policies: dict[int, SlaPolicy | None],
     now: datetime,
     calendar: WorkingCalendar,
-) -> str | None:
-    """Record what this case's deadline calls for, if anything; the kind recorded or None."""
+) -> CaseEvent | None:
+    """The conditional update this case's deadline calls for, if any, and the event to record when the
+    update matched (another process may have done it first)."""
     deadline = running_deadline(case, policies.get(case.category_id))
     if deadline is None:
         return None
     state = deadline.state(now, calendar)
-    if state is DeadlineState.ON_TIME:
-        return None
-    due = deadline.due
-    unchanged = Q(id=case.id, status=case.status, **{watch.due_field: due})
-    if state is DeadlineState.OVERDUE:
-        if case.escalated_for == due:
-            return None
+    due, column = deadline.due, watch.due_field
+    if state is DeadlineState.OVERDUE and case.escalated_for != due:
         raised = Priority(min(int(case.priority) + 1, int(Priority.URGENT)))
         # The priority read is part of the condition: a dispatcher's change meanwhile wins, and the
         # next pass escalates from it.
-        updated = await Case.filter(unchanged, _differs("escalated_for", due), priority=case.priority).update(
-            escalated_for=due, reminded_for=due, priority=raised, updated_at=now
+        sql = (
+            "UPDATE cases SET escalated_for = ?, reminded_for = ?, priority = ?, updated_at = ? "
+            f"WHERE id = ? AND status = ? AND {column} = ? AND priority = ? "
+            "AND (escalated_for IS NULL OR escalated_for <> ?)"
         )
+        params = [due, due, int(raised), now, case.id, case.status.value, due, int(case.priority), due]
+        updated, _ = await conn.execute_query(_sql(conn, sql), params)
         if not updated:
             return None
-        await casework.record(
+        old = int(case.priority)
+        case.escalated_for = case.reminded_for = due
+        case.priority, case.updated_at = raised, now
+        return casework.new_event(
             case,
             None,
             ESCALATED,
             at=now,
             deadline=deadline.kind,
             due=due.isoformat(),
-            old=int(case.priority),
+            old=old,
             new=int(raised),
         )
-        case.escalated_for = case.reminded_for = due
-        case.priority, case.updated_at = raised, now
-        return ESCALATED
-    if case.reminded_for == due:
-        return None
-    updated = await Case.filter(unchanged, _differs("reminded_for", due)).update(
-        reminded_for=due, updated_at=now
-    )
-    if not updated:
-        return None
-    await casework.record(case, None, REMINDED, at=now, deadline=deadline.kind, due=due.isoformat())
-    case.reminded_for, case.updated_at = due, now
-    return REMINDED
+    if state is DeadlineState.APPROACHING and case.reminded_for != due:
+        sql = (
+            "UPDATE cases SET reminded_for = ?, updated_at = ? "
+            f"WHERE id = ? AND status = ? AND {column} = ? AND (reminded_for IS NULL OR reminded_for <> ?)"
+        )
+        updated, _ = await conn.execute_query(
+            _sql(conn, sql), [due, now, case.id, case.status.value, due, due]
+        )
+        if not updated:
+            return None
+        case.reminded_for, case.updated_at = due, now
+        return casework.new_event(case, None, REMINDED, at=now, deadline=deadline.kind, due=due.isoformat())
+    return None
 
 
 # --- the quiet-period close ----------------------------------------------------------------------
