@@ -24,6 +24,13 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_days(name: str, default: float) -> float:
+    days = float(_env(name, str(default)))
+    if days < 0:
+        raise ValueError(f"{name} must not be negative")
+    return days
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
@@ -117,6 +124,6 @@ class Settings:
             ),
             media_sweep_seconds=_env_int("MEDIA_SWEEP_SECONDS", cls.media_sweep_seconds),
             photo_camera_timezone=_env("PHOTO_CAMERA_TIMEZONE", cls.photo_camera_timezone),
-            feedback_quiet_days=float(_env("FEEDBACK_QUIET_DAYS", str(cls.feedback_quiet_days))),
+            feedback_quiet_days=_env_days("FEEDBACK_QUIET_DAYS", cls.feedback_quiet_days),
             deadline_sweep_seconds=_env_int("DEADLINE_SWEEP_SECONDS", cls.deadline_sweep_seconds),
         )

@@ -3,6 +3,7 @@ requests and decisions over HTTP, and the escalation job run by two processes at
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from kernel import clock
 from reports.deadlines import close_quiet_cases, escalate_due_cases
 from reports.models import Case, CaseEvent
+from server.app import create_app
 from server.settings import Settings
 from tests.conftest import DATABASE_URL, make_settings
 from tests.graphql_client import gql_data
@@ -251,6 +253,18 @@ async def test_extension_requests_refused(client: httpx.AsyncClient) -> None:
     not_an_extension = await _decide(client, await demo_sign_in(client, "dispatcher"), case_id)
     assert _codes(not_an_extension) == ["INVALID"]
     assert await kinds(case_id) == Counter({"submit": 1, "route": 1, "accept": 1})
+
+
+async def test_a_server_process_runs_the_pass_when_deadline_sweep_seconds_is_set(tmp_path: Path) -> None:
+    at(TUESDAY_EVENING)
+    [case_id] = await working_cases(1, clock.now() - timedelta(hours=1))
+    app = create_app(make_settings(media_root=tmp_path / "media", deadline_sweep_seconds=1), init_db=False)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):  # the first run comes after one period
+            if await CaseEvent.exists(case_id=case_id, kind="escalated"):
+                break
+            await asyncio.sleep(0.1)
+    assert await CaseEvent.filter(case_id=case_id, kind="escalated").count() == 1
 
 
 def _escalate_in_subprocess(tmp_path: Path, name: str) -> subprocess.Popen[str]:
