@@ -15,6 +15,7 @@ update matched writes the event. On PostgreSQL each batch also claims its rows w
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,23 +156,14 @@ def _differs(column: str, value: Any) -> Q:
     return Q(**{f"{column}__isnull": True}) | Q(**{f"{column}__lt": value}) | Q(**{f"{column}__gt": value})
 
 
-def reminder_horizon(
-    span_of: Callable[[SlaPolicy], Span],
-    policies: Sequence[SlaPolicy],
-    now: datetime,
-    calendar: WorkingCalendar,
-) -> datetime:
-    """The latest due time a case can have and already be APPROACHING at `now`: remaining time at most
-    (1 - warn_at) of the allowed time, the allowed time at most EXTENSION_ALLOWANCE spans."""
-    latest = now
-    for policy in policies:
-        span: Span = span_of(policy)
-        full = span.measure(now, span.due(now, calendar), calendar)
-        lead_hours = full / timedelta(hours=1) * EXTENSION_ALLOWANCE * (1 - policy.warn_at)
-        working = span.unit in (SpanUnit.WORKING_HOURS, SpanUnit.WORKING_DAYS)
-        lead = Span(lead_hours, SpanUnit.WORKING_HOURS if working else SpanUnit.HOURS)
-        latest = max(latest, lead.due(now, calendar))
-    return latest.astimezone(UTC)
+def reminder_horizon(span: Span, warn_at: float, now: datetime, calendar: WorkingCalendar) -> datetime:
+    """The latest due time a case on this span can have and already be APPROACHING at `now`: remaining
+    time at most (1 - warn_at) of the allowed time, the allowed time at most EXTENSION_ALLOWANCE spans."""
+    full = span.measure(now, span.due(now, calendar), calendar)
+    lead_hours = full / timedelta(hours=1) * EXTENSION_ALLOWANCE * (1 - warn_at)
+    working = span.unit in (SpanUnit.WORKING_HOURS, SpanUnit.WORKING_DAYS)
+    lead = Span(lead_hours, SpanUnit.WORKING_HOURS if working else SpanUnit.HOURS)
+    return lead.due(now, calendar).astimezone(UTC)
 
 
 async def escalate_due_cases(
@@ -182,19 +174,29 @@ async def escalate_due_cases(
     result = SweepResult()
     policies = sla_policies()
     calendar = working_calendar()
-    policy_of_category = {
-        cid: policies.get(code) for cid, code in await Category.all().values_list("id", "sla_policy")
-    }
+    category_policies = await Category.all().values_list("id", "sla_policy")
+    policy_of_category = {cid: policies.get(code) for cid, code in category_policies}
+    categories_of: dict[str, list[int]] = defaultdict(list)
+    for cid, code in category_policies:
+        if code in policies:
+            categories_of[code].append(cid)
     for watch in _WATCHES:
-        horizon = reminder_horizon(watch.span, list(policies.values()), now, calendar)
         due = watch.due_field
+        # Each policy's categories, due soon enough that they may be APPROACHING already.
+        windows = []
+        for code, ids in categories_of.items():
+            policy = policies[code]
+            horizon = reminder_horizon(watch.span(policy), policy.warn_at, now, calendar)
+            windows.append(Q(category_id__in=ids, **{f"{due}__lte": horizon}))
+        if not windows:
+            break
         # Still to do: a reminder for this due time, or (once overdue) an escalation.
         needs_work = _differs("reminded_for", F(due)) | (
             Q(**{f"{due}__lte": now}) & _differs("escalated_for", F(due))
         )
         after: tuple[datetime, int] | None = None
         while True:
-            query = Case.filter(needs_work, status__in=watch.statuses, **{f"{due}__lte": horizon})
+            query = Case.filter(Q(*windows, join_type="OR"), needs_work, status__in=watch.statuses)
             if after is not None:
                 query = query.filter(Q(**{f"{due}__gt": after[0]}) | Q(**{due: after[0], "id__gt": after[1]}))
             query = query.order_by(due, "id").limit(batch_size).only(*_READ)
@@ -304,7 +306,8 @@ async def close_quiet_cases(
 
     A RESOLVED case whose category asks for verification waits for the check instead. Each close is a
     lifecycle step with the version the pass read: a case that changed meanwhile, or that another
-    process closed first, is left alone. Returns how many this call closed.
+    process closed first, is left alone. Returns how many were closed as this call saw it (a case
+    another process closed a moment before from the same version reads as a retry and is counted too).
     """
     cutoff = (now - quiet_period).astimezone(UTC)  # SQLite compares stored timestamps as UTC text
     awaiting = Q(status=Status.VERIFIED) | Q(status=Status.RESOLVED, category__verification_required=False)
