@@ -238,6 +238,24 @@ async def test_extension_request_and_approval_move_the_resolution_deadline(clien
     assert (await seen(client, citizen, case_id))["extensions"] == []
 
 
+async def test_an_approved_extension_is_a_new_due_time_reminded_again(client: httpx.AsyncClient) -> None:
+    at(MONDAY)
+    _, case_id = await open_case(client, "noise.neighbour")
+    staff = await demo_sign_in(client, "police.west")
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    await ok(client, staff, case_id, "ACCEPT")
+    # Due the next Monday 18:00; that morning 37.5 of its 44 working hours are used.
+    next_monday = MONDAY + timedelta(days=7)
+    assert await sweep(next_monday) == (1, 0)
+    asked = await _request(client, staff, case_id, amount=3)
+    decided = await _decide(client, dispatcher, asked["extension"]["id"])
+    assert decided["case"]["deadlineState"] == "ON_TIME"  # 37.5 of 66.5 hours
+    assert await sweep(next_monday + timedelta(hours=1)) == (0, 0)
+    assert await sweep(next_monday + timedelta(days=3)) == (1, 0)  # Thursday, due 18:00
+    assert await sweep(next_monday + timedelta(days=4)) == (0, 1)
+    assert (await kinds(case_id))["reminded"] == 2
+
+
 async def test_extension_requests_refused(client: httpx.AsyncClient) -> None:
     at(MONDAY)
     citizen, case_id = await open_case(client, "noise.neighbour")
