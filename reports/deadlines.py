@@ -183,36 +183,40 @@ async def escalate_due_cases(
     for watch in _WATCHES:
         due = watch.due_field
         # Each policy's categories, due soon enough that they may be APPROACHING already.
-        windows = []
-        for code, ids in categories_of.items():
-            policy = policies[code]
-            horizon = reminder_horizon(watch.span(policy), policy.warn_at, now, calendar)
-            windows.append(Q(category_id__in=ids, **{f"{due}__lte": horizon}))
-        if not windows:
+        horizons = {
+            code: reminder_horizon(watch.span(policies[code]), policies[code].warn_at, now, calendar)
+            for code in categories_of
+        }
+        if not horizons:
             break
+        windows = [
+            Q(category_id__in=categories_of[code], **{f"{due}__lte": h}) for code, h in horizons.items()
+        ]
         # Still to do: a reminder for this due time, or (once overdue) an escalation.
         needs_work = _differs("reminded_for", F(due)) | (
             Q(**{f"{due}__lte": now}) & _differs("escalated_for", F(due))
         )
-        after: tuple[datetime, int] | None = None
-        while True:
-            query = Case.filter(Q(*windows, join_type="OR"), needs_work, status__in=watch.statuses)
-            if after is not None:
-                query = query.filter(Q(**{f"{due}__gt": after[0]}) | Q(**{due: after[0], "id__gt": after[1]}))
-            query = query.order_by(due, "id").limit(batch_size).only(*_READ)
-            changed, rows = await _run_batch(
-                query, partial(_step, watch=watch, policies=policy_of_category, now=now, calendar=calendar)
-            )
-            for case, kind in changed:
+        candidates = Case.filter(
+            Q(*windows, join_type="OR"),
+            needs_work,
+            status__in=watch.statuses,
+            **{f"{due}__lte": max(horizons.values())},  # a bound the index range can use
+        )
+        # The candidates' ids in one index range read, then bounded batches by primary key. Each batch
+        # re-checks what is still to do (another process may have done it meanwhile); the status and
+        # the due time are checked again by each case's conditional update.
+        ids = await candidates.order_by(due, "id").values_list("id", flat=True)
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            batch = Case.filter(needs_work, id__in=chunk).order_by(due, "id").only(*_READ)
+            step = partial(_step, watch=watch, policies=policy_of_category, now=now, calendar=calendar)
+            for case, kind in await _run_batch(batch, step):
                 setattr(result, kind, getattr(result, kind) + 1)
                 await casework.publish(events, case, kind, case.department_id)
-            if len(rows) < batch_size:
-                break
-            after = (getattr(rows[-1], due), rows[-1].id)
     return result
 
 
-async def _run_batch(query: Any, step: CaseStep) -> tuple[list[tuple[Case, str]], list[Case]]:
+async def _run_batch(query: Any, step: CaseStep) -> list[tuple[Case, str]]:
     """Apply `step` to each row of `query` in one transaction, with the events it calls for; on
     PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED (another process's batch is skipped,
     not waited for)."""
@@ -220,15 +224,13 @@ async def _run_batch(query: Any, step: CaseStep) -> tuple[list[tuple[Case, str]]
     # SQLite: read before the transaction, so it starts with a write and waits for the file lock
     # instead of failing on a snapshot another process has moved past.
     rows: list[Case] | None = None if conn.capabilities.support_for_update else await query
-    changed: list[tuple[Case, str]] = []
     async with in_transaction() as tx:
         if rows is None:
             rows = await query.select_for_update(skip_locked=True)
         recorded = [event for case in rows if (event := await step(tx, case)) is not None]
         await CaseEvent.bulk_create(recorded, using_db=tx)
         by_id = {case.id: case for case in rows}
-        changed = [(by_id[event.case_id], event.kind) for event in recorded]
-    return changed, rows
+        return [(by_id[event.case_id], event.kind) for event in recorded]
 
 
 def _sql(conn: BaseDBAsyncClient, text: str) -> str:
