@@ -298,17 +298,28 @@ async def publish(events: EventBus | None, case: Case, kind: str, before_departm
         await events.publish(department_channel(department), message)
 
 
-async def record(case: Case, user: User | None, kind: str, note: str = "", **data: Any) -> CaseEvent:
-    """An event that is not a lifecycle step (assignment, priority, reminder, rating...)."""
-    return await CaseEvent.create(
+def new_event(
+    case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
+) -> CaseEvent:
+    """An unsaved event that is not a lifecycle step (assignment, priority, reminder, rating...); `at`
+    for a job that works as of a given moment. Jobs insert many at once."""
+    return CaseEvent(
         case_id=case.id,
         actor_id=user.id if user else None,
         kind=kind,
         department_id=case.department_id,
         note=note,
         data=data,
-        created_at=clock.now(),
+        created_at=at or clock.now(),
     )
+
+
+async def record(
+    case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
+) -> CaseEvent:
+    event = new_event(case, user, kind, note, at=at, **data)
+    await event.save()
+    return event
 
 
 def department_of(snapshot: Snapshot, code: str | None) -> int:

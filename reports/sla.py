@@ -98,9 +98,22 @@ def deadline_state(
 ) -> DeadlineState:
     """OVERDUE after the due time; APPROACHING once `warn_at` of the allowed time is used."""
     stops = list(pauses)
-    due = span.due(start, calendar, stops)
+    return state_against(span, start, span.due(start, calendar, stops), at, calendar, stops, warn_at)
+
+
+def state_against(
+    span: Span,
+    start: datetime,
+    due: datetime,
+    at: datetime,
+    calendar: WorkingCalendar,
+    pauses: Iterable[Interval] = (),
+    warn_at: float = 0.8,
+) -> DeadlineState:
+    """As `deadline_state`, against a stored due time (which may include approved extensions)."""
     if at > due:
         return DeadlineState.OVERDUE
+    stops = list(pauses)
     allowed = span.measure(start, due, calendar, stops)
     used = span.measure(start, at, calendar, stops)
     return DeadlineState.APPROACHING if used >= allowed * warn_at else DeadlineState.ON_TIME

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
+from schema.deadlines import DeadlinesMutation
 from schema.errors import ErrorPolicy
 from schema.identity import IdentityMutation, IdentityQuery
 from schema.media import MediaMutation, MediaQuery
@@ -45,7 +46,13 @@ class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery
 
 @strawberry.type
 class Mutation(
-    IdentityMutation, MediaMutation, ReportsMutation, CaseworkMutation, QueueMutation, PatrolsMutation
+    IdentityMutation,
+    MediaMutation,
+    ReportsMutation,
+    CaseworkMutation,
+    QueueMutation,
+    DeadlinesMutation,
+    PatrolsMutation,
 ):
     pass
 

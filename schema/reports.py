@@ -12,10 +12,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from identity.models import Role, User
+from kernel import clock
 from kernel.errors import invalid
 from kernel.geo import BBox, CoordinateSystem
-from reports import casework, models, service, store
+from reports import casework, deadlines, models, service, store
 from reports.lifecycle import Action, Status, allowed_actions
+from reports.sla import DeadlineState
 from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
@@ -34,6 +36,37 @@ CaseActionEnum = strawberry.enum(Action, name="CaseAction", description="A step 
 CategoryGroupEnum = strawberry.enum(models.CategoryGroup, name="CategoryGroup")
 PriorityEnum = strawberry.enum(models.Priority, name="Priority")
 RuleScopeEnum = strawberry.enum(models.RuleScope, name="RoutingRuleScope")
+DeadlineStateEnum = strawberry.enum(
+    DeadlineState,
+    name="DeadlineState",
+    description="Against the deadline running now (response, then resolution).",
+)
+ExtensionStatusEnum = strawberry.enum(models.ExtensionStatus, name="ExtensionStatus")
+
+
+@strawberry.type(
+    name="DeadlineExtension", description="A department's request for more time to resolve (延期)."
+)
+class DeadlineExtensionNode:
+    id: strawberry.ID
+    amount: float = strawberry.field(description="In the unit of the case's resolution deadline.")
+    reason: str
+    status: ExtensionStatusEnum  # type: ignore[valid-type]
+    decision_note: str
+    requested_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: models.DeadlineExtension) -> DeadlineExtensionNode:
+        return cls(
+            id=strawberry.ID(relay.to_base64("DeadlineExtension", row.id)),
+            amount=row.amount,
+            reason=row.reason,
+            status=row.status,
+            decision_note=row.decision_note,
+            requested_at=row.created_at,
+            decided_at=row.decided_at,
+        )
 
 
 async def _events_of(case_ids: list[int]) -> list[list[models.CaseEvent]]:
@@ -295,6 +328,18 @@ class CaseNode(relay.Node):
             TimelineEntry(kind=e.kind, from_status=e.from_status, to_status=e.to_status, at=e.created_at)
             for e in events
         ]
+
+    @strawberry.field(description="ON_TIME, APPROACHING or OVERDUE now; null when no deadline runs.")
+    async def deadline_state(self, info: Info) -> DeadlineStateEnum | None:  # type: ignore[valid-type]
+        category = await loader(info, "category", by_id(models.Category)).load(self._row.category_id)
+        return deadlines.deadline_state(self._row, category, clock.now())
+
+    @strawberry.field(description="Requests for more time, newest first. Staff only; empty otherwise.")
+    async def extensions(self, info: Info) -> list[DeadlineExtensionNode]:
+        if not self._staff(info):
+            return []
+        rows = await loader(info, "case_extensions", deadlines.extensions_of).load(self._row.id)
+        return [DeadlineExtensionNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The full event log with actors and notes. Staff only; empty otherwise.")
     async def events(self, info: Info) -> list[CaseEventEntry]:

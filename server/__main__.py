@@ -1,4 +1,4 @@
-"""Command line: python -m server run | migrate | create-user | seed-demo | sweep-media."""
+"""Command line: python -m server run | migrate | create-user | seed-demo | sweep-media | escalate."""
 
 from __future__ import annotations
 
@@ -106,6 +106,26 @@ def cmd_sweep_media(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
+def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from kernel import clock
+    from kernel.events import LocalEventBus
+    from reports.deadlines import sweep_deadlines
+    from server.redis_bus import RedisEventBus
+
+    async def work() -> None:
+        # With Redis, live subscribers of the running servers hear about the changes too.
+        events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
+        try:
+            quiet = timedelta(days=settings.feedback_quiet_days)
+            print(await sweep_deadlines(clock.now(), quiet, events=events))
+        finally:
+            await events.close()
+
+    asyncio.run(_with_db(settings, work))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser(
         "sweep-media", help="remove expired uploads and unattached photos with their files (cron-safe)"
     )
+    sub.add_parser(
+        "escalate",
+        help="one deadline pass: remind, escalate, close quiet resolved cases (cron-safe, several at once)",
+    )
     args = parser.parse_args(argv)
     _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
@@ -135,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         "create-user": cmd_create_user,
         "seed-demo": cmd_seed_demo,
         "sweep-media": cmd_sweep_media,
+        "escalate": cmd_escalate,
     }
     commands[args.command](settings, args)
 

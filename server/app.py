@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -26,12 +27,14 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from identity.config import IdentityConfig
 from identity.service import authenticate
+from kernel import clock
 from kernel.errors import DomainError
 from kernel.events import LocalEventBus
 from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
 from media.storage import LocalStorage
+from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
 from server.db import tortoise_config
@@ -56,16 +59,16 @@ def photo_intake(settings: Settings) -> PhotoIntake:
     return PhotoIntake(LocalStorage(settings.media_root), settings.media_root / "uploads", config)
 
 
-async def sweep_media_every(intake: PhotoIntake, seconds: int) -> None:
-    """The opt-in periodic expiry sweep (MEDIA_SWEEP_SECONDS); safe to run in every process."""
+async def run_every(seconds: int, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    """An opt-in periodic job (media expiry, deadlines); each is safe to run in every process."""
     while True:
         await asyncio.sleep(seconds)
         try:
-            result = await sweep_expired(intake)
-        except Exception:  # a failed sweep must not end the loop; the next one retries
-            log.exception("media sweep failed")
+            result = await job()
+        except Exception:  # a failed run must not end the loop; the next one retries
+            log.exception("%s failed", name)
             continue
-        log.info("media sweep: %s", result)
+        log.info("%s: %s", name, result)
 
 
 def identity_config(settings: Settings) -> IdentityConfig:
@@ -143,7 +146,12 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         assert services.media is not None
         async with anyio.create_task_group() as tasks:
             if settings.media_sweep_seconds > 0:
-                tasks.start_soon(sweep_media_every, services.media, settings.media_sweep_seconds)
+                media_sweep = functools.partial(sweep_expired, services.media)
+                tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)
+            if settings.deadline_sweep_seconds > 0:
+                quiet = timedelta(days=settings.feedback_quiet_days)
+                deadline_sweep = lambda: sweep_deadlines(clock.now(), quiet, events=services.events)  # noqa: E731
+                tasks.start_soon(run_every, settings.deadline_sweep_seconds, "deadline sweep", deadline_sweep)
             yield
             tasks.cancel_scope.cancel()
         services.media.close()

@@ -24,6 +24,13 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_days(name: str, default: float) -> float:
+    days = float(_env(name, str(default)))
+    if days < 0:
+        raise ValueError(f"{name} must not be negative")
+    return days
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
@@ -81,6 +88,8 @@ class Settings:
     photo_unattached_expiry_seconds: int = 24 * 3600  # a photo nothing references is removed after this
     media_sweep_seconds: int = 0  # > 0: this process also sweeps expired media that often
     photo_camera_timezone: str = "UTC"  # zone of EXIF capture times that carry no offset
+    feedback_quiet_days: float = 7.0  # calendar days a resolved case waits for its residents, then closes
+    deadline_sweep_seconds: int = 0  # > 0: this process also runs the escalation pass that often
 
     @property
     def debug(self) -> bool:
@@ -115,4 +124,6 @@ class Settings:
             ),
             media_sweep_seconds=_env_int("MEDIA_SWEEP_SECONDS", cls.media_sweep_seconds),
             photo_camera_timezone=_env("PHOTO_CAMERA_TIMEZONE", cls.photo_camera_timezone),
+            feedback_quiet_days=_env_days("FEEDBACK_QUIET_DAYS", cls.feedback_quiet_days),
+            deadline_sweep_seconds=_env_int("DEADLINE_SWEEP_SECONDS", cls.deadline_sweep_seconds),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ from strawberry import relay
 
 from kernel.geo import CoordinateSystem, from_wgs84
 from media.models import Photo
+from reports.lifecycle import Status
+from reports.models import Case, Category, Department
 from server.seed import load_demo_city
 from tests.graphql_client import gql, gql_data, new_resident, sign_in
 
@@ -83,3 +86,46 @@ async def submit_ok(client: httpx.AsyncClient, token: str, payload: dict[str, An
     result = await submit(client, token, payload)
     assert result["userErrors"] == [], result["userErrors"]
     return result
+
+
+async def working_cases(
+    count: int,
+    due: datetime,
+    *,
+    category: str = "noise.neighbour",
+    department: str = "police-west",
+    status: Status = Status.ACCEPTED,
+) -> list[int]:
+    """`count` cases a department is working, with the resolution deadline `due`, written in bulk
+    (many at once for the concurrency test and the escalation benchmark)."""
+    category_id = (await Category.get(code=category)).id
+    department_id = (await Department.get(code=department)).id
+    started = due - timedelta(days=7)
+    tag = uuid.uuid4().hex[:8]
+    rows = [
+        Case(
+            reference=f"D{tag}{i:08d}",
+            category_id=category_id,
+            latitude=WEST[0],
+            longitude=WEST[1],
+            public_latitude=WEST[0],
+            public_longitude=WEST[1],
+            status=status,
+            version=3,
+            department_id=department_id,
+            response_due_at=started + timedelta(days=1),
+            resolution_due_at=due,
+            dispatched_at=started,
+            status_changed_at=started,
+            responded_at=started,
+            public=True,
+            last_reported_at=started,
+            created_at=started,
+            updated_at=started,
+        )
+        for i in range(count)
+    ]
+    await Case.bulk_create(rows, batch_size=1000)
+    return list(
+        await Case.filter(reference__startswith=f"D{tag}").order_by("id").values_list("id", flat=True)
+    )
