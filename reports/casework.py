@@ -154,6 +154,7 @@ class Step:
     expected_version: int | None = None
     given: TransitionInput = TransitionInput()
     department_id: int | None = None  # for REROUTE: the receiving department
+    category_id: int | None = None  # for a REROUTE that corrects the category: the new one
 
 
 def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -189,6 +190,17 @@ def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dic
             changes.update(department_id=step.department_id, assignee_id=None, public=True)
             data.update(department=step.department_id, previous_department=case.department_id)
     return changes, data
+
+
+def _timeliness(case: Case, action: Action, now: datetime) -> dict[str, Any]:
+    """The event's statistics columns: made by its due time, and for a resolution its handling time."""
+    due = {Action.ACCEPT: case.response_due_at, Action.RETURN: case.response_due_at}.get(action)
+    seconds = None
+    if action is Action.RESOLVE:
+        due = case.resolution_due_at
+        if case.dispatched_at is not None:
+            seconds = (now - case.dispatched_at).total_seconds()
+    return {"on_time": None if due is None else now <= due, "handling_seconds": seconds}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -232,6 +244,8 @@ async def transition(
             actor_id=user.id if user else None,
             kind=step.action.value,
             department_id=step.department_id if step.action is Action.REROUTE else before_department,
+            category_id=step.category_id or case.category_id,
+            **_timeliness(case, step.action, now),
             from_status=case.status,
             to_status=to,
             note=(step.given.reason or step.given.note or "").strip(),
@@ -305,6 +319,7 @@ async def record(case: Case, user: User | None, kind: str, note: str = "", **dat
         actor_id=user.id if user else None,
         kind=kind,
         department_id=case.department_id,
+        category_id=case.category_id,
         note=note,
         data=data,
         created_at=clock.now(),

@@ -39,8 +39,8 @@ it passed through.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -92,7 +92,8 @@ class Figures:
     ratings: int = 0
     ratings_satisfied: int = 0
     overdue_now: int = 0
-    handling_hours: list[float] = field(default_factory=list, repr=False)
+    handling_hours_median: float | None = None
+    handling_hours_p90: float | None = None
 
     @property
     def on_time_acceptance_rate(self) -> float | None:
@@ -106,28 +107,25 @@ class Figures:
     def satisfaction_rate(self) -> float | None:
         return _share(self.ratings_satisfied, self.ratings)
 
-    @property
-    def handling_hours_median(self) -> float | None:
-        return percentile(self.handling_hours, 0.5)
-
-    @property
-    def handling_hours_p90(self) -> float | None:
-        return percentile(self.handling_hours, 0.9)
-
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+# The handling-time percentiles, in tenths: the SQL picks the two ranks around each (integer arithmetic,
+# the same on both engines) and `_interpolate` draws the line between them.
+PERCENTILES = {"handling_hours_median": 5, "handling_hours_p90": 9}
+
+
+def _ranks(count: str, tenths: int) -> tuple[str, str]:
+    return f"({count} - 1) * {tenths} / 10", f"({count} - 1) * {tenths} / 10 + 1"
+
+
+def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont), in hours."""
+    low, remainder = divmod((count - 1) * tenths, 10)
+    below = ranked[low]
+    return (below + (ranked.get(low + 1, below) - below) * remainder / 10) / 3600.0
 
 
 # The distinct-case counts (Figures' field names) and the event kinds each one counts.
@@ -184,17 +182,10 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
 
     for values in await sql.case_counts(since, until, grouped=True):
         setattr(row(values), values[sql.width], int(values[-1]))
-    for values in await sql.responses(since, until):
-        answered = row(values)
-        answered.responses, answered.responses_on_time = int(values[sql.width]), int(values[-1] or 0)
-    for values in await sql.resolutions(since, until):
-        resolved = row(values)
-        due, on_time, hours = values[sql.width :]
-        if due is not None:
-            resolved.resolutions += 1
-            resolved.resolutions_on_time += bool(on_time)
-        if hours is not None:
-            resolved.handling_hours.append(float(hours))
+    for values in await sql.timeliness(since, until):
+        made, count, on_time = values[sql.width :]
+        setattr(row(values), made, int(count))
+        setattr(row(values), f"{made}_on_time", int(on_time or 0))
     for values in await sql.ratings(since, until):
         rated = row(values)
         rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
@@ -205,7 +196,7 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     total = Figures(total=True, department_id=department_id, category_id=query.category_id)
     for name in ADDITIVE:
         setattr(total, name, sum(getattr(r, name) for r in ordered))
-    total.handling_hours = [hours for r in ordered for hours in r.handling_hours]
+    await _handling_percentiles(sql, since, until, row, total)
     if sql.groups_may_share_cases:
         for figure, count in await sql.case_counts(since, until, grouped=False):
             setattr(total, figure, int(count))
@@ -215,8 +206,31 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     return [*ordered, total]
 
 
+async def _handling_percentiles(
+    sql: _Sql, since: datetime, until: datetime, row: Callable[[Sequence[Any]], Figures], total: Figures
+) -> None:
+    """Each row's and the total's handling-time percentiles from the few ranks the SQL picks."""
+    ranked: dict[tuple[int, ...], dict[int, float]] = {}
+    counts: dict[tuple[int, ...], int] = {}
+    totals: dict[int, float] = {}
+    total_count = 0
+    for values in await sql.handling_ranks(since, until):
+        key = tuple(values[: sql.width])
+        rank, count, total_rank, total_count, seconds = values[sql.width :]
+        ranked.setdefault(key, {})[int(rank)] = float(seconds)
+        counts[key] = int(count)
+        totals[int(total_rank)] = float(seconds)
+    for key, at in ranked.items():
+        for name, tenths in PERCENTILES.items():
+            setattr(row(key), name, _interpolate(at, counts[key], tenths))
+    if total_count:
+        for name, tenths in PERCENTILES.items():
+            setattr(total, name, _interpolate(totals, int(total_count), tenths))
+
+
 class _Sql:
-    """The statements, written once for both engines: only JSON access and time arithmetic differ."""
+    """The statements, written once for both engines. Events carry their category and timeliness
+    (see CaseEvent), so every event statement reads the covering index alone: no JSON, no join."""
 
     def __init__(
         self,
@@ -226,7 +240,6 @@ class _Sql:
         category_id: int | None,
     ) -> None:
         self.conn = conn
-        self.postgres = conn.capabilities.dialect == "postgres"
         self.group_by = group_by
         self.department_id = department_id
         self.category_id = category_id
@@ -241,40 +254,25 @@ class _Sql:
         category = next(found) if Dimension.CATEGORY in self.group_by else None
         return department, category
 
-    def _json_time(self, name: str) -> str:
-        if self.postgres:
-            return f"(e.data->>'{name}')::timestamptz"
-        return f"julianday(json_extract(e.data, '$.{name}'))"
-
-    def _on_time(self, name: str) -> str:
-        created = "e.created_at" if self.postgres else "julianday(e.created_at)"
-        return f"{created} <= {self._json_time(name)}"
-
-    def _hours(self, since: str) -> str:
-        if self.postgres:
-            return f"EXTRACT(EPOCH FROM e.created_at - {self._json_time(since)}) / 3600.0"
-        return f"(julianday(e.created_at) - {self._json_time(since)}) * 24.0"
-
-    def _columns(self, department: str) -> list[str]:
-        chosen = {Dimension.DEPARTMENT: department, Dimension.CATEGORY: "c.category_id"}
+    def _columns(self, table: str) -> list[str]:
+        chosen = {Dimension.DEPARTMENT: f"{table}.department_id", Dimension.CATEGORY: f"{table}.category_id"}
         return [chosen[d] for d in Dimension if d in self.group_by]
 
     def _events(
         self, kinds: Iterable[str], since: datetime, until: datetime, grouped: bool
     ) -> tuple[list[str], str, list[Any]]:
         """Key columns, FROM ... WHERE over the period's events of these kinds, and its parameters."""
-        keys = self._columns("e.department_id") if grouped else []
+        keys = self._columns("e") if grouped else []
         kinds = list(kinds)
-        join = "JOIN cases c ON c.id = e.case_id" if "c.category_id" in keys or self.category_id else ""
         where = [f"e.kind IN ({', '.join(['{}'] * len(kinds))})", "e.created_at >= {}", "e.created_at < {}"]
         params: list[Any] = [*kinds, since, until]
         if self.department_id is not None:
             where.append("e.department_id = {}")
             params.append(self.department_id)
         if self.category_id is not None:
-            where.append("c.category_id = {}")
+            where.append("e.category_id = {}")
             params.append(self.category_id)
-        return keys, f"FROM case_events e {join} WHERE {' AND '.join(where)}", params
+        return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
     async def case_counts(self, since: datetime, until: datetime, grouped: bool) -> list[Sequence[Any]]:
         """(keys..., figure name, distinct cases): one DISTINCT pass instead of one per figure."""
@@ -288,26 +286,47 @@ class _Sql:
             self.conn, f"SELECT {grouping}, COUNT(*) FROM ({inner} {source}) d GROUP BY {grouping}", params
         )
 
-    async def responses(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., responses with a due time, those made by it)."""
-        keys, source, params = self._events([a.value for a in RESPONSES], since, until, grouped=True)
-        counts = [
-            f"COUNT({self._json_time('due')})",
-            f"SUM(CASE WHEN {self._on_time('due')} THEN 1 ELSE 0 END)",
-        ]
-        return await self._run(keys, counts, source, params)
+    async def timeliness(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., "responses" or "resolutions", those with a due time, those made by it)."""
+        kinds = [a.value for a in (*RESPONSES, Action.RESOLVE)]
+        keys, source, params = self._events(kinds, since, until, grouped=True)
+        made = f"CASE WHEN e.kind = '{Action.RESOLVE.value}' THEN 'resolutions' ELSE 'responses' END"
+        counts = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
+        return await self._run([*keys, made], counts, source, params)
 
-    async def resolutions(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., due time, made by it, handling hours) per resolution: the percentiles need each."""
+    async def handling_ranks(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., rank, count, rank in the total, total count, seconds) for the resolutions whose
+        rank, in their row or in the total, is one a percentile needs: a few rows, sorted by the engine."""
         keys, source, params = self._events([Action.RESOLVE.value], since, until, grouped=True)
-        values = [self._json_time("due"), self._on_time("due"), self._hours("dispatched")]
-        return await fetch(self.conn, f"SELECT {', '.join([*keys, *values])} {source}", params)
+        within = f"PARTITION BY {', '.join(keys)} " if keys else ""
+        ranked = ", ".join(
+            [
+                *(f"{key} AS k{i}" for i, key in enumerate(keys)),
+                "e.handling_seconds AS seconds",
+                f"ROW_NUMBER() OVER ({within}ORDER BY e.handling_seconds) - 1 AS rank_in_row",
+                f"COUNT(*) OVER ({within.strip()}) AS row_count",
+                "ROW_NUMBER() OVER (ORDER BY e.handling_seconds) - 1 AS rank_in_total",
+                "COUNT(*) OVER () AS total_count",
+            ]
+        )
+        wanted = " OR ".join(
+            f"{rank} IN ({', '.join(_ranks(count, tenths))})"
+            for rank, count in (("rank_in_row", "row_count"), ("rank_in_total", "total_count"))
+            for tenths in PERCENTILES.values()
+        )
+        picked = [*(f"k{i}" for i in range(len(keys))), "rank_in_row", "row_count", "rank_in_total"]
+        return await fetch(
+            self.conn,
+            f"SELECT {', '.join([*picked, 'total_count', 'seconds'])} FROM (SELECT {ranked} {source}"
+            " AND e.handling_seconds IS NOT NULL) r WHERE " + wanted,
+            params,
+        )
 
     async def ratings(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         where, params = self._case_filters(["f.created_at >= {}", "f.created_at < {}"], [since, until])
         source = f"FROM case_feedback f JOIN cases c ON c.id = f.case_id WHERE {where}"
         counts = ["COUNT(*)", "SUM(CASE WHEN f.rating >= 4 THEN 1 ELSE 0 END)"]
-        return await self._run(self._columns("c.department_id"), counts, source, params)
+        return await self._run(self._columns("c"), counts, source, params)
 
     async def overdue(self, now: datetime) -> list[Sequence[Any]]:
         resolving = [s.value for s in WORKING_STATUSES if s is not Status.ROUTED]
@@ -317,7 +336,7 @@ class _Sql:
         )
         where, params = self._case_filters([late], [Status.ROUTED.value, now, *resolving, now])
         source = f"FROM cases c WHERE {where}"
-        return await self._run(self._columns("c.department_id"), ["COUNT(*)"], source, params)
+        return await self._run(self._columns("c"), ["COUNT(*)"], source, params)
 
     def _case_filters(self, where: list[str], params: list[Any]) -> tuple[str, list[Any]]:
         if self.department_id is not None:
