@@ -51,7 +51,7 @@ from kernel import clock
 from kernel.errors import forbidden, invalid
 from kernel.rawsql import fetch
 from reports.casework import INPUT, WORKING_STATUSES
-from reports.lifecycle import Action, Status
+from reports.lifecycle import CASE_COUNTS, Action, Status
 from reports.models import CaseEvent
 from reports.store import working_calendar
 
@@ -128,15 +128,6 @@ def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
     return (below + (ranked.get(low + 1, below) - below) * remainder / 10) / 3600.0
 
 
-# The distinct-case counts (Figures' field names) and the event kinds each one counts.
-CASE_COUNTS: tuple[tuple[str, tuple[Action, ...]], ...] = (
-    ("received", (Action.ROUTE, Action.REROUTE)),
-    ("accepted", (Action.ACCEPT,)),
-    ("returned", (Action.RETURN,)),
-    ("resolved", (Action.RESOLVE,)),
-    ("closed", (Action.CONFIRM, Action.AUTO_CLOSE)),
-    ("reopened", (Action.DISPUTE,)),
-)
 RESPONSES = (Action.ACCEPT, Action.RETURN)
 COUNTED_KINDS = tuple(dict.fromkeys(kind for _, kinds in CASE_COUNTS for kind in kinds))
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
@@ -180,8 +171,11 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
             rows[found] = Figures(department_id=found[0], category_id=found[1])
         return rows[found]
 
-    for values in await sql.case_counts(since, until, grouped=True):
-        setattr(row(values), values[sql.width], int(values[-1]))
+    in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
+    for values in await sql.case_counts(since, until):
+        figure, in_row, counted_in_total = values[sql.width :]
+        setattr(row(values), figure, int(in_row))
+        in_total[figure] += int(counted_in_total)
     for values in await sql.timeliness(since, until):
         made, count, on_time = values[sql.width :]
         setattr(row(values), made, int(count))
@@ -196,13 +190,9 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     total = Figures(total=True, department_id=department_id, category_id=query.category_id)
     for name in ADDITIVE:
         setattr(total, name, sum(getattr(r, name) for r in ordered))
+    for name, count in in_total.items():
+        setattr(total, name, count)
     await _handling_percentiles(sql, since, until, row, total)
-    if sql.groups_may_share_cases:
-        for figure, count in await sql.case_counts(since, until, grouped=False):
-            setattr(total, figure, int(count))
-    else:
-        for name, _ in CASE_COUNTS:
-            setattr(total, name, sum(getattr(r, name) for r in ordered))
     return [*ordered, total]
 
 
@@ -244,9 +234,11 @@ class _Sql:
         self.department_id = department_id
         self.category_id = category_id
         self.width = len(group_by)
-        # A case re-routed between departments appears in several department rows, so the total's
-        # distinct counts need their own pass; a case has one category, so category rows add up.
-        self.groups_may_share_cases = Dimension.DEPARTMENT in group_by and department_id is None
+        # A case counts once per department in department rows or a department's figures, once in all
+        # else (see CaseEvent.prior_at).
+        per_department = Dimension.DEPARTMENT in group_by or department_id is not None
+        self.row_prior = "e.prior_in_department_at" if per_department else "e.prior_at"
+        self.total_prior = "e.prior_in_department_at" if department_id is not None else "e.prior_at"
 
     def key(self, values: Sequence[Any]) -> tuple[int | None, int | None]:
         found = iter(values[: self.width])
@@ -259,10 +251,10 @@ class _Sql:
         return [chosen[d] for d in Dimension if d in self.group_by]
 
     def _events(
-        self, kinds: Iterable[str], since: datetime, until: datetime, grouped: bool
+        self, kinds: Iterable[str], since: datetime, until: datetime
     ) -> tuple[list[str], str, list[Any]]:
         """Key columns, FROM ... WHERE over the period's events of these kinds, and its parameters."""
-        keys = self._columns("e") if grouped else []
+        keys = self._columns("e")
         kinds = list(kinds)
         where = [f"e.kind IN ({', '.join(['{}'] * len(kinds))})", "e.created_at >= {}", "e.created_at < {}"]
         params: list[Any] = [*kinds, since, until]
@@ -274,22 +266,19 @@ class _Sql:
             params.append(self.category_id)
         return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
-    async def case_counts(self, since: datetime, until: datetime, grouped: bool) -> list[Sequence[Any]]:
-        """(keys..., figure name, distinct cases): one DISTINCT pass instead of one per figure."""
-        keys, source, params = self._events(COUNTED_KINDS, since, until, grouped)
+    async def case_counts(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., figure name, distinct cases in the row, of those the ones new to the total): the
+        first event of a figure for a case in the period is the one whose prior is before it."""
+        keys, source, params = self._events(COUNTED_KINDS, since, until)
         figure = " ".join(f"WHEN e.kind IN ({_listed(kinds)}) THEN '{name}'" for name, kinds in CASE_COUNTS)
-        named = [f"{key} AS k{i}" for i, key in enumerate(keys)]
-        inner = f"SELECT DISTINCT {', '.join([*named, f'CASE {figure} END AS figure', 'e.case_id'])}"
-        outer = [f"k{i}" for i in range(len(keys))] + ["figure"]
-        grouping = ", ".join(outer)
-        return await fetch(
-            self.conn, f"SELECT {grouping}, COUNT(*) FROM ({inner} {source}) d GROUP BY {grouping}", params
-        )
+        priors = (self.row_prior, self.total_prior)
+        firsts = [f"SUM(CASE WHEN {p} IS NULL OR {p} < {{}} THEN 1 ELSE 0 END)" for p in priors]
+        return await self._run([*keys, f"CASE {figure} END"], firsts, source, [since, since, *params])
 
     async def timeliness(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         """(keys..., "responses" or "resolutions", those with a due time, those made by it)."""
         kinds = [a.value for a in (*RESPONSES, Action.RESOLVE)]
-        keys, source, params = self._events(kinds, since, until, grouped=True)
+        keys, source, params = self._events(kinds, since, until)
         made = f"CASE WHEN e.kind = '{Action.RESOLVE.value}' THEN 'resolutions' ELSE 'responses' END"
         counts = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
         return await self._run([*keys, made], counts, source, params)
@@ -297,7 +286,7 @@ class _Sql:
     async def handling_ranks(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         """(keys..., rank, count, rank in the total, total count, seconds) for the resolutions whose
         rank, in their row or in the total, is one a percentile needs: a few rows, sorted by the engine."""
-        keys, source, params = self._events([Action.RESOLVE.value], since, until, grouped=True)
+        keys, source, params = self._events([Action.RESOLVE.value], since, until)
         within = f"PARTITION BY {', '.join(keys)} " if keys else ""
         ranked = ", ".join(
             [

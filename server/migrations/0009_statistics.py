@@ -7,7 +7,11 @@ from tortoise.indexes import Index
 # whether a response or resolution was made by its due time, and a resolution's handling time. Existing
 # events get them from their `data` and their case's current category (the log does not say which
 # category a case had before a correction); the covering index is built after that backfill. The
-# append-only guard (0007) then covers the new columns too.
+# append-only guard (0007) then covers the new columns too. Each counted event also gets when its case last
+# had an event of the same figure (reports.lifecycle.CASE_COUNTS as of this migration), anywhere and in
+# its department: counting the period's events whose prior is before the period counts distinct cases.
+# The covering index replaces (kind, created_at), its prefix, and (department_id, kind, created_at), which
+# SQLite's planner preferred to it.
 _RESPONDED = "kind IN ('accept', 'return', 'resolve')"
 _PG_BACKFILL = f"""
 UPDATE case_events e SET
@@ -25,9 +29,23 @@ UPDATE case_events SET
     handling_seconds = CASE WHEN kind = 'resolve'
         THEN (julianday(created_at) - julianday(json_extract(data, '$.dispatched'))) * 86400.0 END
 """
+_FIGURE = (
+    "CASE WHEN kind IN ('route', 'reroute') THEN 'received' WHEN kind IN ('confirm', 'auto_close')"
+    " THEN 'closed' ELSE kind END"
+)
+_PRIORS = f"""
+UPDATE case_events SET prior_at = p.prior_at, prior_in_department_at = p.prior_in_department_at FROM (
+    SELECT id,
+        LAG(created_at) OVER (PARTITION BY case_id, {_FIGURE} ORDER BY id) AS prior_at,
+        LAG(created_at) OVER (PARTITION BY case_id, department_id, {_FIGURE} ORDER BY id)
+            AS prior_in_department_at
+    FROM case_events
+    WHERE kind IN ('route', 'reroute', 'accept', 'return', 'resolve', 'confirm', 'auto_close', 'dispute')
+) p WHERE p.id = case_events.id
+"""
 _GUARDED = (
     "case_id, department_id, kind, from_status, to_status, note, data, created_at, category_id, on_time,"
-    " handling_seconds"
+    " handling_seconds, prior_at, prior_in_department_at"
 )
 _PG_GUARD = (
     "DROP TRIGGER case_events_no_update ON case_events",
@@ -44,7 +62,7 @@ _SQLITE_GUARD = (
 async def backfill_and_guard(apps: object, schema_editor: object) -> None:
     client = schema_editor.client  # type: ignore[attr-defined]
     postgres = client.capabilities.dialect == "postgres"
-    for sql in (_PG_BACKFILL, *_PG_GUARD) if postgres else (_SQLITE_BACKFILL, *_SQLITE_GUARD):
+    for sql in (_PG_BACKFILL, _PRIORS, *_PG_GUARD) if postgres else (_SQLITE_BACKFILL, _PRIORS, *_SQLITE_GUARD):
         await client.execute_query(sql)
 
 
@@ -69,11 +87,30 @@ class Migration(migrations.Migration):
             name='handling_seconds',
             field=fields.FloatField(null=True),
         ),
+        ops.AddField(
+            model_name='CaseEvent',
+            name='prior_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='CaseEvent',
+            name='prior_in_department_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
         ops.RunPython(backfill_and_guard),
+        ops.RemoveIndex(
+            model_name='CaseEvent',
+            fields=['kind', 'created_at'],
+        ),
+        ops.RemoveIndex(
+            model_name='CaseEvent',
+            fields=['department_id', 'kind', 'created_at'],
+        ),
         ops.AddIndex(
             model_name='CaseEvent',
             index=Index(
-                fields=['kind', 'created_at', 'department_id', 'category_id', 'case_id', 'on_time', 'handling_seconds']
+                fields=['kind', 'created_at', 'department_id', 'category_id', 'on_time', 'handling_seconds',
+                        'prior_at', 'prior_in_department_at']
             ),
         ),
     ]
