@@ -39,7 +39,7 @@ from tortoise.transactions import in_transaction  # noqa: E402
 
 from identity.models import Role, User  # noqa: E402
 from kernel.rawsql import placeholders  # noqa: E402
-from reports.lifecycle import Action, Status  # noqa: E402
+from reports.lifecycle import SAME_FIGURE, Action, Status  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from reports.statistics import Dimension, StatisticsQuery, case_statistics  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -62,7 +62,7 @@ CASE_COLUMNS = ("id", "reference", "category_id", "latitude", "longitude", "publ
     "resolution_note", "resolution_photo_ids", "rework_count", "last_reported_at", "created_at",
     "updated_at")  # fmt: skip
 EVENT_COLUMNS = ("case_id", "kind", "department_id", "from_status", "to_status", "note", "data", "created_at",
-    "category_id", "on_time", "handling_seconds")  # fmt: skip
+    "category_id", "on_time", "handling_seconds", "prior_at", "prior_in_department_at")  # fmt: skip
 FEEDBACK_COLUMNS = ("case_id", "reporter_id", "rating", "comment", "created_at", "updated_at")
 JSON_COLUMNS = {"data", "sla_pauses", "resolution_photo_ids"}
 
@@ -75,6 +75,7 @@ class History:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     feedback: list[tuple[Any, ...]] = field(default_factory=list)
     expected: dict[str, set[int]] = field(default_factory=dict)
+    last: dict[tuple[Any, ...], datetime] = field(default_factory=dict)  # for the events' priors
 
     def event(self, case_id: int, kind: Action, department: int | None, category: int, to: Status,
               at: datetime, **data: Any) -> None:  # fmt: skip
@@ -83,7 +84,12 @@ class History:
         on_time = None if due is None else at <= datetime.fromisoformat(due)
         handling = None if dispatched is None else (at - datetime.fromisoformat(dispatched)).total_seconds()
         row = (case_id, kind.value, department, None, to.value, "", json.dumps(data), at)
-        self.events.append((*row, category, on_time, handling))
+        figure = SAME_FIGURE.get(kind)
+        anywhere, here = (case_id, figure), (case_id, figure, department)
+        priors = (self.last.get(anywhere), self.last.get(here)) if figure else (None, None)
+        if figure:
+            self.last[anywhere] = self.last[here] = at
+        self.events.append((*row, category, on_time, handling, *priors))
         if MEASURED[0] <= at < MEASURED[1]:
             self.expected.setdefault(kind.value, set()).add(case_id)
 

@@ -128,7 +128,8 @@ def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
     return (below + (ranked.get(low + 1, below) - below) * remainder / 10) / 3600.0
 
 
-RESPONSES = (Action.ACCEPT, Action.RETURN)
+# The figures whose events may have a due time (on_time not null), and what those events count as.
+TIMED = {"accepted": "responses", "returned": "responses", "resolved": "resolutions"}
 COUNTED_KINDS = tuple(dict.fromkeys(kind for _, kinds in CASE_COUNTS for kind in kinds))
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
             "ratings_satisfied", "overdue_now")  # fmt: skip
@@ -173,13 +174,14 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
 
     in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
     for values in await sql.case_counts(since, until):
-        figure, in_row, counted_in_total = values[sql.width :]
-        setattr(row(values), figure, int(in_row))
+        figure, in_row, counted_in_total, with_due_time, on_time = values[sql.width :]
+        found = row(values)
+        setattr(found, figure, int(in_row))
         in_total[figure] += int(counted_in_total)
-    for values in await sql.timeliness(since, until):
-        made, count, on_time = values[sql.width :]
-        setattr(row(values), made, int(count))
-        setattr(row(values), f"{made}_on_time", int(on_time or 0))
+        if figure in TIMED:
+            made = TIMED[figure]
+            setattr(found, made, getattr(found, made) + int(with_due_time))
+            setattr(found, f"{made}_on_time", getattr(found, f"{made}_on_time") + int(on_time or 0))
     for values in await sql.ratings(since, until):
         rated = row(values)
         rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
@@ -267,21 +269,17 @@ class _Sql:
         return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
     async def case_counts(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., figure name, distinct cases in the row, of those the ones new to the total): the
-        first event of a figure for a case in the period is the one whose prior is before it."""
+        """(keys..., figure name, distinct cases in the row, of those the ones new to the total, events
+        with a due time, those made by it). The first event of a figure for a case in the period is the
+        one whose prior is before the period."""
         keys, source, params = self._events(COUNTED_KINDS, since, until)
         figure = " ".join(f"WHEN e.kind IN ({_listed(kinds)}) THEN '{name}'" for name, kinds in CASE_COUNTS)
         priors = (self.row_prior, self.total_prior)
         firsts = [f"SUM(CASE WHEN {p} IS NULL OR {p} < {{}} THEN 1 ELSE 0 END)" for p in priors]
-        return await self._run([*keys, f"CASE {figure} END"], firsts, source, [since, since, *params])
-
-    async def timeliness(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., "responses" or "resolutions", those with a due time, those made by it)."""
-        kinds = [a.value for a in (*RESPONSES, Action.RESOLVE)]
-        keys, source, params = self._events(kinds, since, until)
-        made = f"CASE WHEN e.kind = '{Action.RESOLVE.value}' THEN 'resolutions' ELSE 'responses' END"
-        counts = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
-        return await self._run([*keys, made], counts, source, params)
+        timed = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
+        return await self._run(
+            [*keys, f"CASE {figure} END"], [*firsts, *timed], source, [since, since, *params]
+        )
 
     async def handling_ranks(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         """(keys..., rank, count, rank in the total, total count, seconds) for the resolutions whose
