@@ -30,10 +30,14 @@ events as its numerator, so no rate can exceed 100 % by counting backlog.
                            whose active due time (response while ROUTED, resolution after) has
                            passed, at the time of asking, whatever the period
 
-A rate is null when its denominator is 0. Departments come from the events (the one the case was with
-when it happened); ratings and overdue cases count for the case's current department. Categories are
-the case's current category. The total row counts each case once per figure however many departments
-it passed through.
+A rate is null when its denominator is 0. Departments and categories come from the events (the
+department the case was with and the category it had when it happened: CaseEvent.category_id); ratings
+and overdue cases count for the case's current department and category. The total row counts each case
+once per figure however many departments it passed through; rows that are not per department count a
+case in the row of its first such event of the period.
+
+Every event statement reads one covering index of case_events, whose statistics columns the writer fills
+(reports.casework): no JSON, no join, and no DISTINCT (see CaseEvent.prior_at).
 """
 
 from __future__ import annotations
