@@ -39,7 +39,7 @@ from tortoise.transactions import in_transaction  # noqa: E402
 
 from identity.models import Role, User  # noqa: E402
 from kernel.rawsql import placeholders  # noqa: E402
-from reports.lifecycle import Action, Status  # noqa: E402
+from reports.lifecycle import SAME_FIGURE, Action, Status  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from reports.statistics import Dimension, StatisticsQuery, case_statistics  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -61,7 +61,8 @@ CASE_COLUMNS = ("id", "reference", "category_id", "latitude", "longitude", "publ
     "dispatched_at", "status_changed_at", "resolved_at", "closed_at", "sla_pauses", "sla_extension",
     "resolution_note", "resolution_photo_ids", "rework_count", "last_reported_at", "created_at",
     "updated_at")  # fmt: skip
-EVENT_COLUMNS = ("case_id", "kind", "department_id", "from_status", "to_status", "note", "data", "created_at")
+EVENT_COLUMNS = ("case_id", "kind", "department_id", "from_status", "to_status", "note", "data", "created_at",
+    "category_id", "on_time", "handling_seconds", "prior_at", "prior_in_department_at")  # fmt: skip
 FEEDBACK_COLUMNS = ("case_id", "reporter_id", "rating", "comment", "created_at", "updated_at")
 JSON_COLUMNS = {"data", "sla_pauses", "resolution_photo_ids"}
 
@@ -74,10 +75,21 @@ class History:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     feedback: list[tuple[Any, ...]] = field(default_factory=list)
     expected: dict[str, set[int]] = field(default_factory=dict)
+    last: dict[tuple[Any, ...], datetime] = field(default_factory=dict)  # for the events' priors
 
-    def event(self, case_id: int, kind: Action, department: int | None, to: Status, at: datetime,
-              **data: Any) -> None:  # fmt: skip
-        self.events.append((case_id, kind.value, department, None, to.value, "", json.dumps(data), at))
+    def event(self, case_id: int, kind: Action, department: int | None, category: int, to: Status,
+              at: datetime, **data: Any) -> None:  # fmt: skip
+        """The event as reports.casework writes it, with its statistics columns."""
+        due, dispatched = data.get("due"), data.get("dispatched")
+        on_time = None if due is None else at <= datetime.fromisoformat(due)
+        handling = None if dispatched is None else (at - datetime.fromisoformat(dispatched)).total_seconds()
+        row = (case_id, kind.value, department, None, to.value, "", json.dumps(data), at)
+        figure = SAME_FIGURE.get(kind)
+        anywhere, here = (case_id, figure), (case_id, figure, department)
+        priors = (self.last.get(anywhere), self.last.get(here)) if figure else (None, None)
+        if figure:
+            self.last[anywhere] = self.last[here] = at
+        self.events.append((*row, category, on_time, handling, *priors))
         if MEASURED[0] <= at < MEASURED[1]:
             self.expected.setdefault(kind.value, set()).add(case_id)
 
@@ -101,39 +113,41 @@ def generate(per_month: int, departments: Sequence[int], categories: Sequence[in
             case_id += 1
             department, category = rng.choice(departments), rng.choice(categories)
             response_due, resolution_due = routed + 24 * HOUR, routed + 120 * HOUR
-            history.event(case_id, Action.ROUTE, department, Status.ROUTED, routed)
+            history.event(case_id, Action.ROUTE, department, category, Status.ROUTED, routed)
             now, status, resolved, closed, rework = routed, Status.ROUTED, None, None, 0
             if rng.random() < 0.05:  # returned, then re-routed by a dispatcher
                 now += 2 * HOUR
-                history.event(case_id, Action.RETURN, department, Status.RETURNED, now,
+                history.event(case_id, Action.RETURN, department, category, Status.RETURNED, now,
                               due=response_due.isoformat())  # fmt: skip
                 department = rng.choice([d for d in departments if d != department])
                 now += 2 * HOUR
                 response_due = now + 24 * HOUR
-                history.event(case_id, Action.REROUTE, department, Status.ROUTED, now)
+                history.event(case_id, Action.REROUTE, department, category, Status.ROUTED, now)
             dispatched = routed
             if rng.random() < 0.97:  # the rest still wait for an answer
                 now += HOUR * rng.expovariate(1 / 12)
-                history.event(case_id, Action.ACCEPT, department, Status.ACCEPTED, now,
+                history.event(case_id, Action.ACCEPT, department, category, Status.ACCEPTED, now,
                               due=response_due.isoformat())  # fmt: skip
                 now += HOUR
-                history.event(case_id, Action.START, department, Status.IN_PROGRESS, now)
+                history.event(case_id, Action.START, department, category, Status.IN_PROGRESS, now)
                 status = Status.IN_PROGRESS
                 for attempt in range(2):
                     if rng.random() < 0.1:
                         break  # still being worked on
                     now += HOUR * rng.expovariate(1 / 72)
                     clocks = {"due": resolution_due.isoformat(), "dispatched": dispatched.isoformat()}
-                    history.event(case_id, Action.RESOLVE, department, Status.RESOLVED, now, **clocks)
+                    history.event(
+                        case_id, Action.RESOLVE, department, category, Status.RESOLVED, now, **clocks
+                    )
                     status, resolved = Status.RESOLVED, now
                     if attempt == 0 and rng.random() < 0.05:  # disputed: rework from the dispute
                         now += 24 * HOUR
-                        history.event(case_id, Action.DISPUTE, department, Status.REOPENED, now)
+                        history.event(case_id, Action.DISPUTE, department, category, Status.REOPENED, now)
                         dispatched, resolution_due, status, rework = now, now + 120 * HOUR, Status.REOPENED, 1
                         continue
                     kind = Action.CONFIRM if rng.random() < 0.85 else Action.AUTO_CLOSE
                     now += 24 * HOUR if kind is Action.CONFIRM else 7 * 24 * HOUR
-                    history.event(case_id, kind, department, Status.CLOSED, now)
+                    history.event(case_id, kind, department, category, Status.CLOSED, now)
                     status, closed = Status.CLOSED, now
                     if rng.random() < 0.4:
                         history.feedback.append((case_id, rater, rng.randint(1, 5), "", now, now))
@@ -210,7 +224,7 @@ async def measure(url: str, per_month: int, rounds: int, media: Path) -> dict[st
         async with in_transaction() as conn:
             await insert(conn, "cases", CASE_COLUMNS, history.cases)
             # The log is appended in time order: ids rise with created_at, as in a real database.
-            history.events.sort(key=lambda event: event[-1])
+            history.events.sort(key=lambda event: event[EVENT_COLUMNS.index("created_at")])
             await insert(conn, "case_events", EVENT_COLUMNS, history.events)
             await insert(conn, "case_feedback", FEEDBACK_COLUMNS, history.feedback)
         await Department._meta.db.execute_script("ANALYZE")  # fresh statistics for the planners

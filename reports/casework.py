@@ -154,6 +154,7 @@ class Step:
     expected_version: int | None = None
     given: TransitionInput = TransitionInput()
     department_id: int | None = None  # for REROUTE: the receiving department
+    category_id: int | None = None  # for a REROUTE that corrects the category: the new one
 
 
 def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -191,6 +192,34 @@ def _effects(case: Case, step: Step, now: datetime) -> tuple[dict[str, Any], dic
     return changes, data
 
 
+def _timeliness(case: Case, action: Action, now: datetime) -> dict[str, Any]:
+    """The event's statistics columns: made by its due time, and for a resolution its handling time."""
+    due = {Action.ACCEPT: case.response_due_at, Action.RETURN: case.response_due_at}.get(action)
+    seconds = None
+    if action is Action.RESOLVE:
+        due = case.resolution_due_at
+        if case.dispatched_at is not None:
+            seconds = (now - case.dispatched_at).total_seconds()
+    return {"on_time": None if due is None else now <= due, "handling_seconds": seconds}
+
+
+async def _priors(case_id: int, action: Action, department_id: int | None) -> dict[str, datetime | None]:
+    """When the case last had an event of the same statistics figure: anywhere, and in `department_id`."""
+    kinds = lifecycle.SAME_FIGURE.get(action)
+    if kinds is None:
+        return {}
+    earlier = (
+        await CaseEvent.filter(case_id=case_id, kind__in=[k.value for k in kinds])
+        .order_by("-id")
+        .values_list("department_id", "created_at")
+    )
+    here = [at for department, at in earlier if department == department_id]
+    return {
+        "prior_at": earlier[0][1] if earlier else None,
+        "prior_in_department_at": here[0] if here else None,
+    }
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -219,6 +248,7 @@ async def transition(
     changes, data = _effects(case, step, now)
     changes.update(_deadline_changes(case, step.action, policy_of(category), now))
     before_department = case.department_id
+    department = step.department_id if step.action is Action.REROUTE else before_department
     async with in_transaction():
         updated = await Case.filter(id=case.id, version=case.version).update(
             status=to, version=case.version + 1, status_changed_at=now, updated_at=now, **changes
@@ -231,7 +261,10 @@ async def transition(
             case_id=case.id,
             actor_id=user.id if user else None,
             kind=step.action.value,
-            department_id=step.department_id if step.action is Action.REROUTE else before_department,
+            department_id=department,
+            category_id=step.category_id or case.category_id,
+            **_timeliness(case, step.action, now),
+            **await _priors(case.id, step.action, department),
             from_status=case.status,
             to_status=to,
             note=(step.given.reason or step.given.note or "").strip(),
@@ -308,6 +341,7 @@ def new_event(
         actor_id=user.id if user else None,
         kind=kind,
         department_id=case.department_id,
+        category_id=case.category_id,
         note=note,
         data=data,
         created_at=at or clock.now(),

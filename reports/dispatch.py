@@ -160,7 +160,7 @@ async def change_category(
     if department is not None and department != case.department_id:
         # One transaction: a case that may not move now keeps its category too.
         given = TransitionInput(department_code=decision.department_code, note=decision.reason)
-        step = Step(Action.REROUTE, None, given, department_id=department)
+        step = Step(Action.REROUTE, None, given, department_id=department, category_id=new_id)
         moved = await casework.transition(case.id, user, step, events=events, also=recategorize)
         return await Case.get(id=moved.id)
     async with in_transaction():

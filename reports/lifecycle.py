@@ -54,6 +54,19 @@ class Action(enum.StrEnum):
     MERGE = "merge"
 
 
+# The statistics' distinct-case figures and the event kinds each one counts (reports.statistics); an
+# event records when its case last had an event of the same figure (CaseEvent.prior_at).
+CASE_COUNTS: tuple[tuple[str, tuple[Action, ...]], ...] = (
+    ("received", (Action.ROUTE, Action.REROUTE)),
+    ("accepted", (Action.ACCEPT,)),
+    ("returned", (Action.RETURN,)),
+    ("resolved", (Action.RESOLVE,)),
+    ("closed", (Action.CONFIRM, Action.AUTO_CLOSE)),
+    ("reopened", (Action.DISPUTE,)),
+)
+SAME_FIGURE = {kind: kinds for _, kinds in CASE_COUNTS for kind in kinds}
+
+
 class Role(enum.StrEnum):
     CITIZEN = "CITIZEN"
     CHIEF = "CHIEF"

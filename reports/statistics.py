@@ -30,17 +30,21 @@ events as its numerator, so no rate can exceed 100 % by counting backlog.
                            whose active due time (response while ROUTED, resolution after) has
                            passed, at the time of asking, whatever the period
 
-A rate is null when its denominator is 0. Departments come from the events (the one the case was with
-when it happened); ratings and overdue cases count for the case's current department. Categories are
-the case's current category. The total row counts each case once per figure however many departments
-it passed through.
+A rate is null when its denominator is 0. Departments and categories come from the events (the
+department the case was with and the category it had when it happened: CaseEvent.category_id); ratings
+and overdue cases count for the case's current department and category. The total row counts each case
+once per figure however many departments it passed through; rows that are not per department count a
+case in the row of its first such event of the period.
+
+Every event statement reads one covering index of case_events, whose statistics columns the writer fills
+(reports.casework): no JSON, no join, and no DISTINCT (see CaseEvent.prior_at).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -51,7 +55,7 @@ from kernel import clock
 from kernel.errors import forbidden, invalid
 from kernel.rawsql import fetch
 from reports.casework import INPUT, WORKING_STATUSES
-from reports.lifecycle import Action, Status
+from reports.lifecycle import CASE_COUNTS, Action, Status
 from reports.models import CaseEvent
 from reports.store import working_calendar
 
@@ -92,7 +96,8 @@ class Figures:
     ratings: int = 0
     ratings_satisfied: int = 0
     overdue_now: int = 0
-    handling_hours: list[float] = field(default_factory=list, repr=False)
+    handling_hours_median: float | None = None
+    handling_hours_p90: float | None = None
 
     @property
     def on_time_acceptance_rate(self) -> float | None:
@@ -106,40 +111,29 @@ class Figures:
     def satisfaction_rate(self) -> float | None:
         return _share(self.ratings_satisfied, self.ratings)
 
-    @property
-    def handling_hours_median(self) -> float | None:
-        return percentile(self.handling_hours, 0.5)
-
-    @property
-    def handling_hours_p90(self) -> float | None:
-        return percentile(self.handling_hours, 0.9)
-
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+# The handling-time percentiles, in tenths: the SQL picks the two ranks around each (integer arithmetic,
+# the same on both engines) and `_interpolate` draws the line between them.
+PERCENTILES = {"handling_hours_median": 5, "handling_hours_p90": 9}
 
 
-# The distinct-case counts (Figures' field names) and the event kinds each one counts.
-CASE_COUNTS: tuple[tuple[str, tuple[Action, ...]], ...] = (
-    ("received", (Action.ROUTE, Action.REROUTE)),
-    ("accepted", (Action.ACCEPT,)),
-    ("returned", (Action.RETURN,)),
-    ("resolved", (Action.RESOLVE,)),
-    ("closed", (Action.CONFIRM, Action.AUTO_CLOSE)),
-    ("reopened", (Action.DISPUTE,)),
-)
-RESPONSES = (Action.ACCEPT, Action.RETURN)
+def _ranks(count: str, tenths: int) -> tuple[str, str]:
+    return f"({count} - 1) * {tenths} / 10", f"({count} - 1) * {tenths} / 10 + 1"
+
+
+def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont), in hours."""
+    low, remainder = divmod((count - 1) * tenths, 10)
+    below = ranked[low]
+    return (below + (ranked.get(low + 1, below) - below) * remainder / 10) / 3600.0
+
+
+# The figures whose events may have a due time (on_time not null), and what those events count as.
+TIMED = {"accepted": "responses", "returned": "responses", "resolved": "resolutions"}
 COUNTED_KINDS = tuple(dict.fromkeys(kind for _, kinds in CASE_COUNTS for kind in kinds))
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
             "ratings_satisfied", "overdue_now")  # fmt: skip
@@ -182,19 +176,16 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
             rows[found] = Figures(department_id=found[0], category_id=found[1])
         return rows[found]
 
-    for values in await sql.case_counts(since, until, grouped=True):
-        setattr(row(values), values[sql.width], int(values[-1]))
-    for values in await sql.responses(since, until):
-        answered = row(values)
-        answered.responses, answered.responses_on_time = int(values[sql.width]), int(values[-1] or 0)
-    for values in await sql.resolutions(since, until):
-        resolved = row(values)
-        due, on_time, hours = values[sql.width :]
-        if due is not None:
-            resolved.resolutions += 1
-            resolved.resolutions_on_time += bool(on_time)
-        if hours is not None:
-            resolved.handling_hours.append(float(hours))
+    in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
+    for values in await sql.case_counts(since, until):
+        figure, in_row, counted_in_total, with_due_time, on_time = values[sql.width :]
+        found = row(values)
+        setattr(found, figure, int(in_row))
+        in_total[figure] += int(counted_in_total)
+        if figure in TIMED:
+            made = TIMED[figure]
+            setattr(found, made, getattr(found, made) + int(with_due_time))
+            setattr(found, f"{made}_on_time", getattr(found, f"{made}_on_time") + int(on_time or 0))
     for values in await sql.ratings(since, until):
         rated = row(values)
         rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
@@ -205,18 +196,46 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     total = Figures(total=True, department_id=department_id, category_id=query.category_id)
     for name in ADDITIVE:
         setattr(total, name, sum(getattr(r, name) for r in ordered))
-    total.handling_hours = [hours for r in ordered for hours in r.handling_hours]
-    if sql.groups_may_share_cases:
-        for figure, count in await sql.case_counts(since, until, grouped=False):
-            setattr(total, figure, int(count))
-    else:
-        for name, _ in CASE_COUNTS:
-            setattr(total, name, sum(getattr(r, name) for r in ordered))
+    for name, count in in_total.items():
+        setattr(total, name, count)
+    await _handling_percentiles(sql, since, until, row, total)
     return [*ordered, total]
 
 
+async def _handling_percentiles(
+    sql: _Sql, since: datetime, until: datetime, row: Callable[[Sequence[Any]], Figures], total: Figures
+) -> None:
+    """Each row's and the total's handling-time percentiles: PostgreSQL computes them, SQLite picks the
+    few ranks they need."""
+    if sql.postgres:
+        for values in await sql.handling_percentiles(since, until):
+            *key, in_total, median, p90 = values
+            # Without groups the one row and the total are the same; with no resolution, null.
+            for found in [row(key), total] if not key else [total] if in_total else [row(key)]:
+                found.handling_hours_median = None if median is None else median / 3600.0
+                found.handling_hours_p90 = None if p90 is None else p90 / 3600.0
+        return
+    ranked: dict[tuple[int, ...], dict[int, float]] = {}
+    counts: dict[tuple[int, ...], int] = {}
+    totals: dict[int, float] = {}
+    total_count = 0
+    for values in await sql.handling_ranks(since, until):
+        key = tuple(values[: sql.width])
+        rank, count, total_rank, total_count, seconds = values[sql.width :]
+        ranked.setdefault(key, {})[int(rank)] = float(seconds)
+        counts[key] = int(count)
+        totals[int(total_rank)] = float(seconds)
+    for key, at in ranked.items():
+        for name, tenths in PERCENTILES.items():
+            setattr(row(key), name, _interpolate(at, counts[key], tenths))
+    if total_count:
+        for name, tenths in PERCENTILES.items():
+            setattr(total, name, _interpolate(totals, int(total_count), tenths))
+
+
 class _Sql:
-    """The statements, written once for both engines: only JSON access and time arithmetic differ."""
+    """The statements, written once for both engines. Events carry their category and timeliness
+    (see CaseEvent), so every event statement reads the covering index alone: no JSON, no join."""
 
     def __init__(
         self,
@@ -231,9 +250,11 @@ class _Sql:
         self.department_id = department_id
         self.category_id = category_id
         self.width = len(group_by)
-        # A case re-routed between departments appears in several department rows, so the total's
-        # distinct counts need their own pass; a case has one category, so category rows add up.
-        self.groups_may_share_cases = Dimension.DEPARTMENT in group_by and department_id is None
+        # A case counts once per department in department rows or a department's figures, once in all
+        # else (see CaseEvent.prior_at).
+        per_department = Dimension.DEPARTMENT in group_by or department_id is not None
+        self.row_prior = "e.prior_in_department_at" if per_department else "e.prior_at"
+        self.total_prior = "e.prior_in_department_at" if department_id is not None else "e.prior_at"
 
     def key(self, values: Sequence[Any]) -> tuple[int | None, int | None]:
         found = iter(values[: self.width])
@@ -241,73 +262,86 @@ class _Sql:
         category = next(found) if Dimension.CATEGORY in self.group_by else None
         return department, category
 
-    def _json_time(self, name: str) -> str:
-        if self.postgres:
-            return f"(e.data->>'{name}')::timestamptz"
-        return f"julianday(json_extract(e.data, '$.{name}'))"
-
-    def _on_time(self, name: str) -> str:
-        created = "e.created_at" if self.postgres else "julianday(e.created_at)"
-        return f"{created} <= {self._json_time(name)}"
-
-    def _hours(self, since: str) -> str:
-        if self.postgres:
-            return f"EXTRACT(EPOCH FROM e.created_at - {self._json_time(since)}) / 3600.0"
-        return f"(julianday(e.created_at) - {self._json_time(since)}) * 24.0"
-
-    def _columns(self, department: str) -> list[str]:
-        chosen = {Dimension.DEPARTMENT: department, Dimension.CATEGORY: "c.category_id"}
+    def _columns(self, table: str) -> list[str]:
+        chosen = {Dimension.DEPARTMENT: f"{table}.department_id", Dimension.CATEGORY: f"{table}.category_id"}
         return [chosen[d] for d in Dimension if d in self.group_by]
 
     def _events(
-        self, kinds: Iterable[str], since: datetime, until: datetime, grouped: bool
+        self, kinds: Iterable[str], since: datetime, until: datetime
     ) -> tuple[list[str], str, list[Any]]:
         """Key columns, FROM ... WHERE over the period's events of these kinds, and its parameters."""
-        keys = self._columns("e.department_id") if grouped else []
+        keys = self._columns("e")
         kinds = list(kinds)
-        join = "JOIN cases c ON c.id = e.case_id" if "c.category_id" in keys or self.category_id else ""
         where = [f"e.kind IN ({', '.join(['{}'] * len(kinds))})", "e.created_at >= {}", "e.created_at < {}"]
         params: list[Any] = [*kinds, since, until]
         if self.department_id is not None:
             where.append("e.department_id = {}")
             params.append(self.department_id)
         if self.category_id is not None:
-            where.append("c.category_id = {}")
+            where.append("e.category_id = {}")
             params.append(self.category_id)
-        return keys, f"FROM case_events e {join} WHERE {' AND '.join(where)}", params
+        return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
-    async def case_counts(self, since: datetime, until: datetime, grouped: bool) -> list[Sequence[Any]]:
-        """(keys..., figure name, distinct cases): one DISTINCT pass instead of one per figure."""
-        keys, source, params = self._events(COUNTED_KINDS, since, until, grouped)
+    async def case_counts(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., figure name, distinct cases in the row, of those the ones new to the total, events
+        with a due time, those made by it). The first event of a figure for a case in the period is the
+        one whose prior is before the period."""
+        keys, source, params = self._events(COUNTED_KINDS, since, until)
         figure = " ".join(f"WHEN e.kind IN ({_listed(kinds)}) THEN '{name}'" for name, kinds in CASE_COUNTS)
-        named = [f"{key} AS k{i}" for i, key in enumerate(keys)]
-        inner = f"SELECT DISTINCT {', '.join([*named, f'CASE {figure} END AS figure', 'e.case_id'])}"
-        outer = [f"k{i}" for i in range(len(keys))] + ["figure"]
-        grouping = ", ".join(outer)
-        return await fetch(
-            self.conn, f"SELECT {grouping}, COUNT(*) FROM ({inner} {source}) d GROUP BY {grouping}", params
+        priors = (self.row_prior, self.total_prior)
+        firsts = [f"SUM(CASE WHEN {p} IS NULL OR {p} < {{}} THEN 1 ELSE 0 END)" for p in priors]
+        timed = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
+        return await self._run(
+            [*keys, f"CASE {figure} END"], [*firsts, *timed], source, [since, since, *params]
         )
 
-    async def responses(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., responses with a due time, those made by it)."""
-        keys, source, params = self._events([a.value for a in RESPONSES], since, until, grouped=True)
-        counts = [
-            f"COUNT({self._json_time('due')})",
-            f"SUM(CASE WHEN {self._on_time('due')} THEN 1 ELSE 0 END)",
+    async def handling_percentiles(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """PostgreSQL: (keys..., whether the total row, median seconds, p90 seconds) per row and total."""
+        keys, source, params = self._events([Action.RESOLVE.value], since, until)
+        fractions = [
+            f"percentile_cont({t / 10}) WITHIN GROUP (ORDER BY e.handling_seconds)"
+            for t in PERCENTILES.values()
         ]
-        return await self._run(keys, counts, source, params)
+        in_total = f"GROUPING({', '.join(keys)}) > 0" if keys else "TRUE"
+        grouping = f" GROUP BY GROUPING SETS (({', '.join(keys)}), ())" if keys else ""
+        measured = f"{source} AND e.handling_seconds IS NOT NULL"
+        return await fetch(
+            self.conn, f"SELECT {', '.join([*keys, in_total, *fractions])} {measured}{grouping}", params
+        )
 
-    async def resolutions(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., due time, made by it, handling hours) per resolution: the percentiles need each."""
-        keys, source, params = self._events([Action.RESOLVE.value], since, until, grouped=True)
-        values = [self._json_time("due"), self._on_time("due"), self._hours("dispatched")]
-        return await fetch(self.conn, f"SELECT {', '.join([*keys, *values])} {source}", params)
+    async def handling_ranks(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+        """(keys..., rank, count, rank in the total, total count, seconds) for the resolutions whose
+        rank, in their row or in the total, is one a percentile needs: a few rows, sorted by the engine."""
+        keys, source, params = self._events([Action.RESOLVE.value], since, until)
+        within = f"PARTITION BY {', '.join(keys)} " if keys else ""
+        ranked = ", ".join(
+            [
+                *(f"{key} AS k{i}" for i, key in enumerate(keys)),
+                "e.handling_seconds AS seconds",
+                f"ROW_NUMBER() OVER ({within}ORDER BY e.handling_seconds) - 1 AS rank_in_row",
+                f"COUNT(*) OVER ({within.strip()}) AS row_count",
+                "ROW_NUMBER() OVER (ORDER BY e.handling_seconds) - 1 AS rank_in_total",
+                "COUNT(*) OVER () AS total_count",
+            ]
+        )
+        wanted = " OR ".join(
+            f"{rank} IN ({', '.join(_ranks(count, tenths))})"
+            for rank, count in (("rank_in_row", "row_count"), ("rank_in_total", "total_count"))
+            for tenths in PERCENTILES.values()
+        )
+        picked = [*(f"k{i}" for i in range(len(keys))), "rank_in_row", "row_count", "rank_in_total"]
+        return await fetch(
+            self.conn,
+            f"SELECT {', '.join([*picked, 'total_count', 'seconds'])} FROM (SELECT {ranked} {source}"
+            " AND e.handling_seconds IS NOT NULL) r WHERE " + wanted,
+            params,
+        )
 
     async def ratings(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         where, params = self._case_filters(["f.created_at >= {}", "f.created_at < {}"], [since, until])
         source = f"FROM case_feedback f JOIN cases c ON c.id = f.case_id WHERE {where}"
         counts = ["COUNT(*)", "SUM(CASE WHEN f.rating >= 4 THEN 1 ELSE 0 END)"]
-        return await self._run(self._columns("c.department_id"), counts, source, params)
+        return await self._run(self._columns("c"), counts, source, params)
 
     async def overdue(self, now: datetime) -> list[Sequence[Any]]:
         resolving = [s.value for s in WORKING_STATUSES if s is not Status.ROUTED]
@@ -317,7 +351,7 @@ class _Sql:
         )
         where, params = self._case_filters([late], [Status.ROUTED.value, now, *resolving, now])
         source = f"FROM cases c WHERE {where}"
-        return await self._run(self._columns("c.department_id"), ["COUNT(*)"], source, params)
+        return await self._run(self._columns("c"), ["COUNT(*)"], source, params)
 
     def _case_filters(self, where: list[str], params: list[Any]) -> tuple[str, list[Any]]:
         if self.department_id is not None:
