@@ -24,6 +24,7 @@ from identity.config import IdentityConfig
 from identity.models import OtpChallenge, RefreshToken, Role, Session, SignInFailure, User
 from kernel import clock
 from kernel.errors import DomainError, DomainErrors, ErrorCode, invalid
+from kernel.rawsql import placeholders
 
 _hasher = PasswordHasher()
 # Verified against when the login is unknown, so a missing user costs the same time as a wrong password.
@@ -125,10 +126,28 @@ async def authenticate(access_token: str, config: IdentityConfig) -> Principal:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.")
     if claims["exp"] <= clock.now().timestamp():
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token has expired.")
-    session = await Session.get_or_none(id=claims["sid"], user_id=int(claims["sub"])).select_related("user")
-    if session is None or session.revoked_at is not None or not session.user.is_active:
+    try:
+        session_id, user_id = int(claims["sid"]), int(claims["sub"])
+    except (TypeError, ValueError) as exc:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from exc
+    user = await _session_user(session_id, user_id)
+    if user is None or not user.is_active:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The session has ended; sign in again.")
-    return Principal(user=session.user, session_id=session.id)
+    return Principal(user=user, session_id=session_id)
+
+
+async def _session_user(session_id: int, user_id: int) -> User | None:
+    """The user of a live session, in one hand-written statement: every authenticated request runs
+    it, and the ORM's query building cost about a millisecond more than the query itself."""
+    conn = Session._meta.db
+    marks = placeholders(conn, 2)
+    rows = await conn.execute_query_dict(
+        f"SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
+        f"WHERE s.id = {marks[0]} AND s.user_id = {marks[1]} AND s.revoked_at IS NULL",
+        [session_id, user_id],
+    )
+    # Built as the ORM builds a fetched row, so the user can be saved and related like any other.
+    return User._init_from_db(**rows[0]) if rows else None
 
 
 async def refresh_tokens(refresh_token: str, config: IdentityConfig) -> Tokens:

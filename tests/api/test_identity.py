@@ -96,6 +96,15 @@ async def test_sign_out_revokes_access_and_refresh(client):
     assert (await gql_data(client, ME, token=token))["me"]["role"] == "ADMIN"  # other sessions go on
 
 
+async def test_a_deactivated_account_loses_access_at_once(client):
+    token = await new_account(client, Role.ADMIN, "admin1")
+    assert (await gql_data(client, ME, token=token))["me"]["role"] == "ADMIN"
+    await User.filter(username="admin1").update(is_active=False)
+    response = await client.post("/graphql", json={"query": ME}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 @pytest.mark.parametrize(
     "header",
     ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer ", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."],
