@@ -149,8 +149,13 @@ class CaseQueueItem:
 
 @strawberry.type
 class CaseQueueEdge:
-    cursor: str
     node: CaseQueueItem
+    _key: strawberry.Private[tuple[Any, ...]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        # Encoded only when asked: a list that reads `nodes` needs the page's end cursor alone.
+        return encode_cursor(self._key)
 
 
 @strawberry.type(description="How many cases of the queue are in a status (under the other filters).")
@@ -220,13 +225,13 @@ class QueueQuery:
         page = await queue.queue_page(scope, given, order, first, key)
         media_base = f"{info.context.request.base_url}media/"
         edges = [
-            CaseQueueEdge(cursor=encode_cursor(row.key), node=CaseQueueItem.from_row(row, media_base))
-            for row in page.rows
+            CaseQueueEdge(node=CaseQueueItem.from_row(row, media_base), _key=row.key) for row in page.rows
         ]
         statuses = given.statuses if given.statuses is not None else queue.default_statuses(scope)
+        end_cursor = encode_cursor(page.rows[-1].key) if page.rows else None
         return CaseQueueConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=end_cursor),
             _scope=scope,
             _filter=given,
             _statuses=list(statuses),
