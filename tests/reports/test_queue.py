@@ -160,6 +160,8 @@ async def all_ids(
         got = await page(client, token, first=first, after=after, **variables)
         ids += [db_id(e["node"]["id"]) for e in got["edges"]]
         assert len(got["edges"]) <= first
+        if got["edges"]:  # an edge's cursor resumes the list after it, as the page's end cursor does
+            assert got["edges"][-1]["cursor"] == got["pageInfo"]["endCursor"]
         assert len(set(ids)) == len(ids), f"a case came twice: {ids}"
         if not got["pageInfo"]["hasNextPage"]:
             return ids
