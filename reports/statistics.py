@@ -179,7 +179,7 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
 
     # The four statements are independent: on PostgreSQL each takes its own pooled connection, so
     # they run side by side (SQLite's one connection takes them in turn).
-    counted, rated, overdue, handling = await asyncio.gather(
+    counted, ratings, overdue, handling = await asyncio.gather(
         sql.case_counts(since, until),
         sql.ratings(since, until),
         sql.overdue(clock.now()),
@@ -195,7 +195,7 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
             made = TIMED[figure]
             setattr(found, made, getattr(found, made) + int(with_due_time))
             setattr(found, f"{made}_on_time", getattr(found, f"{made}_on_time") + int(on_time or 0))
-    for values in rated:
+    for values in ratings:
         rated = row(values)
         rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
     for values in overdue:
