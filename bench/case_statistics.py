@@ -8,7 +8,8 @@ The history is seeded with bulk raw INSERTs: a month before the measured one and
 start, resolve, some disputes and second resolutions, confirm or auto-close) and ratings, spread over
 every department and category. Before timing, the totals are checked against counts kept while
 generating. Each database is measured in its own process (Tortoise keeps per-process state from its
-first engine). Target (issue): at most 200 ms. PostgreSQL: the database given is wiped.
+first engine). Target (issue): at most 200 ms. PostgreSQL: the database at BENCH_POSTGRES_URL is wiped
+(default: a local `bench` database, created if missing).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
 
+from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from kernel.rawsql import placeholders  # noqa: E402
 from reports.lifecycle import SAME_FIGURE, Action, Status  # noqa: E402
@@ -181,16 +183,6 @@ async def insert(
         await conn.execute_query(sql, [value for row in chunk for value in row])
 
 
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-
-
 async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, float]:
     await call()  # warm: caches, the query plan, the validation cache
     times = []
@@ -287,7 +279,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         urls = {
             "SQLite": f"sqlite://{tmp}/bench.sqlite3",
-            "PostgreSQL": os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/bench"),
+            "PostgreSQL": postgres_url(),
         }
         print(f"{per_month} cases a month, two months, March measured; {rounds} rounds; target <= 200 ms")
         for name, url in urls.items():

@@ -6,7 +6,8 @@
 Each database is measured in its own process (Tortoise keeps per-process state from its first engine).
 The app runs in process behind httpx's ASGI transport, so the figures are the server's own time for
 a request: authentication, GraphQL, the conditional update, the event, and the response. Requests go
-one at a time. Target (issue): p50 at most 10 ms. PostgreSQL: the database given is wiped.
+one at a time. Target (issue): p50 at most 10 ms. PostgreSQL: the database at BENCH_POSTGRES_URL is
+wiped (default: a local `bench` database, created if missing).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 
+from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from reports import service  # noqa: E402
 from reports.store import RoutingCache  # noqa: E402
@@ -40,16 +42,6 @@ from server.settings import Limits, Settings  # noqa: E402
 TRANSITION = """mutation($input: CaseTransitionInput!) { caseTransition(input: $input) {
   case { id status version } userErrors { code message } } }"""
 SIGN_IN = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }"
-
-
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 async def open_cases(count: int) -> list[int]:
@@ -131,7 +123,7 @@ def main() -> None:
     urls = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls["SQLite"] = f"sqlite://{tmp}/bench.sqlite3"
-        pg = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/bench")
+        pg = postgres_url()
         urls["PostgreSQL"] = pg
         print(f"{count} cases; one request at a time; target p50 <= 10 ms")
         for name, url in urls.items():

@@ -8,7 +8,8 @@ Each database is measured in its own process (Tortoise keeps per-process state f
 Per size: one pass in process (`reports.deadlines.escalate_due_cases`), cases escalated per second;
 then as many new overdue cases and two `python -m server escalate` processes started together:
 wall time, and the check that exactly one escalation event was written per case.
-PostgreSQL (BENCH_POSTGRES_URL): the database given is wiped.
+PostgreSQL (BENCH_POSTGRES_URL): the database given is wiped (default: a local `bench` database,
+created if missing).
 """
 
 from __future__ import annotations
@@ -30,21 +31,12 @@ sys.path.insert(0, str(ROOT))
 from tortoise import connections  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 
+from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from reports.deadlines import ESCALATED, escalate_due_cases  # noqa: E402
 from reports.models import CaseEvent  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
 from server.seed import seed_demo  # noqa: E402
 from tests.reports.helpers import working_cases  # noqa: E402
-
-
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 async def refresh_statistics() -> None:
@@ -116,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         urls = {
             "SQLite": f"sqlite://{tmp}/bench.sqlite3",
-            "PostgreSQL": os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/bench"),
+            "PostgreSQL": postgres_url(),
         }
         print(f"overdue cases: {', '.join(f'{c:,}' for c in counts)}; one pass, then two processes at once")
         for name, url in urls.items():

@@ -13,7 +13,8 @@ through aiosqlite / asyncpg. Before any timing, both must return the same rows.
 Method (as the performance baseline prescribes): rounds of (a) then HTTP at one request at a time,
 interleaved; p50 and p99 over every HTTP request; the ratio is the median of per-round ratios of the
 medians. Throughput: 16 requests in flight for a few seconds. Each database and size runs in its own
-process (Tortoise keeps per-process state); PostgreSQL's database is wiped (BENCH_POSTGRES_URL).
+process (Tortoise keeps per-process state); PostgreSQL's database is wiped (BENCH_POSTGRES_URL, default
+a local `bench` database, created if missing).
 
 Targets (issue 5): ratio <= 10x on SQLite and <= 8x on PostgreSQL; p50 <= 15 ms; >= 65 req/s at 16 in
 flight; at 1M cases within 1.2x of the p50 at 10k.
@@ -46,12 +47,13 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise.context import TortoiseContext  # noqa: E402
 
+from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
 from server.seed import load_demo_city, seed_demo  # noqa: E402
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+PG_URL = postgres_url()
 BUSY = "urban-west"
 STAFF = "urban.west"
 OPEN = ("ROUTED", "ACCEPTED", "IN_PROGRESS", "REOPENED")
@@ -251,11 +253,7 @@ async def seed_postgres(url: str, count: int, *fixed: Any) -> None:
 async def prepare(url: str, count: int) -> int:
     """Migrate, seed the demo city, then bulk-load `count` cases; the busy department's id."""
     if url.startswith("postgres"):
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        await conn.close()
+        await reset_postgres(url)
     await apply_migrations(url)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))

@@ -11,7 +11,8 @@ clients and reports submissions/s and p50/p99 latency. The micro part measures, 
 `route` plus one `find_duplicate` (bbox on the composite index, exact haversine) per point.
 
 Targets (issue): >= 150 submissions/s on SQLite with one worker; duplicate search + routing <= 2 ms at
-1,000,000 cases. `--reset` drops every table of the PostgreSQL database given: use a scratch one.
+1,000,000 cases. `--reset` drops every table of the PostgreSQL database given (creating it if missing):
+use a scratch one.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise import Tortoise  # noqa: E402
 
+from bench.support.postgres import reset_postgres  # noqa: E402
 from kernel import clock  # noqa: E402
 from kernel.geo import LatLon  # noqa: E402
 from media.models import Photo  # noqa: E402
@@ -310,16 +312,6 @@ async def micro(url: str, sizes: Sizes, rng: random.Random) -> dict[str, float]:
         "p99_ms": times[int(len(times) * 0.99)] * 1000,
         "mean_ms": statistics.fmean(times) * 1000,
     }
-
-
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 def main() -> None:

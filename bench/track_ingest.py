@@ -9,7 +9,8 @@ Measures (issue targets):
 - finishing a 3-hour 1 Hz patrol (10,800 points) with all metrics, the patrolFinish round trip (<= 300 ms);
 - compliance of a county: 500 chiefs x 20 patrols, one quarter, weekly rule (<= 500 ms), as the
   domain call (3 queries + evaluation) and as the GraphQL round trip with a summary selection.
-The PostgreSQL database is wiped: BENCH_POSTGRES_URL, by default the local `test` database.
+The PostgreSQL database is wiped: BENCH_POSTGRES_URL, by default a local `bench` database (created if
+missing).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise import Tortoise  # noqa: E402
 
+from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from patrols import compliance  # noqa: E402
 from patrols.access import Viewer  # noqa: E402
@@ -42,7 +44,7 @@ from patrols.models import ChiefAssignment, Patrol, PatrolArea, PatrolStatus  # 
 from server.db import apply_migrations, tortoise_config  # noqa: E402
 from server.seed import load_demo_city, seed_demo  # noqa: E402
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+PG_URL = postgres_url()
 PASSWORD = "demo-password-2026"
 T0 = datetime.now(UTC) - timedelta(days=2)
 
@@ -61,16 +63,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 def river_points(n: int, seed: int) -> list[dict]:
