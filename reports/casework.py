@@ -6,10 +6,11 @@ update matches the version, the second matches nothing and gets CONFLICT with th
 the commit the change is published on the event bus for live updates.
 
 Deadlines follow the case's SLA policy (`reports.sla`), chosen from its category's policy, its priority
-and the receiving department's region whenever a department is given the case, and stored on it: a later
-priority change does not move a running deadline. Both clocks start when a department is first given the
-case; the resolution clock stands still while the case sits in a pausing status (RETURNED by default) and
-moves by approved extensions. A re-route gives the new department a fresh response clock.
+and the receiving department's region when a department first gets the case (and again when its category
+is corrected), and stored on it: a later priority change or a plain re-route does not change it. Both
+clocks start when a department is first given the case; the resolution clock stands still while the case
+sits in a pausing status (RETURNED by default) and moves by approved extensions. A re-route gives the new
+department a fresh response clock.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _deadline_changes(
     case: Case, action: Action, policy: SlaPolicy | None, now: datetime, chosen: str | None = None
 ) -> dict[str, Any]:
     """The SLA fields a step changes: pauses end, clocks start or restart. `policy` is the one the case
-    ran on until now; `chosen` the one a REROUTE picked for the receiving department."""
+    ran on until now; `chosen` the one a first dispatch or a category correction picked."""
     changes: dict[str, Any] = {}
     if policy is not None and case.status in policy.pause_in_statuses and case.status_changed_at is not None:
         case.sla_pauses = [*case.sla_pauses, [case.status_changed_at.isoformat(), now.isoformat()]]
@@ -270,8 +271,14 @@ async def transition(
         raise _stale(case)
     changes, data = _effects(case, step, now)
     chosen = None
-    if step.action is Action.REROUTE and step.department_id is not None:
-        # Chosen afresh for the receiving department, from the (corrected) category and today's priority.
+    if (
+        step.action is Action.REROUTE
+        and step.department_id is not None
+        and (case.dispatched_at is None or step.category_id is not None)
+    ):
+        # Chosen when a department first gets the case, and again when a correction changes its
+        # category. A plain re-route keeps it: the escalation pass may have raised the priority
+        # meanwhile, and a missed deadline must not come back as a shorter one.
         named = category if step.category_id is None else await Category.get(id=step.category_id)
         chosen = await dispatch_policy(named.sla_policy, case.priority, step.department_id)
     changes.update(_deadline_changes(case, step.action, policy_of(case, category.sla_policy), now, chosen))
