@@ -14,7 +14,7 @@ A variant sends some of the policy's cases to another policy: those whose priori
 dispatched to a department whose region code starts with `region`, or both. The most specific match wins
 (region and priorities, then region, then priorities; then the longer region prefix, then the first
 listed). The policy named by `use` is taken as it is: its own variants are not followed, so there are no
-chains. The choice is made when a department is given the case (`choose_policy`) and stored on it.
+chains. The choice is made when a department first gets the case (`choose_policy`) and stored on it.
 
 Working units follow a `WorkingCalendar`; `hours`/`days` run round the clock (emergencies do not wait
 for Monday). The caller picks the start: by 12345 practice both clocks start when the case is dispatched.

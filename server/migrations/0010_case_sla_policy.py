@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
 
-# A case keeps the SLA policy its deadlines run on, chosen when a department is given it (a category's
+# A case keeps the SLA policy its deadlines run on, chosen when a department first gets it (a category's
 # policy may send urgent or regional cases to another one). Existing cases' due times were computed from
 # their category's policy, so that is what they keep.
 
