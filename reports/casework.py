@@ -5,9 +5,12 @@ a conditional update on the case's version plus one appended event. Two people a
 update matches the version, the second matches nothing and gets CONFLICT with the current state. After
 the commit the change is published on the event bus for live updates.
 
-Deadlines follow the category's SLA policy (`reports.sla`): both clocks start when a department is first
-given the case; the resolution clock stands still while the case sits in a pausing status (RETURNED by
-default) and moves by approved extensions. A re-route gives the new department a fresh response clock.
+Deadlines follow the case's SLA policy (`reports.sla`), chosen from its category's policy, its priority
+and the receiving department's region when a department first gets the case (and again when its category
+is corrected), and stored on it: a later priority change or a plain re-route does not change it. Both
+clocks start when a department is first given the case; the resolution clock stands still while the case
+sits in a pausing status (RETURNED by default) and moves by approved extensions. A re-route gives the new
+department a fresh response clock.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from media.service import claim_photos, set_public
 from reports import lifecycle
 from reports.calendar import Interval
 from reports.lifecycle import Action, Status, TransitionInput
-from reports.models import Case, CaseEvent, Category, Report
-from reports.sla import SlaPolicy, Span
+from reports.models import Case, CaseEvent, Category, Department, Priority, Report
+from reports.sla import SlaPolicy, Span, choose_policy
 from reports.store import Snapshot, sla_policies, working_calendar
 
 INPUT = ("input",)
@@ -92,8 +95,20 @@ def _same_department(user: User, case: Case) -> bool:
 # --- deadlines -----------------------------------------------------------------------------------
 
 
-def policy_of(category: Category) -> SlaPolicy | None:
-    return sla_policies().get(category.sla_policy)
+def policy_of(case: Case, category_policy: str) -> SlaPolicy | None:
+    """The policy the case's deadlines run on: the one stored at dispatch, else its category's."""
+    return sla_policies().get(case.sla_policy or category_policy)
+
+
+async def dispatch_policy(category_policy: str, priority: Priority, department_id: int) -> str:
+    """The policy code for a case given to `department_id` now (see `reports.sla.choose_policy`)."""
+    policy = sla_policies().get(category_policy)
+    region = None
+    if policy is not None and any(v.region is not None for v in policy.variants):
+        # Only regional variants need the department's region: one small read, not on every dispatch.
+        codes = await Department.filter(id=department_id).values_list("jurisdiction__code", flat=True)
+        region = codes[0] if codes else None
+    return choose_policy(sla_policies(), category_policy, priority, region)
 
 
 def pauses_of(case: Case) -> list[Interval]:
@@ -120,14 +135,23 @@ def active_due(case: Case) -> datetime | None:
     return None
 
 
-def _deadline_changes(case: Case, action: Action, policy: SlaPolicy | None, now: datetime) -> dict[str, Any]:
-    """The SLA fields a step changes: pauses end, clocks start or restart."""
+def _deadline_changes(
+    case: Case, action: Action, policy: SlaPolicy | None, now: datetime, chosen: str | None = None
+) -> dict[str, Any]:
+    """The SLA fields a step changes: pauses end, clocks start or restart. `policy` is the one the case
+    ran on until now; `chosen` the one a first dispatch or a category correction picked."""
     changes: dict[str, Any] = {}
-    if policy is None:
-        return changes
-    if case.status in policy.pause_in_statuses and case.status_changed_at is not None:
+    if policy is not None and case.status in policy.pause_in_statuses and case.status_changed_at is not None:
         case.sla_pauses = [*case.sla_pauses, [case.status_changed_at.isoformat(), now.isoformat()]]
         changes["sla_pauses"] = case.sla_pauses
+    if action is Action.REROUTE and chosen is not None:
+        if policy is not None and chosen != policy.code and case.sla_extension:
+            # Granted in the old policy's unit against its time; the new policy's time replaces both.
+            case.sla_extension = changes["sla_extension"] = 0.0
+        case.sla_policy = changes["sla_policy"] = chosen
+        policy = sla_policies().get(chosen)
+    if policy is None:
+        return changes
     if action is Action.REROUTE:
         if case.dispatched_at is None:
             case.dispatched_at = now
@@ -246,7 +270,18 @@ async def transition(
     if step.expected_version is not None and step.expected_version != case.version:
         raise _stale(case)
     changes, data = _effects(case, step, now)
-    changes.update(_deadline_changes(case, step.action, policy_of(category), now))
+    chosen = None
+    if (
+        step.action is Action.REROUTE
+        and step.department_id is not None
+        and (case.dispatched_at is None or step.category_id is not None)
+    ):
+        # Chosen when a department first gets the case, and again when a correction changes its
+        # category. A plain re-route keeps it: the escalation pass may have raised the priority
+        # meanwhile, and a missed deadline must not come back as a shorter one.
+        named = category if step.category_id is None else await Category.get(id=step.category_id)
+        chosen = await dispatch_policy(named.sla_policy, case.priority, step.department_id)
+    changes.update(_deadline_changes(case, step.action, policy_of(case, category.sla_policy), now, chosen))
     before_department = case.department_id
     department = step.department_id if step.action is Action.REROUTE else before_department
     async with in_transaction():

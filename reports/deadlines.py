@@ -85,7 +85,7 @@ def running_deadline(case: Case, policy: SlaPolicy | None) -> Deadline | None:
 
 
 def deadline_state(case: Case, category: Category, at: datetime) -> DeadlineState | None:
-    deadline = running_deadline(case, casework.policy_of(category))
+    deadline = running_deadline(case, casework.policy_of(case, category.sla_policy))
     return deadline.state(at, working_calendar()) if deadline else None
 
 
@@ -139,6 +139,7 @@ _READ = (
     "status_changed_at",
     "sla_pauses",
     "sla_extension",
+    "sla_policy",
     "reminded_for",
     "escalated_for",
 )
@@ -174,23 +175,24 @@ async def escalate_due_cases(
     result = SweepResult()
     policies = sla_policies()
     calendar = working_calendar()
-    category_policies = await Category.all().values_list("id", "sla_policy")
-    policy_of_category = {cid: policies.get(code) for cid, code in category_policies}
+    category_policy = dict(await Category.all().values_list("id", "sla_policy"))
+    # Cases without a stored policy (none once dispatched; kept correct anyway) run on their category's.
     categories_of: dict[str, list[int]] = defaultdict(list)
-    for cid, code in category_policies:
-        if code in policies:
-            categories_of[code].append(cid)
+    for cid, code in category_policy.items():
+        categories_of[code].append(cid)
     for watch in _WATCHES:
         due = watch.due_field
-        # Each policy's categories, due soon enough that they may be APPROACHING already.
+        # Each policy's cases, due soon enough that they may be APPROACHING already.
         horizons = {
-            code: reminder_horizon(watch.span(policies[code]), policies[code].warn_at, now, calendar)
-            for code in categories_of
+            code: reminder_horizon(watch.span(policy), policy.warn_at, now, calendar)
+            for code, policy in policies.items()
         }
         if not horizons:
             break
-        windows = [
-            Q(category_id__in=categories_of[code], **{f"{due}__lte": h}) for code, h in horizons.items()
+        windows = [Q(sla_policy=code, **{f"{due}__lte": h}) for code, h in horizons.items()] + [
+            Q(sla_policy__isnull=True, category_id__in=categories_of[code], **{f"{due}__lte": h})
+            for code, h in horizons.items()
+            if code in categories_of
         ]
         # Still to do: a reminder for this due time, or (once overdue) an escalation.
         needs_work = _differs("reminded_for", F(due)) | (
@@ -209,7 +211,7 @@ async def escalate_due_cases(
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
             batch = Case.filter(needs_work, id__in=chunk).order_by(due, "id").only(*_READ)
-            step = partial(_step, watch=watch, policies=policy_of_category, now=now, calendar=calendar)
+            step = partial(_step, watch=watch, category_policy=category_policy, now=now, calendar=calendar)
             for case, kind in await _run_batch(batch, step):
                 setattr(result, kind, getattr(result, kind) + 1)
                 await casework.publish(events, case, kind, case.department_id)
@@ -246,13 +248,13 @@ async def _step(
     case: Case,
     *,
     watch: _Watch,
-    policies: dict[int, SlaPolicy | None],
+    category_policy: dict[int, str],
     now: datetime,
     calendar: WorkingCalendar,
 ) -> CaseEvent | None:
     """The conditional update this case's deadline calls for, if any, and the event to record when the
     update matched (another process may have done it first)."""
-    deadline = running_deadline(case, policies.get(case.category_id))
+    deadline = running_deadline(case, casework.policy_of(case, category_policy.get(case.category_id, "")))
     if deadline is None:
         return None
     state = deadline.state(now, calendar)
@@ -360,7 +362,7 @@ async def request_extension(
             f"The case is {case.status}; more time can be asked while it is worked.", *INPUT, "caseId"
         )
     text = casework.check_text(reason, "reason", required=True)
-    policy = casework.policy_of(await Category.get(id=case.category_id))
+    policy = await _policy(case)
     if policy is None:
         raise conflict("No deadline runs for this case.", *INPUT, "caseId")
     _check_amount(amount, policy.resolution.unit)
@@ -447,7 +449,7 @@ async def decide_extension(
 
 async def _extend(case: Case, amount: float, now: datetime) -> dict[str, Any]:
     """Move the resolution deadline by `amount`; the event data says from when to when."""
-    policy = casework.policy_of(await Category.get(id=case.category_id))
+    policy = await _policy(case)
     before, granted = case.resolution_due_at, case.sla_extension
     case.sla_extension = granted + amount
     case.resolution_due_at = casework.resolution_due(case, policy)
@@ -462,6 +464,11 @@ async def _extend(case: Case, amount: float, now: datetime) -> dict[str, Any]:
         "old_due": before.isoformat() if before else None,
         "due": case.resolution_due_at.isoformat() if case.resolution_due_at else None,
     }
+
+
+async def _policy(case: Case) -> SlaPolicy | None:
+    category_policy = await Category.filter(id=case.category_id).values_list("sla_policy", flat=True)
+    return casework.policy_of(case, category_policy[0])
 
 
 def _retried(

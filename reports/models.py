@@ -179,6 +179,9 @@ class Case(Model):
     sla_pauses = fields.JSONField(default=list)
     # Approved extensions, in the unit of the policy's resolution span.
     sla_extension = fields.FloatField(default=0.0)
+    # The policy its deadlines run on: the category's or one of its variants, chosen from the priority and
+    # the department's region when a department first gets the case (null: the category's).
+    sla_policy = fields.CharField(max_length=64, null=True)
     # The due time a reminder (催办) and an escalation (督办) were recorded for: once each per due time.
     reminded_for = fields.DatetimeField(null=True)
     escalated_for = fields.DatetimeField(null=True)

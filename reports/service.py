@@ -25,10 +25,11 @@ from kernel.errors import DomainError, DomainErrors, ErrorCode, conflict, invali
 from kernel.geo import BBox, CoordinateSystem, LatLon, bbox_around, haversine_m, to_wgs84, validate_lat_lon
 from kernel.idempotency import create_once, fingerprint
 from media.service import MAX_PHOTOS_PER_ITEM, claim_photos, set_public
+from reports.casework import dispatch_policy
 from reports.categories import Category
 from reports.evidence import validate_evidence
 from reports.lifecycle import Action, Status
-from reports.models import Case, CaseEvent, Report, ReportSource
+from reports.models import Case, CaseEvent, Priority, Report, ReportSource
 from reports.routing import RoutingDecision
 from reports.store import Snapshot, sla_policies, working_calendar
 
@@ -363,9 +364,15 @@ async def open_case(
 ) -> Case:
     """A new case for a first report, routed by `decision` (TRIAGE when it names no department)."""
     routed = not decision.triage
+    department_id = snapshot.department_ids[decision.department_code] if routed else None
     response_due = resolution_due = None
-    policy = sla_policies().get(what.category.sla_policy)
-    if routed and policy is not None:
+    # Dispatchers set another priority in triage or later; a later one moves no running deadline.
+    priority = Priority.NORMAL
+    chosen = None
+    if department_id is not None:
+        chosen = await dispatch_policy(what.category.sla_policy, priority, department_id)
+    policy = sla_policies().get(chosen) if chosen else None
+    if policy is not None:
         # By 12345 practice both clocks start when the case is dispatched to a department.
         response_due = policy.response.due(now, working_calendar())
         resolution_due = policy.resolution.due(now, working_calendar())
@@ -380,7 +387,9 @@ async def open_case(
         public_longitude=shown.lon,
         status=status,
         version=2,  # submit + route/triage, as `lifecycle.fold` counts them
-        department_id=snapshot.department_ids[decision.department_code] if routed else None,
+        department_id=department_id,
+        priority=priority,
+        sla_policy=chosen,
         response_due_at=response_due,
         resolution_due_at=resolution_due,
         routing_rule=decision.rule_id,

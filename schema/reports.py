@@ -321,6 +321,12 @@ class CaseNode(relay.Node):
     def routing_rule(self, info: Info) -> str | None:
         return self._row.routing_rule if self._staff(info) else None
 
+    @strawberry.field(
+        description="The SLA policy its deadlines run on, chosen when a department was given it. Staff only."
+    )
+    def sla_policy(self, info: Info) -> str | None:
+        return self._row.sla_policy if self._staff(info) else None
+
     @strawberry.field(description="What happened, in order, without names or internal notes.")
     async def timeline(self, info: Info) -> list[TimelineEntry]:
         events = await loader(info, "events", _events_of).load(self._row.id)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,10 +12,12 @@ from reports.calendar import WorkingCalendar
 from reports.categories import load_categories
 from reports.datafile import DataFileError
 from reports.lifecycle import Status
+from reports.models import Priority
 from reports.sla import (
     DeadlineState,
     Span,
     SpanUnit,
+    choose_policy,
     deadline_state,
     load_sla_policies,
     paused_intervals,
@@ -97,3 +102,79 @@ def test_bad_policy_file_is_refused(tmp_path) -> None:
 def test_elapsed_measure_uses_its_own_clock() -> None:
     assert Span(1, SpanUnit.DAYS).measure(sh(10, 0), sh(11, 0), CAL) == timedelta(days=1)
     assert Span(1, SpanUnit.WORKING_DAYS).measure(sh(10, 0), sh(11, 0), CAL) == timedelta()
+
+
+def test_urgent_complaints_run_on_the_urgent_policy() -> None:
+    for code in ("hotline_5wd", "complaint_15wd"):
+        assert choose_policy(POLICIES, code, Priority.URGENT, "999901") == "urgent_24h"
+        assert choose_policy(POLICIES, code, Priority.HIGH, "999901") == code
+    # Inspections and sampling take what they take, however urgent.
+    assert choose_policy(POLICIES, "env_report_30d", Priority.URGENT, None) == "env_report_30d"
+    assert choose_policy(POLICIES, "unknown", Priority.URGENT, None) == "unknown"
+
+
+def _policy(code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": code,
+        "description": code,
+        "source": "test",
+        "pause_in_statuses": ["RETURNED"],
+        "response": {"hours": 1},
+        "resolution": {"hours": 2},
+        **extra,
+    }
+
+
+def _write(tmp_path: Path, variants: list[dict[str, Any]]) -> Path:
+    others = [_policy(code) for code in ("fast", "faster", "fastest", "slow")]
+    path = tmp_path / "sla.json"
+    path.write_text(json.dumps({"policies": [_policy("base", variants=variants), *others]}))
+    return path
+
+
+def test_the_most_specific_variant_wins(tmp_path: Path) -> None:
+    variants = [
+        {"priorities": ["HIGH", "URGENT"], "use": "fast", "source": "s"},
+        {"region": "9999", "use": "slow", "source": "s"},
+        {"region": "999901", "use": "faster", "source": "s"},
+        {"region": "9999", "priorities": ["URGENT"], "use": "fastest", "source": "s"},
+        {"region": "9999", "use": "fast", "source": "listed second: never chosen"},
+    ]
+    policies = load_sla_policies(_write(tmp_path, variants))
+
+    def chosen(priority: Priority, region: str | None) -> str:
+        return choose_policy(policies, "base", priority, region)
+
+    assert chosen(Priority.NORMAL, None) == "base"
+    assert chosen(Priority.NORMAL, "370200") == "base"
+    assert chosen(Priority.HIGH, None) == "fast"  # no region: only priority variants can match
+    assert chosen(Priority.HIGH, "370200") == "fast"
+    assert chosen(Priority.NORMAL, "999902") == "slow"  # region beats priorities; the first listed
+    assert chosen(Priority.HIGH, "999902") == "slow"
+    assert chosen(Priority.HIGH, "999901") == "faster"  # the longer prefix
+    assert chosen(Priority.URGENT, "999901") == "fastest"  # region and priorities beat a longer prefix
+    # The target's own variants are not followed.
+    assert choose_policy(policies, "fast", Priority.URGENT, "999901") == "fast"
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ({"use": "fast", "source": "s"}, "needs a region, priorities or both"),
+        ({"priorities": [], "use": "fast", "source": "s"}, "list at least one"),
+        ({"priorities": ["CRITICAL"], "use": "fast", "source": "s"}, r"unknown \['CRITICAL'\]"),
+        ({"priorities": "URGENT", "use": "fast", "source": "s"}, "priorities: expected"),
+        ({"region": "99-01", "use": "fast", "source": "s"}, "region: a region-code prefix of digits"),
+        ({"region": "", "use": "fast", "source": "s"}, "region: a region-code prefix of digits"),
+        ({"region": 9999, "use": "fast", "source": "s"}, "region: expected"),
+        ({"region": "9999", "use": "nowhere", "source": "s"}, "variants.0.use: 'nowhere' is not another"),
+        ({"region": "9999", "use": "base", "source": "s"}, "'base' is not another policy"),
+        ({"region": "9999", "source": "s"}, "variants.0.use: missing"),
+        ({"region": "9999", "use": "fast"}, "variants.0.source: missing"),
+        ({"region": "9999", "use": "fast", "source": "s", "city": "x"}, r"unknown keys \['city'\]"),
+        ("URGENT", "policies.0.variants.0: expected"),
+    ],
+)
+def test_bad_variants_are_refused(tmp_path: Path, variant: Any, message: str) -> None:
+    with pytest.raises(DataFileError, match=message):
+        load_sla_policies(_write(tmp_path, [variant]))
