@@ -135,7 +135,8 @@ def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
 
 # The figures whose events may have a due time (on_time not null), and what those events count as.
 TIMED = {"accepted": "responses", "returned": "responses", "resolved": "resolutions"}
-COUNTED_KINDS = tuple(dict.fromkeys(kind for _, kinds in CASE_COUNTS for kind in kinds))
+FIGURE_OF_KIND = {kind.value: name for name, kinds in CASE_COUNTS for kind in kinds}
+COUNTED_KINDS = tuple(FIGURE_OF_KIND)
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
             "ratings_satisfied", "overdue_now")  # fmt: skip
 
@@ -187,9 +188,11 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     )
     in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
     for values in counted:
-        figure, in_row, counted_in_total, with_due_time, on_time = values[sql.width :]
+        kind, in_row, counted_in_total, with_due_time, on_time = values[sql.width :]
+        figure = FIGURE_OF_KIND[kind]
         found = row(values)
-        setattr(found, figure, int(in_row))
+        # A case's first event of a figure in the period is of one kind only, so the kinds' counts add up.
+        setattr(found, figure, getattr(found, figure) + int(in_row))
         in_total[figure] += int(counted_in_total)
         if figure in TIMED:
             made = TIMED[figure]
@@ -292,17 +295,15 @@ class _Sql:
         return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
     async def case_counts(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
-        """(keys..., figure name, distinct cases in the row, of those the ones new to the total, events
+        """(keys..., event kind, distinct cases in the row, of those the ones new to the total, events
         with a due time, those made by it). The first event of a figure for a case in the period is the
-        one whose prior is before the period."""
+        one whose prior is before the period. Grouped by the plain kind (the caller adds the kinds of a
+        figure up): cheaper for the engine than a CASE per event."""
         keys, source, params = self._events(COUNTED_KINDS, since, until)
-        figure = " ".join(f"WHEN e.kind IN ({_listed(kinds)}) THEN '{name}'" for name, kinds in CASE_COUNTS)
         priors = (self.row_prior, self.total_prior)
         firsts = [f"SUM(CASE WHEN {p} IS NULL OR {p} < {{}} THEN 1 ELSE 0 END)" for p in priors]
         timed = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
-        return await self._run(
-            [*keys, f"CASE {figure} END"], [*firsts, *timed], source, [since, since, *params]
-        )
+        return await self._run([*keys, "e.kind"], [*firsts, *timed], source, [since, since, *params])
 
     async def handling_percentiles(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         """PostgreSQL: (keys..., whether the total row, median seconds, p90 seconds) per row and total."""
@@ -374,7 +375,3 @@ class _Sql:
     ) -> list[Sequence[Any]]:
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
         return await fetch(self.conn, f"SELECT {', '.join([*keys, *values])} {source}{group}", params)
-
-
-def _listed(kinds: Iterable[Action]) -> str:
-    return ", ".join(f"'{kind.value}'" for kind in kinds)
