@@ -322,7 +322,8 @@ class CaseNode(relay.Node):
         return self._row.routing_rule if self._staff(info) else None
 
     @strawberry.field(
-        description="The SLA policy its deadlines run on, chosen when a department was given it. Staff only."
+        description="The SLA policy its deadlines run on, chosen when a department first got it (again when "
+        "a correction re-routed it). Staff only."
     )
     def sla_policy(self, info: Info) -> str | None:
         return self._row.sla_policy if self._staff(info) else None
