@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,16 +36,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
 
-from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import bench_settings, each_database, fresh_database  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from kernel.rawsql import placeholders  # noqa: E402
 from reports.lifecycle import SAME_FIGURE, Action, Status  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from reports.statistics import Dimension, StatisticsQuery, case_statistics  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.db import apply_migrations, tortoise_config  # noqa: E402
+from server.db import tortoise_config  # noqa: E402
 from server.seed import load_demo_city, seed_demo  # noqa: E402
-from server.settings import Limits, Settings  # noqa: E402
 
 CITY = ZoneInfo("Asia/Shanghai")
 MONTHS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1))  # the month before, the measured one
@@ -195,16 +192,8 @@ async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, fl
 
 
 async def measure(url: str, per_month: int, rounds: int, media: Path) -> dict[str, Any]:
-    if url.startswith("postgres"):
-        await reset_postgres(url)
-    await apply_migrations(url)
-    settings = Settings(
-        database_url=url,
-        media_root=media,
-        secret_key="bench-secret-key-bench-secret-key-0123456789",
-        environment="production",
-        limits=Limits(requests_per_minute=10_000_000),
-    )
+    await fresh_database(url)
+    settings = bench_settings(url, media)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
         await seed_demo()
@@ -278,23 +267,10 @@ def main() -> None:
     if args.only:
         print(json.dumps(run_one(args.only, per_month, rounds)))
         return
+    print(f"{per_month} cases a month, two months, March measured; {rounds} rounds; target <= 200 ms")
     with tempfile.TemporaryDirectory() as tmp:
-        urls = {
-            "SQLite": f"sqlite://{tmp}/bench.sqlite3",
-            "PostgreSQL": postgres_url(),
-        }
-        print(f"{per_month} cases a month, two months, March measured; {rounds} rounds; target <= 200 ms")
-        for name, url in urls.items():
-            command = [sys.executable, __file__, "--only", url, "--cases", str(per_month)]
-            command += ["--rounds", str(rounds)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                if name == "PostgreSQL" and "Connect" in done.stderr and not os.environ.get("CI"):
-                    print(f"{name}: not reachable at {url}, skipped")
-                    continue
-                sys.stderr.write(done.stderr)
-                raise SystemExit(f"{name} run failed")
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
+        given = ["--cases", str(per_month), "--rounds", str(rounds)]
+        for name, figures in each_database(__file__, given, tmp):
             print(f"{name}: {figures['events']} events seeded in {figures['seeded_s']:.1f} s")
             for label, times in figures.items():
                 if isinstance(times, dict):

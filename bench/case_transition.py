@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +28,13 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 
-from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import bench_settings, each_database, fresh_database  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from reports import service  # noqa: E402
 from reports.store import RoutingCache  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.db import apply_migrations, tortoise_config  # noqa: E402
+from server.db import tortoise_config  # noqa: E402
 from server.seed import load_demo_city, seed_demo  # noqa: E402
-from server.settings import Limits, Settings  # noqa: E402
 
 TRANSITION = """mutation($input: CaseTransitionInput!) { caseTransition(input: $input) {
   case { id status version } userErrors { code message } } }"""
@@ -66,16 +63,8 @@ async def open_cases(count: int) -> list[int]:
 async def measure(url: str, count: int, media: Path) -> dict[str, float]:
     from strawberry.relay import to_base64
 
-    if url.startswith("postgres"):
-        await reset_postgres(url)
-    await apply_migrations(url)
-    settings = Settings(
-        database_url=url,
-        media_root=media,
-        secret_key="bench-secret-key-bench-secret-key-0123456789",
-        environment="production",
-        limits=Limits(requests_per_minute=10_000_000),
-    )
+    await fresh_database(url)
+    settings = bench_settings(url, media)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
         await seed_demo()
@@ -120,22 +109,9 @@ def main() -> None:
     if args.only:
         print(json.dumps(run_one(args.only, count)))
         return
-    urls = {}
+    print(f"{count} cases; one request at a time; target p50 <= 10 ms")
     with tempfile.TemporaryDirectory() as tmp:
-        urls["SQLite"] = f"sqlite://{tmp}/bench.sqlite3"
-        pg = postgres_url()
-        urls["PostgreSQL"] = pg
-        print(f"{count} cases; one request at a time; target p50 <= 10 ms")
-        for name, url in urls.items():
-            command = [sys.executable, __file__, "--only", url, "--cases", str(count)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                if name == "PostgreSQL" and "Connect" in done.stderr and not os.environ.get("CI"):
-                    print(f"{name}: not reachable at {url}, skipped")
-                    continue
-                sys.stderr.write(done.stderr)
-                raise SystemExit(f"{name} run failed")
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
+        for name, figures in each_database(__file__, ["--cases", str(count)], tmp):
             line = "  ".join(f"{k} {v:.2f}" for k, v in figures.items())
             print(f"{name:10s} {line}")
 

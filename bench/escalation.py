@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from tortoise import connections  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 
-from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import each_database, fresh_database  # noqa: E402
 from reports.deadlines import ESCALATED, escalate_due_cases  # noqa: E402
 from reports.models import CaseEvent  # noqa: E402
-from server.db import apply_migrations, tortoise_config  # noqa: E402
+from server.db import tortoise_config  # noqa: E402
 from server.seed import seed_demo  # noqa: E402
 from tests.reports.helpers import working_cases  # noqa: E402
 
@@ -61,9 +61,7 @@ def two_processes(url: str, data_dir: Path) -> tuple[float, list[str]]:
 
 
 async def measure(url: str, counts: list[int], data_dir: Path) -> dict[str, float | str]:
-    if url.startswith("postgres"):
-        await reset_postgres(url)
-    await apply_migrations(url)
+    await fresh_database(url)
     figures: dict[str, float | str] = {}
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
@@ -105,22 +103,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(asyncio.run(measure(args.only, counts, Path(tmp)))))
         return
+    print(f"overdue cases: {', '.join(f'{c:,}' for c in counts)}; one pass, then two processes at once")
     with tempfile.TemporaryDirectory() as tmp:
-        urls = {
-            "SQLite": f"sqlite://{tmp}/bench.sqlite3",
-            "PostgreSQL": postgres_url(),
-        }
-        print(f"overdue cases: {', '.join(f'{c:,}' for c in counts)}; one pass, then two processes at once")
-        for name, url in urls.items():
-            command = [sys.executable, __file__, "--only", url, *(f"--cases={c}" for c in counts)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                if name == "PostgreSQL" and "Connect" in done.stderr and not os.environ.get("CI"):
-                    print(f"{name}: not reachable at {url}, skipped")
-                    continue
-                sys.stderr.write(done.stderr)
-                raise SystemExit(f"{name} run failed")
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
+        for name, figures in each_database(__file__, [f"--cases={c}" for c in counts], tmp):
             for count in counts:
                 print(
                     f"{name:10s} {count:>7,} cases: one pass {figures[f'{count}_pass_s']:.2f} s "

@@ -1,0 +1,53 @@
+"""Running one benchmark per database: SQLite in a temporary folder, then PostgreSQL.
+
+Each database is measured in its own process (`<script> --only <url> ...`), because Tortoise keeps
+per-process state from the first engine it served. The child prints its figures as JSON on its last
+line. Outside CI an unreachable PostgreSQL is skipped rather than failing the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.support.postgres import postgres_url, reset_postgres
+from server.db import apply_migrations
+from server.settings import Limits, Settings
+
+
+def each_database(script: str, args: Sequence[str], tmp: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(database name, the figures its child process printed), SQLite first."""
+    urls = {"SQLite": f"sqlite://{tmp}/bench.sqlite3", "PostgreSQL": postgres_url()}
+    for name, url in urls.items():
+        command = [sys.executable, script, "--only", url, *args]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            if name == "PostgreSQL" and "Connect" in done.stderr and not os.environ.get("CI"):
+                print(f"{name}: not reachable at {url}, skipped")
+                continue
+            sys.stderr.write(done.stderr)
+            raise SystemExit(f"{name} run failed")
+        yield name, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def fresh_database(url: str) -> None:
+    """An empty, migrated database at `url` (PostgreSQL's is wiped first)."""
+    if url.startswith("postgres"):
+        await reset_postgres(url)
+    await apply_migrations(url)
+
+
+def bench_settings(url: str, media: Path) -> Settings:
+    """Production settings for an in-process app, without a request rate limit to measure against."""
+    return Settings(
+        database_url=url,
+        media_root=media,
+        secret_key="bench-secret-key-bench-secret-key-0123456789",
+        environment="production",
+        limits=Limits(requests_per_minute=10_000_000),
+    )
