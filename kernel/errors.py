@@ -1,8 +1,8 @@
 """Expected failures of domain operations.
 
 Domain code raises `DomainError`; the GraphQL layer turns it into a typed `userErrors` entry
-(mutations) or an error with a stable `extensions.code` (queries). Anything else that escapes is
-unexpected and gets masked.
+(mutations) or an error with a stable `extensions.code` (queries), and the plain HTTP routes answer
+it with the same body and a matching status. Anything else that escapes is unexpected and gets masked.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ class DomainError(Exception):
         self.code = code
         self.message = message
         self.field = list(field) if field else None
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        """What a GraphQL error made from this one carries (graphql-core copies it over)."""
+        return {"code": self.code.value}
 
     def __repr__(self) -> str:
         return f"DomainError({self.code}, {self.message!r}, field={self.field})"

@@ -7,20 +7,16 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import strawberry
-from asyncpg import exceptions as pg
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.types.field import StrawberryField
-from tortoise.exceptions import DBConnectionError
 
+from kernel.database import connection_lost_as_unavailable
 from kernel.errors import DomainError, DomainErrors, ErrorCode
-
-log = logging.getLogger("schema.errors")
 
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")
 
@@ -52,35 +48,10 @@ class UserErrorsExtension(FieldExtension):
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
         try:
-            return await next_(source, info, **kwargs)
+            async with connection_lost_as_unavailable():
+                return await next_(source, info, **kwargs)
         except DomainError as exc:
             return self.payload_type(user_errors=user_errors(exc))
-        except Exception as exc:
-            if not is_connection_lost(exc):
-                raise
-            log.warning("database connection lost during a mutation: %r", exc)
-            # The transaction died with the connection: nothing was written, so a retry is safe.
-            lost = DomainError(
-                ErrorCode.UNAVAILABLE, "The database connection was lost; nothing was saved. Try again."
-            )
-            return self.payload_type(user_errors=user_errors(lost))
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    """A database connection that died under a request (killed, restarted, network)."""
-    lost = (
-        DBConnectionError,
-        ConnectionError,
-        pg.PostgresConnectionError,
-        pg.InterfaceError,
-        pg.OperatorInterventionError,  # e.g. pg_terminate_backend, a server shutting down
-    )
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, lost):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def payload_mutation(description: str) -> Any:
@@ -88,27 +59,40 @@ def payload_mutation(description: str) -> Any:
     return strawberry.mutation(description=description, extensions=[UserErrorsExtension()])
 
 
+# The code of an error GraphQL itself reports about the request: a document that does not parse or
+# validate (or exceeds a limit), a variable of the wrong type.
+REQUEST_ERROR = "GRAPHQL_VALIDATION_FAILED"
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """A resolver raised something that is neither a `DomainError` nor a GraphQL error: a bug."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError | DomainError)
+
+
+def _code_request_errors(result: object) -> None:
+    for error in getattr(result, "errors", None) or ():
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": REQUEST_ERROR}
+
+
 class ErrorPolicy(MaskErrors):
-    """Masks unexpected errors only; gives domain errors and request errors a stable code."""
+    """Masks unexpected errors as INTERNAL; domain errors keep their own code (`DomainError.extensions`)
+    and errors the request caused get GRAPHQL_VALIDATION_FAILED."""
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._process(error) for error in errors]
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message="Unexpected error.")
 
-    def _process(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, DomainError):
-            return GraphQLError(
-                original.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": original.code.value},
-            )
-        if original is None or isinstance(original, GraphQLError):
-            if not (error.extensions or {}).get("code"):
-                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
-            return error
-        masked = self.anonymise_error(error)
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL"}
         return masked
+
+    def on_operation(self) -> Iterator[None]:
+        yield from super().on_operation()
+        _code_request_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A streamed result (over WebSockets) leaves as soon as this hook yields: code it first.
+        _code_request_errors(result)
+        yield from super().on_stream_result(result)
