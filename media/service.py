@@ -80,6 +80,13 @@ async def visible_photos(viewer: Principal | None, photo_ids: Sequence[int]) -> 
     return {photo.id: photo for photo in await query}
 
 
+def may_see_photo(viewer: Principal | None, photo: Photo) -> bool:
+    """The rule `visible_photos` applies in SQL, for a photo already loaded."""
+    if photo.public:
+        return True
+    return viewer is not None and (sees_evidence(viewer) or photo.owner_id == viewer.user.id)
+
+
 @dataclass(frozen=True)
 class Derivative:
     key: str

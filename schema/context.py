@@ -17,6 +17,7 @@ from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
 from media.intake import PhotoIntake
 from reports.store import RoutingCache
+from schema.loaders import Loaders
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Context:
     identity: IdentityConfig
     services: Services | None = None
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
-    loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, created lazily per request
+    loaders: Loaders = field(default_factory=Loaders)  # built anew for every request
 
     def require_principal(self) -> Principal:
         if self.principal is None:

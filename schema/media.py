@@ -14,7 +14,6 @@ from typing import Any
 import strawberry
 from starlette.datastructures import UploadFile
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 from strawberry.file_uploads import Upload
 
 from kernel.errors import invalid
@@ -24,7 +23,6 @@ from media.models import Photo as PhotoModel
 from media.models import UploadSession
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.loaders import loader
 
 
 @strawberry.type(description="Where a photo's public renditions are served (JPEG, no metadata).")
@@ -107,22 +105,16 @@ class PhotoNode(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[PhotoNode | None]:
-        return await _photo_loader(info).load_many([int(i) for i in node_ids])
-
-
-def _photo_loader(info: Info) -> DataLoader[int, PhotoNode | None]:
-    principal = info.context.principal
-
-    async def load(ids: list[int]) -> list[PhotoNode | None]:
-        rows = await service.visible_photos(principal, ids)
-        return [PhotoNode.from_model(rows[i]) if i in rows else None for i in ids]
-
-    return loader(info, "photos", load)
+        principal = info.context.principal
+        rows = await info.context.loaders.rows(PhotoModel).load_many([int(i) for i in node_ids])
+        return [
+            cls.from_model(r) if r is not None and service.may_see_photo(principal, r) else None for r in rows
+        ]
 
 
 async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:
     """The photos among `photo_ids` the caller may see, in the given order; batched per request."""
-    nodes = await _photo_loader(info).load_many(list(photo_ids))
+    nodes = await PhotoNode.resolve_nodes(info=info, node_ids=photo_ids)
     return [node for node in nodes if node is not None]
 
 

@@ -10,38 +10,32 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import strawberry
+from strawberry import relay
+from strawberry.relay.types import NodeType
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from kernel.errors import invalid
 
 MAX_PAGE_SIZE = 100
-NodeT = TypeVar("NodeT")
+NodeT = NodeType  # relay's own type variable: its Edge resolves by that name
 
 
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
-
-
-@strawberry.type
-class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
-
+@strawberry.type(description="A page of a list, read by cursor; `nodes` when cursors are not needed.")
+class Connection(relay.Connection[NodeT]):
     @strawberry.field
     def nodes(self) -> list[NodeT]:
         return [edge.node for edge in self.edges]
+
+
+def page_info(*, after: str | None, has_next: bool, start: str | None, end: str | None) -> relay.PageInfo:
+    """Forward paging: there are earlier rows exactly when the page starts after a cursor."""
+    return relay.PageInfo(
+        has_next_page=has_next, has_previous_page=after is not None, start_cursor=start, end_cursor=end
+    )
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -99,10 +93,15 @@ async def keyset_page(
     has_next = len(rows) > first
     rows = rows[:first]
     edges = [
-        Edge(cursor=encode_cursor([getattr(row, key.lstrip("-")) for key in order]), node=to_node(row))
+        relay.Edge(cursor=encode_cursor([getattr(row, key.lstrip("-")) for key in order]), node=to_node(row))
         for row in rows
     ]
     return Connection(
         edges=edges,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        page_info=page_info(
+            after=after,
+            has_next=has_next,
+            start=edges[0].cursor if edges else None,
+            end=edges[-1].cursor if edges else None,
+        ),
     )

@@ -32,7 +32,6 @@ from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity import UserNode, decode_id
-from schema.loaders import by_id, loader
 from schema.pagination import Connection, keyset_page
 from schema.reports import CoordinateSystemEnum, LocationInput
 
@@ -57,21 +56,17 @@ async def _observations_of(patrol_ids: list[int]) -> list[list[Observation]]:
 
 
 async def viewer(info: Info) -> Viewer:
-    loaders = info.context.loaders
-    if "patrol_viewer" not in loaders:
-        loaders["patrol_viewer"] = await Viewer.load(
-            info.context.principal, recording.local_date(clock.now())
-        )
-    return loaders["patrol_viewer"]
+    today = recording.local_date(clock.now())
+    return await info.context.loaders.once(Viewer.load, info.context.principal, today)
 
 
 async def _user(info: Info, user_id: int) -> UserNode | None:
-    row = await loader(info, "patrol_users", by_id(UserModel)).load(user_id)
+    row = await info.context.loaders.rows(UserModel).load(user_id)
     return UserNode.from_model(row) if row else None
 
 
 async def _area(info: Info, area_id: int) -> PatrolAreaNode:
-    return PatrolAreaNode.from_model(await loader(info, "patrol_areas", by_id(PatrolArea)).load(area_id))
+    return PatrolAreaNode.from_model(await info.context.loaders.rows(PatrolArea).load(area_id))
 
 
 # --- areas and assignments ------------------------------------------------------------------------
@@ -107,7 +102,7 @@ class PatrolAreaNode(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Any, required: bool = False) -> list[Any]:
-        rows = await loader(info, "patrol_areas", by_id(PatrolArea)).load_many([int(i) for i in node_ids])
+        rows = await info.context.loaders.rows(PatrolArea).load_many([int(i) for i in node_ids])
         return [cls.from_model(r) if r else None for r in rows]
 
 
@@ -311,7 +306,7 @@ class PatrolNode(relay.Node):
 
     @strawberry.field
     async def observations(self, info: Info) -> list[ObservationNode]:
-        rows = await loader(info, "patrol_observations", _observations_of).load(self._row.id)
+        rows = await info.context.loaders.batch(_observations_of).load(self._row.id)
         return [ObservationNode.from_model(r) for r in rows]
 
     @strawberry.field(

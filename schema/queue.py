@@ -26,7 +26,7 @@ from schema.casework import CasePayload
 from schema.context import Info
 from schema.errors import UserError, payload_mutation, user_errors
 from schema.identity import decode_id
-from schema.pagination import MAX_PAGE_SIZE, PageInfo, decode_cursor, encode_cursor
+from schema.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_info
 from schema.reports import BBoxInput, CaseNode, CaseStatusEnum, PriorityEnum
 
 CaseQueueOrderEnum = strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
@@ -165,9 +165,8 @@ class CaseStatusCount:
 
 
 @strawberry.type
-class CaseQueueConnection:
-    edges: list[CaseQueueEdge]
-    page_info: PageInfo
+class CaseQueueConnection(relay.Connection[CaseQueueItem]):
+    edges: list[CaseQueueEdge]  # type: ignore[assignment]  # edges whose cursor is encoded on demand
     _scope: strawberry.Private[Scope]
     _filter: strawberry.Private[QueueFilter]
     _statuses: strawberry.Private[list[Status]]
@@ -228,10 +227,15 @@ class QueueQuery:
             CaseQueueEdge(node=CaseQueueItem.from_row(row, media_base), _key=row.key) for row in page.rows
         ]
         statuses = given.statuses if given.statuses is not None else queue.default_statuses(scope)
-        end_cursor = encode_cursor(page.rows[-1].key) if page.rows else None
+        rows = page.rows
         return CaseQueueConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=end_cursor),
+            page_info=page_info(
+                after=after,
+                has_next=page.has_next,
+                start=encode_cursor(rows[0].key) if rows else None,
+                end=encode_cursor(rows[-1].key) if rows else None,
+            ),
             _scope=scope,
             _filter=given,
             _statuses=list(statuses),

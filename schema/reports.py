@@ -12,6 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from identity.models import Role, User
+from identity.service import Principal
 from kernel import clock
 from kernel.errors import invalid
 from kernel.geo import BBox, CoordinateSystem
@@ -22,8 +23,8 @@ from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity import DepartmentNode, UserNode, decode_id
-from schema.loaders import by_id, loader
 from schema.media import PhotoNode, load_photos
+from schema.node import ModelNode
 from schema.pagination import Connection, keyset_page
 
 CoordinateSystemEnum = strawberry.enum(
@@ -154,19 +155,19 @@ class CategoryNode(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[CategoryNode | None]:
-        rows = await loader(info, "category", by_id(models.Category)).load_many([int(i) for i in node_ids])
+        rows = await info.context.loaders.rows(models.Category).load_many([int(i) for i in node_ids])
         return [cls.from_model(r) if r else None for r in rows]
 
 
 async def _category(info: Info, category_id: int) -> CategoryNode:
-    row = await loader(info, "category", by_id(models.Category)).load(category_id)
+    row = await info.context.loaders.rows(models.Category).load(category_id)
     return CategoryNode.from_model(row)
 
 
 async def _department(info: Info, department_id: int | None) -> DepartmentNode | None:
     if department_id is None:
         return None
-    row = await loader(info, "department", by_id(models.Department)).load(department_id)
+    row = await info.context.loaders.rows(models.Department).load(department_id)
     return DepartmentNode.from_model(row) if row else None
 
 
@@ -258,7 +259,7 @@ class CaseNode(relay.Node):
         principal = info.context.principal
         if principal is None:
             return False
-        reports = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        reports = await info.context.loaders.batch(_reports_of).load(self._row.id)
         return any(r.reporter_id == principal.user.id for r in reports)
 
     @strawberry.field(description="What the caller may do now: the buttons to show (inputs aside).")
@@ -266,7 +267,7 @@ class CaseNode(relay.Node):
         principal = info.context.principal
         if principal is None:
             return []
-        category = await loader(info, "category", by_id(models.Category)).load(self._row.category_id)
+        category = await info.context.loaders.rows(models.Category).load(self._row.category_id)
         actor = casework.actor_of(principal.user, self._row, await self._reported(info))
         return allowed_actions(self._row.status, actor, category)
 
@@ -274,7 +275,7 @@ class CaseNode(relay.Node):
     async def merged_into(self, info: Info) -> CaseNode | None:
         if self._row.merged_into_id is None:
             return None
-        row = await loader(info, "case", by_id(models.Case)).load(self._row.merged_into_id)
+        row = await info.context.loaders.rows(models.Case).load(self._row.merged_into_id)
         return CaseNode.from_model(row) if row else None
 
     @strawberry.field(description="The reports in this case: all for its staff, a resident's own for them.")
@@ -282,14 +283,14 @@ class CaseNode(relay.Node):
         principal = info.context.principal
         if principal is None:
             return []
-        rows = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        rows = await info.context.loaders.batch(_reports_of).load(self._row.id)
         if not self._staff(info):
             rows = [r for r in rows if r.reporter_id == principal.user.id]
         return [ReportNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The photos of its reports the caller may see, first report first.")
     async def photos(self, info: Info) -> list[PhotoNode]:
-        rows = await loader(info, "case_reports", _reports_of).load(self._row.id)
+        rows = await info.context.loaders.batch(_reports_of).load(self._row.id)
         return await load_photos(info, [p for r in rows for p in r.photo_ids])
 
     @strawberry.field(description="The after-photos the department resolved it with.")
@@ -300,7 +301,7 @@ class CaseNode(relay.Node):
     async def assignee(self, info: Info) -> UserNode | None:
         if self._row.assignee_id is None or not self._staff(info):
             return None
-        row = await loader(info, "user", by_id(User)).load(self._row.assignee_id)
+        row = await info.context.loaders.rows(User).load(self._row.assignee_id)
         return UserNode.from_model(row) if row else None
 
     @strawberry.field(description="Residents' ratings: all for staff, the caller's own for a reporter.")
@@ -308,7 +309,7 @@ class CaseNode(relay.Node):
         principal = info.context.principal
         if principal is None:
             return []
-        rows = await loader(info, "case_feedback", _feedback_of).load(self._row.id)
+        rows = await info.context.loaders.batch(_feedback_of).load(self._row.id)
         if not self._staff(info):
             rows = [r for r in rows if r.reporter_id == principal.user.id]
         return [CaseFeedback(rating=r.rating, comment=r.comment, at=r.updated_at) for r in rows]
@@ -330,7 +331,7 @@ class CaseNode(relay.Node):
 
     @strawberry.field(description="What happened, in order, without names or internal notes.")
     async def timeline(self, info: Info) -> list[TimelineEntry]:
-        events = await loader(info, "events", _events_of).load(self._row.id)
+        events = await info.context.loaders.batch(_events_of).load(self._row.id)
         return [
             TimelineEntry(kind=e.kind, from_status=e.from_status, to_status=e.to_status, at=e.created_at)
             for e in events
@@ -338,21 +339,21 @@ class CaseNode(relay.Node):
 
     @strawberry.field(description="ON_TIME, APPROACHING or OVERDUE now; null when no deadline runs.")
     async def deadline_state(self, info: Info) -> DeadlineStateEnum | None:  # type: ignore[valid-type]
-        category = await loader(info, "category", by_id(models.Category)).load(self._row.category_id)
+        category = await info.context.loaders.rows(models.Category).load(self._row.category_id)
         return deadlines.deadline_state(self._row, category, clock.now())
 
     @strawberry.field(description="Requests for more time, newest first. Staff only; empty otherwise.")
     async def extensions(self, info: Info) -> list[DeadlineExtensionNode]:
         if not self._staff(info):
             return []
-        rows = await loader(info, "case_extensions", deadlines.extensions_of).load(self._row.id)
+        rows = await info.context.loaders.batch(deadlines.extensions_of).load(self._row.id)
         return [DeadlineExtensionNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The full event log with actors and notes. Staff only; empty otherwise.")
     async def events(self, info: Info) -> list[CaseEventEntry]:
         if not self._staff(info):
             return []
-        events = await loader(info, "events", _events_of).load(self._row.id)
+        events = await info.context.loaders.batch(_events_of).load(self._row.id)
         return [
             CaseEventEntry(
                 kind=e.kind,
@@ -433,7 +434,7 @@ class ReportNode(relay.Node):
 
     @strawberry.field(description="The case this report belongs to: its status, department and deadlines.")
     async def case(self, info: Info) -> CaseNode:
-        row = await loader(info, "case", by_id(models.Case)).load(self._case_id)
+        row = await info.context.loaders.rows(models.Case).load(self._case_id)
         return CaseNode.from_model(row)
 
     @classmethod
@@ -488,12 +489,12 @@ class PublicCaseNode(relay.Node):
 
     @strawberry.field(description="Photo ids whose metadata-free derivatives are public.")
     async def photo_ids(self, info: Info) -> list[strawberry.ID]:
-        photos = await loader(info, "case_photos", _photos_of).load(self._case_id)
+        photos = await info.context.loaders.batch(_photos_of).load(self._case_id)
         return _photo_ids(photos)
 
     @strawberry.field(description="Its public photos, with the URLs of their metadata-free renditions.")
     async def photos(self, info: Info) -> list[PhotoNode]:
-        return await load_photos(info, await loader(info, "case_photos", _photos_of).load(self._case_id))
+        return await load_photos(info, await info.context.loaders.batch(_photos_of).load(self._case_id))
 
     @classmethod
     async def resolve_nodes(
@@ -520,23 +521,18 @@ class NearbyCase:
 
 
 @strawberry.type(name="Jurisdiction")
-class JurisdictionNode(relay.Node):
+class JurisdictionNode(ModelNode[models.Jurisdiction]):
+    model = models.Jurisdiction
     id: relay.NodeID[int]
     code: str
     name: str
     geometry: JSON
 
     @classmethod
-    def from_model(cls, row: models.Jurisdiction) -> JurisdictionNode:
-        return cls(id=row.id, code=row.code, name=row.name, geometry=row.geometry)
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[JurisdictionNode | None]:
-        ids = [int(i) for i in node_ids]
-        rows = {r.id: r for r in await models.Jurisdiction.filter(id__in=ids)}
-        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+    async def visible(
+        cls, principal: Principal | None, rows: Sequence[models.Jurisdiction]
+    ) -> Sequence[models.Jurisdiction]:
+        return rows  # the map of jurisdictions is public data
 
 
 @strawberry.type(name="RoutingRule", description="One row of the routing table, with the rule it cites.")

@@ -20,6 +20,7 @@ from kernel import clock
 from kernel.errors import DomainError, ErrorCode
 from media import service
 from media.models import Photo, UploadSession
+from schema.loaders import Loaders
 from schema.media import load_photos
 from server.app import create_app
 from server.settings import Settings
@@ -157,11 +158,12 @@ async def test_load_photos_batches_and_keeps_only_what_the_caller_may_see(client
     theirs = (await upload_simple(client, other, jpeg(seed=3)))["photo"]
     ids = [photo_id(mine[1]["id"]), photo_id(theirs["id"]), photo_id(mine[0]["id"]), 999999]
     owner = await Photo.get(id=ids[0]).prefetch_related("owner")
-    info = SimpleNamespace(context=SimpleNamespace(principal=Principal(owner.owner, 0), loaders={}))
+    loaders = Loaders()
+    info = SimpleNamespace(context=SimpleNamespace(principal=Principal(owner.owner, 0), loaders=loaders))
     nodes = await load_photos(info, ids)  # type: ignore[arg-type]
     assert [n.id for n in nodes] == [ids[0], ids[2]]
     assert await load_photos(info, ids[:1]) == nodes[:1]  # cached per request, no new query needed
-    assert list(info.context.loaders) == ["photos"]
+    assert all(loaders.rows(Photo).cache_map.get(i) for i in ids)  # one loader holds every id asked for
 
 
 # --- claiming and expiry --------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""The one base of every GraphQL type that is a database row: `ModelNode`.
+
+A subclass names its Tortoise `model` and answers `visible` by asking its domain's access module;
+`resolve_nodes` (behind `node(id:)` and every reference to the type) batches the request's ids through
+the per-request row loader, and `from_model` copies the row's attributes into the type's fields:
+
+    @strawberry.type(name="Category")
+    class CategoryNode(ModelNode[models.Category]):
+        model = models.Category
+        id: relay.NodeID[int]
+        code: str
+
+        @classmethod
+        async def visible(cls, principal, rows):
+            return reports_access.visible_categories(principal, rows)
+
+A field takes the row attribute of its own name; `fields_from_model` renames where they differ, and a
+private field called `_row` receives the row itself (for types whose fields are resolvers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+
+from strawberry import relay
+from tortoise.models import Model
+
+from identity.service import Principal
+from schema.context import Info
+
+RowT = TypeVar("RowT", bound=Model)
+
+
+class ModelNode(relay.Node, Generic[RowT]):
+    model: ClassVar[type[Model]]
+    fields_from_model: ClassVar[Mapping[str, str]] = {}  # field name -> row attribute, where they differ
+
+    @classmethod
+    async def visible(cls, principal: Principal | None, rows: Sequence[RowT]) -> Iterable[RowT]:
+        """The rows among `rows` that `principal` may see; every node type must say (no default)."""
+        raise NotImplementedError(f"{cls.__name__} does not say who may see it")
+
+    @classmethod
+    def from_model(cls, row: RowT) -> Self:
+        values = {name: row if name == "_row" else getattr(row, source) for name, source in _sources(cls)}
+        return cls(**values)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows: list[RowT | None] = await info.context.loaders.rows(cls.model).load_many(
+            [int(i) for i in node_ids]
+        )
+        found = [row for row in rows if row is not None]
+        allowed = {row.pk for row in await cls.visible(info.context.principal, found)} if found else set()
+        return [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
+
+
+_SOURCES: dict[type, list[tuple[str, str]]] = {}
+
+
+def _sources(cls: type[ModelNode[Any]]) -> list[tuple[str, str]]:
+    """(field, row attribute) for every field the type's constructor takes, worked out once per type."""
+    sources = _SOURCES.get(cls)
+    if sources is None:
+        renamed = cls.fields_from_model
+        fields = dataclasses.fields(cast(Any, cls))
+        sources = _SOURCES[cls] = [(f.name, renamed.get(f.name, f.name)) for f in fields if f.init]
+    return sources
