@@ -37,9 +37,11 @@ from media.storage import LocalStorage
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
+from server.auth import bearer_authentication, principal_of
 from server.db import tortoise_config
+from server.errors import domain_error_handler
 from server.media_http import media_routes
-from server.middleware import BearerAuth, RateLimit, RequestLog
+from server.middleware import RateLimit, RequestLog
 from server.patrols_http import patrol_routes
 from server.redis_bus import RedisEventBus
 from server.settings import Settings
@@ -109,7 +111,7 @@ class AppGraphQL(GraphQL[Context, None]):
         return Context(
             request=request,
             response=response,
-            principal=request.scope.get("state", {}).get("principal"),
+            principal=principal_of(request),
             identity=self.identity,
             services=self.services,
         )
@@ -185,7 +187,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             expose_headers=["x-request-id", "upload-offset", "location", "retry-after"],
         ),
         Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
-        Middleware(BearerAuth, config=identity),
+        bearer_authentication(identity),
     ]
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -197,6 +199,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=middleware,
+        exception_handlers={DomainError: domain_error_handler},
         lifespan=lifespan,
         max_body_size=settings.limits.max_body_bytes,
     )

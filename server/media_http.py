@@ -13,8 +13,6 @@ Serving:
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -25,14 +23,9 @@ from media.intake import OffsetMismatch, PhotoIntake
 from media.service import derivative_for, original_for
 from media.storage import Storage
 from schema.context import Services
+from server.auth import principal_of
+from server.errors import error_response
 
-_STATUS = {
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.OFFSET_MISMATCH: 409,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.INVALID: 400,
-    ErrorCode.UNAUTHENTICATED: 401,
-}
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
 _NO_STORE = {"Cache-Control": "no-store"}
 # What a browser may do with a served image: show it, nothing else.
@@ -44,14 +37,11 @@ _SAFE_MEDIA_HEADERS = {
 
 
 def _error(code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code.value}}]})
-    return Response(
-        body, status_code=_STATUS.get(code, 400), media_type="application/json", headers=headers or _NO_STORE
-    )
+    return error_response(DomainError(code, message), headers or _NO_STORE)
 
 
 def _principal(request: Request) -> Principal | None:
-    return request.scope.get("state", {}).get("principal")
+    return principal_of(request)
 
 
 def _not_found() -> Response:
@@ -99,9 +89,7 @@ class UploadEndpoint:
                 )
             return await self._patch(request, principal, upload_id)
         except OffsetMismatch as exc:
-            return _error(exc.code, exc.message, {**_NO_STORE, "Upload-Offset": str(exc.received)})
-        except DomainError as exc:
-            return _error(exc.code, exc.message)
+            return error_response(exc, {**_NO_STORE, "Upload-Offset": str(exc.received)})
 
     async def _patch(self, request: Request, principal: Principal, upload_id: str) -> Response:
         try:

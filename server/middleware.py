@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, per-client rate limit, bearer authentication."""
+"""Pure ASGI middleware: request ids and access logs, per-client rate limit."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from identity.config import IdentityConfig
-from identity.service import authenticate
-from kernel.errors import DomainError
+from kernel.errors import DomainError, ErrorCode
+from server.errors import error_response
 
 access_log = logging.getLogger("server.access")
 
@@ -21,24 +19,6 @@ access_log = logging.getLogger("server.access")
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else "-"
-
-
-async def _json_error(
-    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
-) -> None:
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class RequestLog:
@@ -105,45 +85,6 @@ class RateLimit:
             return await self.app(scope, receive, send)
         allowed, retry_after = self._allow(_client(scope))
         if not allowed:
-            return await _json_error(
-                send,
-                429,
-                "RATE_LIMITED",
-                "Too many requests; slow down.",
-                [(b"retry-after", str(retry_after).encode())],
-            )
+            refusal = DomainError(ErrorCode.RATE_LIMITED, "Too many requests; slow down.")
+            return await error_response(refusal, {"Retry-After": str(retry_after)})(scope, receive, send)
         await self.app(scope, receive, send)
-
-
-class BearerAuth:
-    """Authenticates `Authorization: Bearer` on HTTP requests. Cookies are never used.
-
-    No header means an anonymous caller; a bad, expired or revoked token is refused with 401 rather
-    than silently treated as anonymous.
-    """
-
-    def __init__(self, app: ASGIApp, config: IdentityConfig) -> None:
-        self.app = app
-        self.config = config
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        header = dict(scope.get("headers") or []).get(b"authorization")
-        principal: Any = None
-        if header is not None:
-            scheme, _, token = header.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                return await self._refuse(send, "Use 'Authorization: Bearer <access token>'.")
-            try:
-                principal = await authenticate(token.strip(), self.config)
-            except DomainError as exc:
-                return await self._refuse(send, exc.message)
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _refuse(send: Send, message: str) -> None:
-        await _json_error(
-            send, 401, "UNAUTHENTICATED", message, [(b"www-authenticate", b'Bearer error="invalid_token"')]
-        )

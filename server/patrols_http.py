@@ -10,17 +10,20 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from strawberry import relay
 
 from kernel import clock
+from kernel.errors import DomainError, ErrorCode, not_found
 from patrols.access import Viewer
 from patrols.gpx import to_geojson, to_gpx
 from patrols.models import Patrol, PatrolArea, TrackPoint
 from patrols.recording import local_date
 from patrols.track import TrackPoint as Fix
 from schema.context import Services
+from server.auth import principal_of
+from server.errors import error_response
 
 
 def _patrol_id(raw: str) -> int | None:
@@ -33,12 +36,8 @@ def _patrol_id(raw: str) -> int | None:
         return None
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
-
-
 async def _visible_patrol(request: Request) -> Patrol | None:
-    principal = request.scope.get("state", {}).get("principal")
+    principal = principal_of(request)
     patrol_id = _patrol_id(request.path_params["patrol_id"])
     if principal is None or patrol_id is None:
         return None
@@ -59,13 +58,15 @@ async def _valid_fixes(patrol: Patrol) -> list[Fix]:
 
 
 async def track_export(request: Request) -> Response:
-    if request.scope.get("state", {}).get("principal") is None:
-        return _error(401, "UNAUTHENTICATED", "Sign in first (Authorization: Bearer <access token>).")
+    if principal_of(request) is None:
+        return error_response(
+            DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first (Authorization: Bearer <access token>).")
+        )
     if request.path_params["format"] not in ("gpx", "geojson"):
-        return _error(404, "NOT_FOUND", "Tracks export as .gpx or .geojson.")
+        return error_response(DomainError(ErrorCode.NOT_FOUND, "Tracks export as .gpx or .geojson."))
     patrol = await _visible_patrol(request)
     if patrol is None:
-        return _error(404, "NOT_FOUND", "No such patrol.")
+        return error_response(not_found("patrol"))
     area = await PatrolArea.get(id=patrol.area_id)
     fixes = await _valid_fixes(patrol)
     name = f"{area.code} {area.name} {patrol.started_at:%Y-%m-%d}"

@@ -1,0 +1,39 @@
+"""The one error answer of the plain HTTP routes and middleware, shaped like a GraphQL error.
+
+`{"errors": [{"message": ..., "extensions": {"code": ...}}]}`, built from a `DomainError` by
+graphql-core's own formatter, with the HTTP status that matches its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kernel.errors import DomainError, ErrorCode
+
+_STATUS = {
+    ErrorCode.INVALID: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.OFFSET_MISMATCH: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+def error_response(error: DomainError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The JSON error answer for `error`; a code without a status of its own is a bad request (400)."""
+    body = {"errors": [GraphQLError(error.message, extensions=error.extensions).formatted]}
+    return JSONResponse(body, status_code=_STATUS.get(error.code, 400), headers=headers)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's handler for a `DomainError` that a plain HTTP endpoint raises."""
+    assert isinstance(exc, DomainError)
+    return error_response(exc, {"Cache-Control": "no-store"})  # an error is never worth caching
