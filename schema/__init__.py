@@ -18,6 +18,7 @@ from strawberry.extensions import (
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
+from schema import enums  # noqa: F401  (gives the domain enums their GraphQL names before any type uses them)
 from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
 from schema.deadlines import DeadlinesMutation

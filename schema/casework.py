@@ -14,11 +14,11 @@ from identity.models import Role, User
 from kernel.errors import DomainError, forbidden, invalid, not_found
 from reports import casework, dispatch, feedback
 from reports.lifecycle import Action, TransitionInput
-from reports.models import Case
+from reports.models import Case, Priority
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import decode_id
-from schema.reports import CaseActionEnum, CaseNode, PriorityEnum, _snapshot
+from schema.node import decode_id
+from schema.reports import CaseNode, _snapshot
 
 # The steps `caseTransition` takes; routing, merging and the system's own steps have their own doors.
 DIRECT_ACTIONS = frozenset(
@@ -43,7 +43,7 @@ def _case_id(value: strawberry.ID, *field: str) -> int:
 @strawberry.input
 class CaseTransitionInput:
     case_id: strawberry.ID
-    action: CaseActionEnum  # type: ignore[valid-type]
+    action: Action
     expected_version: int | None = strawberry.field(
         default=None, description="The version the caller saw; a different current version answers CONFLICT."
     )
@@ -107,7 +107,7 @@ class CaseCategoryChangeInput:
 @strawberry.input
 class CasePrioritySetInput:
     case_id: strawberry.ID
-    priority: PriorityEnum  # type: ignore[valid-type]
+    priority: Priority
     note: str | None = None
 
 

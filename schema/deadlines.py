@@ -8,7 +8,7 @@ import strawberry
 from reports import deadlines
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import decode_id
+from schema.node import decode_id
 from schema.reports import CaseNode, DeadlineExtensionNode
 
 

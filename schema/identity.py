@@ -15,20 +15,8 @@ from kernel.errors import invalid
 from reports.models import Department as DepartmentModel
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
+from schema.node import decode_id
 from schema.pagination import Connection, keyset_page
-
-RoleEnum = strawberry.enum(Role, name="Role")
-
-
-def decode_id(global_id: strawberry.ID | str, type_name: str, *field: str) -> int:
-    """The database id inside a global ID of the expected type; anything else is INVALID."""
-    try:
-        gid = relay.GlobalID.from_id(str(global_id))
-        if gid.type_name != type_name:
-            raise ValueError
-        return int(gid.node_id)
-    except ValueError as exc:
-        raise invalid(f"Not the id of a {type_name}.", *field) from exc
 
 
 @strawberry.type(name="Department")
@@ -54,7 +42,7 @@ class DepartmentNode(relay.Node):
 @strawberry.type(name="User")
 class UserNode(relay.Node):
     id: relay.NodeID[int]
-    role: RoleEnum  # type: ignore[valid-type]
+    role: Role
     username: str | None
     display_name: str
     created_at: datetime
@@ -175,7 +163,7 @@ class UserPayload:
 
 @strawberry.input
 class UserCreateInput:
-    role: RoleEnum  # type: ignore[valid-type]
+    role: Role
     username: str | None = None
     password: str | None = None
     display_name: str = ""
@@ -199,7 +187,7 @@ class IdentityQuery:
         info: Info,
         first: int = 20,
         after: str | None = None,
-        role: RoleEnum | None = None,  # type: ignore[valid-type]
+        role: Role | None = None,
     ) -> Connection[UserNode]:
         info.context.require_role(Role.ADMIN)
         query = UserModel.all() if role is None else UserModel.filter(role=role)

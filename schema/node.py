@@ -24,10 +24,12 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
+import strawberry
 from strawberry import relay
 from tortoise.models import Model
 
 from identity.service import Principal
+from kernel.errors import invalid
 from schema.context import Info
 
 RowT = TypeVar("RowT", bound=Model)
@@ -57,6 +59,17 @@ class ModelNode(relay.Node, Generic[RowT]):
         found = [row for row in rows if row is not None]
         allowed = {row.pk for row in await cls.visible(info.context.principal, found)} if found else set()
         return [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
+
+
+def decode_id(global_id: strawberry.ID | str, type_name: str, *field: str) -> int:
+    """The database id inside a global ID of the expected type; anything else is INVALID."""
+    try:
+        gid = relay.GlobalID.from_id(str(global_id))
+        if gid.type_name != type_name:
+            raise ValueError
+        return int(gid.node_id)
+    except ValueError as exc:
+        raise invalid(f"Not the id of a {type_name}.", *field) from exc
 
 
 _SOURCES: dict[type, list[tuple[str, str]]] = {}

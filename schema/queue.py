@@ -21,15 +21,15 @@ from kernel.geo import BBox
 from media.intake import derivative_key
 from reports import queue
 from reports.lifecycle import Status
+from reports.models import Priority
 from reports.queue import QueueFilter, QueueOrder, QueueRow, Scope
 from schema.casework import CasePayload
 from schema.context import Info
 from schema.errors import UserError, payload_mutation, user_errors
-from schema.identity import decode_id
+from schema.node import decode_id
 from schema.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_info
-from schema.reports import BBoxInput, CaseNode, CaseStatusEnum, PriorityEnum
+from schema.reports import BBoxInput, CaseNode
 
-CaseQueueOrderEnum = strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
 # The cursor's key names per order (their count checks a cursor's shape).
 CURSOR_KEYS = {
     QueueOrder.CREATED: ("id",),
@@ -40,13 +40,13 @@ CURSOR_KEYS = {
 
 @strawberry.input(description="Every given condition must hold.")
 class CaseQueueFilter:
-    statuses: list[CaseStatusEnum] | None = strawberry.field(  # type: ignore[valid-type]
+    statuses: list[Status] | None = strawberry.field(
         default=None,
         description="Default: the statuses a department works in (ROUTED, ACCEPTED, IN_PROGRESS, "
         "REOPENED); TRIAGE and RETURNED for the triage queue.",
     )
     category_code: str | None = None
-    priorities: list[PriorityEnum] | None = None  # type: ignore[valid-type]
+    priorities: list[Priority] | None = None
     overdue: bool | None = strawberry.field(
         default=None, description="True: its active due time has passed; false: it has not (or none)."
     )
@@ -94,9 +94,9 @@ class CaseQueueAssignee:
 class CaseQueueItem:
     id: strawberry.ID = strawberry.field(description="The case's global id (a Case).")
     reference: str
-    status: CaseStatusEnum  # type: ignore[valid-type]
+    status: Status
     version: int
-    priority: PriorityEnum  # type: ignore[valid-type]
+    priority: Priority
     reporter_count: int
     category: CaseQueueCategory
     department: CaseQueueDepartment | None
@@ -160,7 +160,7 @@ class CaseQueueEdge:
 
 @strawberry.type(description="How many cases of the queue are in a status (under the other filters).")
 class CaseStatusCount:
-    status: CaseStatusEnum  # type: ignore[valid-type]
+    status: Status
     count: int
 
 
@@ -208,7 +208,7 @@ class QueueQuery:
         info: Info,
         department_id: strawberry.ID | None = None,
         filter: CaseQueueFilter | None = None,
-        order_by: CaseQueueOrderEnum = QueueOrder.DUE,  # type: ignore[valid-type]
+        order_by: QueueOrder = QueueOrder.DUE,
         first: int = 50,
         after: str | None = None,
     ) -> CaseQueueConnection:

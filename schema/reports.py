@@ -18,31 +18,15 @@ from kernel.errors import invalid
 from kernel.geo import BBox, CoordinateSystem
 from reports import casework, deadlines, models, service, store
 from reports.lifecycle import Action, Status, allowed_actions
+from reports.models import CategoryGroup, ExtensionStatus, Priority, RuleScope
 from reports.sla import DeadlineState
 from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import DepartmentNode, UserNode, decode_id
+from schema.identity import DepartmentNode, UserNode
 from schema.media import PhotoNode, load_photos
-from schema.node import ModelNode
+from schema.node import ModelNode, decode_id
 from schema.pagination import Connection, keyset_page
-
-CoordinateSystemEnum = strawberry.enum(
-    CoordinateSystem,
-    name="CoordinateSystem",
-    description="WGS84: GPS. GCJ02: AMap, Tencent and WeChat maps. BD09: Baidu maps.",
-)
-CaseStatusEnum = strawberry.enum(Status, name="CaseStatus")
-CaseActionEnum = strawberry.enum(Action, name="CaseAction", description="A step in a case's lifecycle.")
-CategoryGroupEnum = strawberry.enum(models.CategoryGroup, name="CategoryGroup")
-PriorityEnum = strawberry.enum(models.Priority, name="Priority")
-RuleScopeEnum = strawberry.enum(models.RuleScope, name="RoutingRuleScope")
-DeadlineStateEnum = strawberry.enum(
-    DeadlineState,
-    name="DeadlineState",
-    description="Against the deadline running now (response, then resolution).",
-)
-ExtensionStatusEnum = strawberry.enum(models.ExtensionStatus, name="ExtensionStatus")
 
 
 @strawberry.type(
@@ -52,7 +36,7 @@ class DeadlineExtensionNode:
     id: strawberry.ID
     amount: float = strawberry.field(description="In the unit of the case's resolution deadline.")
     reason: str
-    status: ExtensionStatusEnum  # type: ignore[valid-type]
+    status: ExtensionStatus
     decision_note: str
     requested_at: datetime
     decided_at: datetime | None
@@ -110,14 +94,14 @@ class Location:
 class OriginalLocation:
     latitude: float
     longitude: float
-    crs: CoordinateSystemEnum  # type: ignore[valid-type]
+    crs: CoordinateSystem
 
 
 @strawberry.type(name="Category")
 class CategoryNode(relay.Node):
     id: relay.NodeID[int]
     code: str
-    group: CategoryGroupEnum  # type: ignore[valid-type]
+    group: CategoryGroup
     name_zh: str
     name_en: str
     sla_policy: str
@@ -174,16 +158,16 @@ async def _department(info: Info, department_id: int | None) -> DepartmentNode |
 @strawberry.type(description="A step in a case's life as its reporters see it: no names, no internal notes.")
 class TimelineEntry:
     kind: str = strawberry.field(description="submit, route, triage, report_added, and later steps.")
-    from_status: CaseStatusEnum | None  # type: ignore[valid-type]
-    to_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    from_status: Status | None
+    to_status: Status | None
     at: datetime
 
 
 @strawberry.type(description="A case event with its actor, note and data; for the case's staff.")
 class CaseEventEntry:
     kind: str
-    from_status: CaseStatusEnum | None  # type: ignore[valid-type]
-    to_status: CaseStatusEnum | None  # type: ignore[valid-type]
+    from_status: Status | None
+    to_status: Status | None
     note: str
     data: JSON
     actor_id: strawberry.ID | None
@@ -201,9 +185,9 @@ class CaseFeedback:
 class CaseNode(relay.Node):
     id: relay.NodeID[int]
     reference: str
-    status: CaseStatusEnum  # type: ignore[valid-type]
+    status: Status
     version: int
-    priority: PriorityEnum  # type: ignore[valid-type]
+    priority: Priority
     location: Location
     response_due_at: datetime | None
     resolution_due_at: datetime | None
@@ -263,7 +247,7 @@ class CaseNode(relay.Node):
         return any(r.reporter_id == principal.user.id for r in reports)
 
     @strawberry.field(description="What the caller may do now: the buttons to show (inputs aside).")
-    async def allowed_actions(self, info: Info) -> list[CaseActionEnum]:  # type: ignore[valid-type]
+    async def allowed_actions(self, info: Info) -> list[Action]:
         principal = info.context.principal
         if principal is None:
             return []
@@ -338,7 +322,7 @@ class CaseNode(relay.Node):
         ]
 
     @strawberry.field(description="ON_TIME, APPROACHING or OVERDUE now; null when no deadline runs.")
-    async def deadline_state(self, info: Info) -> DeadlineStateEnum | None:  # type: ignore[valid-type]
+    async def deadline_state(self, info: Info) -> DeadlineState | None:
         category = await info.context.loaders.rows(models.Category).load(self._row.category_id)
         return deadlines.deadline_state(self._row, category, clock.now())
 
@@ -457,7 +441,7 @@ class ReportNode(relay.Node):
 class PublicCaseNode(relay.Node):
     id: relay.NodeID[int]
     reference: str
-    status: CaseStatusEnum  # type: ignore[valid-type]
+    status: Status
     location: Location
     reporter_count: int
     reported_on: datetime = strawberry.field(description="The hour the case was opened (not the minute).")
@@ -539,7 +523,7 @@ class JurisdictionNode(ModelNode[models.Jurisdiction]):
 class RoutingRuleNode(relay.Node):
     id: relay.NodeID[int]
     code: str
-    scope: RuleScopeEnum  # type: ignore[valid-type]
+    scope: RuleScope
     category: str
     department_kind: str | None
     department_code: str | None
@@ -583,7 +567,7 @@ class RoutingRuleNode(relay.Node):
 class LocationInput:
     latitude: float
     longitude: float
-    crs: CoordinateSystemEnum = CoordinateSystem.WGS84  # type: ignore[valid-type]
+    crs: CoordinateSystem = CoordinateSystem.WGS84
     accuracy_m: float | None = strawberry.field(default=None, description="The device's accuracy radius.")
 
     def to_domain(self) -> service.Location:
@@ -686,7 +670,7 @@ class JurisdictionImportPayload:
 @strawberry.input
 class RoutingRuleUpsertInput:
     code: str
-    scope: RuleScopeEnum  # type: ignore[valid-type]
+    scope: RuleScope
     category: str = strawberry.field(description="A category code or '<group>.*'.")
     source: str = strawberry.field(description="The regulation and article the rule follows.")
     department_kind: str | None = None
@@ -773,7 +757,7 @@ class ReportsQuery:
         info: Info,
         bbox: BBoxInput,
         category_codes: list[str] | None = None,
-        statuses: list[CaseStatusEnum] | None = None,  # type: ignore[valid-type]
+        statuses: list[Status] | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> Connection[PublicCaseNode]:

@@ -7,13 +7,11 @@ from datetime import date
 import strawberry
 
 from reports import statistics
+from reports.statistics import Dimension
 from schema.context import Info
-from schema.identity import DepartmentNode, decode_id
+from schema.identity import DepartmentNode
+from schema.node import decode_id
 from schema.reports import CategoryNode, _category, _department
-
-StatisticsDimensionEnum = strawberry.enum(
-    statistics.Dimension, name="StatisticsDimension", description="What statistics rows are grouped by."
-)
 
 
 @strawberry.input(description="A period of whole days in the city's timezone, [from, to), and a scope.")
@@ -24,7 +22,7 @@ class CaseStatisticsInput:
         default=None, description="One department only; staff always get their own."
     )
     category_id: strawberry.ID | None = None
-    group_by: list[StatisticsDimensionEnum] = strawberry.field(  # type: ignore[valid-type]
+    group_by: list[Dimension] = strawberry.field(
         default_factory=lambda: [statistics.Dimension.DEPARTMENT],
         description="Empty: the total row only.",
     )

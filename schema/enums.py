@@ -1,0 +1,49 @@
+"""Every enum of the API: the domain's own enums, given their GraphQL names and descriptions once.
+
+`strawberry.enum` marks the domain class itself, so fields are annotated with the domain enum
+(`status: Status`) and type checkers see the real type. Imported by `schema` before any type.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from identity.models import Role
+from kernel.geo import CoordinateSystem
+from patrols.models import PatrolStatus
+from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, Period
+from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
+from reports.lifecycle import Action, Status
+from reports.models import CategoryGroup, ExtensionStatus, Priority, RuleScope
+from reports.queue import QueueOrder
+from reports.sla import DeadlineState
+from reports.statistics import Dimension
+
+strawberry.enum(PatrolMode, name="PatrolMode")
+strawberry.enum(PatrolStatus, name="PatrolStatus")
+strawberry.enum(AreaKind, name="PatrolAreaKind")
+strawberry.enum(ChiefLevel, name="ChiefLevel")
+strawberry.enum(ChiefKind, name="ChiefKind")
+strawberry.enum(AuthenticityFlag, name="AuthenticityFlag")
+strawberry.enum(PointFlag, name="TrackPointFlag")
+strawberry.enum(Period, name="PatrolPeriod", description="DEKAD is the 旬: days 1-10, 11-20, 21-end.")
+strawberry.enum(CountScope, name="PatrolCountScope")
+strawberry.enum(
+    CoordinateSystem,
+    name="CoordinateSystem",
+    description="WGS84: GPS. GCJ02: AMap, Tencent and WeChat maps. BD09: Baidu maps.",
+)
+strawberry.enum(Status, name="CaseStatus")
+strawberry.enum(Action, name="CaseAction", description="A step in a case's lifecycle.")
+strawberry.enum(CategoryGroup, name="CategoryGroup")
+strawberry.enum(Priority, name="Priority")
+strawberry.enum(RuleScope, name="RoutingRuleScope")
+strawberry.enum(
+    DeadlineState,
+    name="DeadlineState",
+    description="Against the deadline running now (response, then resolution).",
+)
+strawberry.enum(ExtensionStatus, name="ExtensionStatus")
+strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
+strawberry.enum(Dimension, name="StatisticsDimension", description="What statistics rows are grouped by.")
+strawberry.enum(Role, name="Role")
