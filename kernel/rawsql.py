@@ -18,11 +18,11 @@ def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[st
     return ["?"] * count
 
 
-async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows of `sql`, whose parameters are written `{}` (turned into the dialect's placeholders)."""
     marks = placeholders(conn, sql.count("{}"))
     _, rows = await conn.execute_query(sql.format(*marks), list(params))
-    return rows
+    return list(rows)  # sqlite3 rows or asyncpg records: both read by position
 
 
 def as_datetime(value: Any) -> datetime:

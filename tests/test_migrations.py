@@ -19,6 +19,7 @@ async def test_models_have_no_unmigrated_changes() -> None:
     config = tortoise_config("sqlite://:memory:")
     apps = config["apps"]
     async with tortoise_cli_context(config) as ctx:
+        assert ctx.apps is not None
         writers = await MigrationAutodetector(ctx.apps, apps).changes()
     pending = [operation for writer in writers for operation in writer.operations]
     assert not pending, f"models changed without a migration; run `tortoise makemigrations`: {pending}"
@@ -34,7 +35,9 @@ def _insert(db: sqlite3.Connection, table: str, **given: object) -> int:
             values[name] = next((v for k, v in filler.items() if k in kind.upper()), "x")
     columns = ", ".join(f'"{name}"' for name in values)
     marks = ", ".join("?" * len(values))
-    return db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values())).lastrowid
+    row_id = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values())).lastrowid
+    assert row_id is not None
+    return row_id
 
 
 async def test_cases_keep_their_categorys_policy_through_0010(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import shapely
 
@@ -137,7 +138,7 @@ def test_bbox_around_a_pole_spans_all_longitudes():
 
 def test_local_plane_preserves_distances_near_the_centre():
     plane = LocalPlane(30.0, 120.0)
-    x, y = plane.forward([120.05], [30.03])
+    x, y = plane.forward(np.array([120.05]), np.array([30.03]))
     assert math.hypot(x[0], y[0]) == pytest.approx(
         geodesic_length_m([(120.0, 30.0), (120.05, 30.03)]), rel=1e-4
     )
@@ -145,7 +146,7 @@ def test_local_plane_preserves_distances_near_the_centre():
 
 def test_local_plane_is_continuous_across_the_antimeridian():
     plane = LocalPlane(0.0, 180.0)
-    x, _ = plane.forward([179.99, -179.99], [0.0, 0.0])
+    x, _ = plane.forward(np.array([179.99, -179.99]), np.array([0.0, 0.0]))
     assert x[1] - x[0] == pytest.approx(2226.4, abs=0.5)
 
 
