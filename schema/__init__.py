@@ -23,8 +23,10 @@ from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
 from schema.deadlines import DeadlinesMutation
 from schema.errors import ErrorPolicy
-from schema.identity import IdentityMutation, IdentityQuery
-from schema.media import MediaMutation, MediaQuery
+from schema.identity.mutations import IdentityMutation
+from schema.identity.queries import IdentityQuery
+from schema.media.mutations import MediaMutation
+from schema.media.queries import MediaQuery
 from schema.patrols import PatrolsMutation, PatrolsQuery
 from schema.queue import QueueMutation, QueueQuery
 from schema.reports import ReportsMutation, ReportsQuery

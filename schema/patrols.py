@@ -31,7 +31,7 @@ from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, PatrolRul
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import UserNode
+from schema.identity.types import UserNode
 from schema.node import decode_id
 from schema.pagination import Connection, keyset_page
 from schema.reports import LocationInput

@@ -23,8 +23,8 @@ from reports.sla import DeadlineState
 from reports.store import Snapshot
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
-from schema.identity import DepartmentNode, UserNode
-from schema.media import PhotoNode, load_photos
+from schema.identity.types import DepartmentNode, UserNode
+from schema.media.types import PhotoNode, load_photos
 from schema.node import ModelNode, decode_id
 from schema.pagination import Connection, keyset_page
 

@@ -9,7 +9,7 @@ import strawberry
 from reports import statistics
 from reports.statistics import Dimension
 from schema.context import Info
-from schema.identity import DepartmentNode
+from schema.identity.types import DepartmentNode
 from schema.node import decode_id
 from schema.reports import CategoryNode, _category, _department
 

@@ -21,7 +21,7 @@ from kernel.errors import DomainError, ErrorCode
 from media import service
 from media.models import Photo, UploadSession
 from schema.loaders import Loaders
-from schema.media import load_photos
+from schema.media.types import load_photos
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import DATABASE_URL, make_settings

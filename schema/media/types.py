@@ -1,4 +1,4 @@
-"""GraphQL for photos: the Photo node, upload mutations, and `load_photos` for other areas.
+"""The Photo type and `load_photos` for other areas.
 
 Other areas turn the photo ids they hold into Photo nodes with one batched query per request:
 
@@ -12,17 +12,13 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from starlette.datastructures import UploadFile
 from strawberry import relay
-from strawberry.file_uploads import Upload
 
-from kernel.errors import invalid
 from media import service
-from media.intake import PhotoIntake, derivative_key
+from media.intake import derivative_key
 from media.models import Photo as PhotoModel
 from media.models import UploadSession
 from schema.context import Info
-from schema.errors import UserError, payload_mutation
 
 
 @strawberry.type(description="Where a photo's public renditions are served (JPEG, no metadata).")
@@ -118,9 +114,6 @@ async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:
     return [node for node in nodes if node is not None]
 
 
-# --- uploads ----------------------------------------------------------------------------------------
-
-
 @strawberry.type(description="A resumable upload: PATCH the bytes to `url`, then call photoUploadFinish.")
 class PhotoUpload:
     id: strawberry.ID
@@ -138,76 +131,3 @@ class PhotoUpload:
             byte_size=row.byte_size,
             expires_at=row.expires_at,
         )
-
-
-@strawberry.input
-class PhotoUploadStartInput:
-    byte_size: int = strawberry.field(description="The file's exact size in bytes.")
-    sha256: str = strawberry.field(description="SHA-256 of the whole file, 64 hex digits.")
-    client_id: str | None = strawberry.field(
-        default=None, description="Your id for this upload (1-64 of A-Z a-z 0-9 _.:-): a retry returns it."
-    )
-
-
-@strawberry.type
-class PhotoUploadStartPayload:
-    upload: PhotoUpload | None = strawberry.field(default=None, description="Null when `photo` is set.")
-    photo: PhotoNode | None = strawberry.field(
-        default=None, description="Set when you already uploaded these bytes: nothing to send."
-    )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.input
-class PhotoUploadFinishInput:
-    upload_id: strawberry.ID
-
-
-@strawberry.input
-class PhotoUploadInput:
-    file: Upload = strawberry.field(description="The photo (JPEG, PNG, WebP or HEIC) as a multipart file.")
-
-
-@strawberry.type
-class PhotoUploadPayload:
-    photo: PhotoNode | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-def _intake(info: Info) -> PhotoIntake:
-    services = info.context.services
-    assert services is not None and services.media is not None, "the server wires Services.media"
-    return services.media
-
-
-@strawberry.type
-class MediaQuery:
-    pass
-
-
-@strawberry.type
-class MediaMutation:
-    @payload_mutation("Open a resumable photo upload, or get your photo of these bytes at once.")
-    async def photo_upload_start(self, info: Info, input: PhotoUploadStartInput) -> PhotoUploadStartPayload:
-        principal = info.context.require_principal()
-        started = await _intake(info).start_upload(
-            principal.user.id, byte_size=input.byte_size, sha256=input.sha256, client_id=input.client_id
-        )
-        if started.photo is not None:
-            return PhotoUploadStartPayload(photo=PhotoNode.from_model(started.photo))
-        assert started.session is not None
-        return PhotoUploadStartPayload(upload=PhotoUpload.from_model(started.session, info))
-
-    @payload_mutation("Check and process a fully sent upload into a Photo; finishing again returns it.")
-    async def photo_upload_finish(self, info: Info, input: PhotoUploadFinishInput) -> PhotoUploadPayload:
-        principal = info.context.require_principal()
-        photo = await _intake(info).finish_upload(principal.user.id, str(input.upload_id))
-        return PhotoUploadPayload(photo=PhotoNode.from_model(photo))
-
-    @payload_mutation("Upload a small photo in one multipart request (resumable uploads suit big ones).")
-    async def photo_upload(self, info: Info, input: PhotoUploadInput) -> PhotoUploadPayload:
-        principal = info.context.require_principal()
-        if not isinstance(input.file, UploadFile):  # the Upload scalar lets a plain JSON value through
-            raise invalid("Send the photo as a multipart file.", "input", "file")
-        photo = await _intake(info).upload_file(principal.user.id, input.file, "input", "file")
-        return PhotoUploadPayload(photo=PhotoNode.from_model(photo))

@@ -1,0 +1,1 @@
+"""GraphQL for users, departments, sign-in and tokens."""

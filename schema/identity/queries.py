@@ -1,0 +1,38 @@
+"""Root query fields: the caller, accounts and departments."""
+
+from __future__ import annotations
+
+import strawberry
+
+from identity.models import Role
+from identity.models import User as UserModel
+from reports.models import Department as DepartmentModel
+from schema.context import Info
+from schema.identity.types import DepartmentNode, UserNode
+from schema.pagination import Connection, keyset_page
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The signed-in caller, or null.")
+    def me(self, info: Info) -> UserNode | None:
+        principal = info.context.principal
+        return UserNode.from_model(principal.user) if principal else None
+
+    @strawberry.field(description="Signed-in accounts, newest first. Admins only.")
+    async def users(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        role: Role | None = None,
+    ) -> Connection[UserNode]:
+        info.context.require_role(Role.ADMIN)
+        query = UserModel.all() if role is None else UserModel.filter(role=role)
+        return await keyset_page(query, order=["-id"], first=first, after=after, to_node=UserNode.from_model)
+
+    @strawberry.field(description="City departments that handle cases.")
+    async def departments(self, first: int = 50, after: str | None = None) -> Connection[DepartmentNode]:
+        return await keyset_page(
+            DepartmentModel.all(), order=["code"], first=first, after=after, to_node=DepartmentNode.from_model
+        )

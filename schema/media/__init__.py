@@ -1,0 +1,1 @@
+"""GraphQL for photos: the Photo node and the upload mutations."""
