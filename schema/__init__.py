@@ -29,7 +29,8 @@ from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.patrols import PatrolsMutation, PatrolsQuery
 from schema.queue import QueueMutation, QueueQuery
-from schema.reports import ReportsMutation, ReportsQuery
+from schema.reports.mutations import ReportsMutation
+from schema.reports.queries import ReportsQuery
 from schema.statistics import StatisticsQuery
 
 

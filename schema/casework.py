@@ -18,7 +18,7 @@ from reports.models import Case, Priority
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.node import decode_id
-from schema.reports import CaseNode, _snapshot
+from schema.reports.types import CaseNode, _snapshot
 
 # The steps `caseTransition` takes; routing, merging and the system's own steps have their own doors.
 DIRECT_ACTIONS = frozenset(

@@ -9,7 +9,7 @@ from reports import deadlines
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.node import decode_id
-from schema.reports import CaseNode, DeadlineExtensionNode
+from schema.reports.types import CaseNode, DeadlineExtensionNode
 
 
 @strawberry.input

@@ -28,7 +28,8 @@ from schema.context import Info
 from schema.errors import UserError, payload_mutation, user_errors
 from schema.node import decode_id
 from schema.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_info
-from schema.reports import BBoxInput, CaseNode
+from schema.reports.inputs import BBoxInput
+from schema.reports.types import CaseNode
 
 # The cursor's key names per order (their count checks a cursor's shape).
 CURSOR_KEYS = {

@@ -11,7 +11,7 @@ from reports.statistics import Dimension
 from schema.context import Info
 from schema.identity.types import DepartmentNode
 from schema.node import decode_id
-from schema.reports import CategoryNode, _category, _department
+from schema.reports.types import CategoryNode, _category, _department
 
 
 @strawberry.input(description="A period of whole days in the city's timezone, [from, to), and a scope.")
