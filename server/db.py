@@ -13,6 +13,8 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from server.settings import default_database_url
+
 MODEL_MODULES = [
     "identity.models",
     "media.models",
@@ -39,9 +41,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def _default_url() -> str:
-    from server.settings import DATA_DIR
-
-    return os.environ.get("DATABASE_URL") or f"sqlite://{DATA_DIR / 'envcase.sqlite3'}"
+    return os.environ.get("DATABASE_URL") or default_database_url()
 
 
 # For the `tortoise` command line (makemigrations, history, sqlmigrate): see [tool.tortoise].

@@ -1,49 +1,43 @@
 """Settings from environment variables, with defaults that work on a fresh machine.
 
-The embedded default keeps everything under `./data/`: a SQLite database, the media folder and a
-signing secret generated on first run. Production points `DATABASE_URL` at PostgreSQL.
+The embedded default keeps everything under `./data/` (or `DATA_DIR`): a SQLite database, the media
+folder and a signing secret generated on first run. Production points `DATABASE_URL` at PostgreSQL.
+
+A field that names an environment variable (`validation_alias`) is read from it; an unset or empty
+variable leaves the default. The other fields are the code's own choices: tests and benchmarks
+pass them as arguments, which always win over the environment.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+def default_database_url() -> str:
+    return f"sqlite://{DATA_DIR / 'envcase.sqlite3'}"
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def _env_days(name: str, default: float) -> float:
-    days = float(_env(name, str(default)))
-    if days < 0:
-        raise ValueError(f"{name} must not be negative")
-    return days
-
-
-def _env_list(name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
-
-
-def _secret_key(data_dir: Path) -> str:
-    """The JWT signing secret: from SECRET_KEY, else generated once and kept in the data folder."""
-    given = os.environ.get("SECRET_KEY", "").strip()
-    if given:
-        return given
-    path = data_dir / "secret.key"
+def _generated_secret_key() -> str:
+    """The JWT signing secret when SECRET_KEY is not set: generated once and kept in the data folder."""
+    path = DATA_DIR / "secret.key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     # Created with owner-only permissions; an existing file (another process won the race) wins.
     try:
@@ -55,41 +49,84 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 25 * 1024 * 1024  # a photo (20 MB) plus multipart overhead
-    max_query_depth: int = 12
+class _NamedVariables(EnvSettingsSource):
+    """The environment, for the fields that name their variable only."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field.validation_alias is None:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class _FromEnvironment(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True, env_ignore_empty=True, str_strip_whitespace=True, validate_by_name=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _NamedVariables(settings_cls)
+
+
+class Limits(_FromEnvironment):
+    # a photo (20 MB) plus multipart overhead
+    max_body_bytes: int = Field(25 * 1024 * 1024, validation_alias="MAX_BODY_BYTES")
+    max_query_depth: int = Field(12, validation_alias="MAX_QUERY_DEPTH")
     max_query_tokens: int = 2000
     max_aliases: int = 15
     max_page_size: int = 100
-    requests_per_minute: int = 600  # per client address, per process
+    # per client address, per process
+    requests_per_minute: int = Field(600, validation_alias="REQUESTS_PER_MINUTE")
     sign_in_failures: int = 5  # per login within the window below, then throttled
     sign_in_window_seconds: int = 15 * 60
-    report_submissions_per_hour: int = 10  # per identity, counted in the database
+    # per identity, counted in the database
+    report_submissions_per_hour: int = Field(10, validation_alias="REPORT_SUBMISSIONS_PER_HOUR")
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
-    media_root: Path
-    secret_key: str
-    environment: str = "development"
-    allowed_origins: tuple[str, ...] = ()
-    redis_url: str | None = None
+class Settings(_FromEnvironment):
+    database_url: str = Field(default_factory=default_database_url, validation_alias="DATABASE_URL")
+    media_root: Path = Field(default_factory=lambda: DATA_DIR / "media", validation_alias="MEDIA_ROOT")
+    secret_key: str = Field(default_factory=_generated_secret_key, validation_alias="SECRET_KEY")
+    environment: Literal["development", "production"] = Field("development", validation_alias="ENVIRONMENT")
+    # comma-separated in the environment
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_ORIGINS")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
     otp_seconds: int = 5 * 60
     otp_max_attempts: int = 5
     otp_per_phone_per_hour: int = 5
-    limits: Limits = field(default_factory=Limits)
-    photo_max_bytes: int = 20 * 1024 * 1024
-    photo_max_pixels: int = 50_000_000
-    upload_expiry_seconds: int = 24 * 3600  # an unfinished resumable upload is removed after this
-    photo_unattached_expiry_seconds: int = 24 * 3600  # a photo nothing references is removed after this
-    media_sweep_seconds: int = 0  # > 0: this process also sweeps expired media that often
-    photo_camera_timezone: str = "UTC"  # zone of EXIF capture times that carry no offset
-    feedback_quiet_days: float = 7.0  # calendar days a resolved case waits for its residents, then closes
-    deadline_sweep_seconds: int = 0  # > 0: this process also runs the escalation pass that often
+    limits: Limits = Field(default_factory=Limits)
+    photo_max_bytes: int = Field(20 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
+    photo_max_pixels: int = Field(50_000_000, validation_alias="PHOTO_MAX_PIXELS")
+    # an unfinished resumable upload is removed after this
+    upload_expiry_seconds: int = Field(24 * 3600, validation_alias="UPLOAD_EXPIRY_SECONDS")
+    # a photo nothing references is removed after this
+    photo_unattached_expiry_seconds: int = Field(
+        24 * 3600, validation_alias="PHOTO_UNATTACHED_EXPIRY_SECONDS"
+    )
+    # > 0: this process also sweeps expired media that often
+    media_sweep_seconds: int = Field(0, validation_alias="MEDIA_SWEEP_SECONDS")
+    # zone of EXIF capture times that carry no offset
+    photo_camera_timezone: str = Field("UTC", validation_alias="PHOTO_CAMERA_TIMEZONE")
+    # calendar days a resolved case waits for its residents, then closes
+    feedback_quiet_days: float = Field(7.0, ge=0, validation_alias="FEEDBACK_QUIET_DAYS")
+    # > 0: this process also runs the escalation pass that often
+    deadline_sweep_seconds: int = Field(0, validation_alias="DEADLINE_SWEEP_SECONDS")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     @property
     def debug(self) -> bool:
@@ -97,33 +134,5 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        environment = _env("ENVIRONMENT", "development")
-        if environment not in ("development", "production"):
-            raise ValueError("ENVIRONMENT must be 'development' or 'production'")
-        limits = Limits(
-            max_body_bytes=_env_int("MAX_BODY_BYTES", Limits.max_body_bytes),
-            max_query_depth=_env_int("MAX_QUERY_DEPTH", Limits.max_query_depth),
-            requests_per_minute=_env_int("REQUESTS_PER_MINUTE", Limits.requests_per_minute),
-            report_submissions_per_hour=_env_int(
-                "REPORT_SUBMISSIONS_PER_HOUR", Limits.report_submissions_per_hour
-            ),
-        )
-        return cls(
-            database_url=_env("DATABASE_URL", f"sqlite://{DATA_DIR / 'envcase.sqlite3'}"),
-            media_root=Path(_env("MEDIA_ROOT", str(DATA_DIR / "media"))),
-            secret_key=_secret_key(DATA_DIR),
-            environment=environment,
-            allowed_origins=_env_list("ALLOWED_ORIGINS"),
-            redis_url=os.environ.get("REDIS_URL") or None,
-            limits=limits,
-            photo_max_bytes=_env_int("PHOTO_MAX_BYTES", cls.photo_max_bytes),
-            photo_max_pixels=_env_int("PHOTO_MAX_PIXELS", cls.photo_max_pixels),
-            upload_expiry_seconds=_env_int("UPLOAD_EXPIRY_SECONDS", cls.upload_expiry_seconds),
-            photo_unattached_expiry_seconds=_env_int(
-                "PHOTO_UNATTACHED_EXPIRY_SECONDS", cls.photo_unattached_expiry_seconds
-            ),
-            media_sweep_seconds=_env_int("MEDIA_SWEEP_SECONDS", cls.media_sweep_seconds),
-            photo_camera_timezone=_env("PHOTO_CAMERA_TIMEZONE", cls.photo_camera_timezone),
-            feedback_quiet_days=_env_days("FEEDBACK_QUIET_DAYS", cls.feedback_quiet_days),
-            deadline_sweep_seconds=_env_int("DEADLINE_SWEEP_SECONDS", cls.deadline_sweep_seconds),
-        )
+        """This deployment's settings: its environment variables over the defaults."""
+        return cls()
