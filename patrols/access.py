@@ -11,20 +11,24 @@ Tracks say where a person was and when: sensitive personal information. They are
   `river_chief_office`), which runs assessments.
 Dispatchers and other staff do not see tracks; they see escalated observations as cases. The public
 sees at most that an area was patrolled on a date. A patrol someone may not see answers exactly
-like a missing one.
+like a missing one. Observations are visible like their patrol; an assignment like its chief in that
+area. Patrol areas are public.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from identity.models import Role
 from identity.service import Principal
-from patrols.models import ChiefAssignment, Patrol
+from kernel import clock
+from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea
+from patrols.recording import local_date
 from patrols.rules import ChiefKind, ChiefLevel
 from reports.models import Department
 
@@ -112,3 +116,65 @@ class Viewer:
                 if any(self.supervises(*s) for s in standing.get((p.counted_for_id, p.area_id), []))
             }
         return [p for p in patrols if p.id in own]
+
+
+async def viewer_of(principal: Principal | None) -> Viewer:
+    """The caller's standing on today's local date."""
+    return await Viewer.load(principal, local_date(clock.now()))
+
+
+def visible_areas(principal: Principal | None, areas: Sequence[PatrolArea]) -> Sequence[PatrolArea]:
+    return areas  # the map of patrol areas is public
+
+
+async def visible_patrols(principal: Principal | None, patrols: Sequence[Patrol]) -> list[Patrol]:
+    """The patrols `principal` may see, in order; the caller's standing is loaded only when some of
+    them are not the caller's own."""
+    if principal is None:
+        return []
+    if all(principal.user.id in (p.chief_id, p.counted_for_id) for p in patrols):
+        return list(patrols)
+    return await (await viewer_of(principal)).visible_patrols(list(patrols))
+
+
+async def visible_patrol(principal: Principal | None, patrol_id: int) -> Patrol | None:
+    """The patrol, or None when it is missing or `principal` may not see it (the same answer)."""
+    if principal is None:
+        return None
+    patrol = await Patrol.get_or_none(id=patrol_id)
+    return patrol if patrol is not None and await visible_patrols(principal, [patrol]) else None
+
+
+async def visible_observations(
+    principal: Principal | None, observations: Sequence[Observation]
+) -> list[Observation]:
+    """The observations whose patrol `principal` may see, in order."""
+    if principal is None or not observations:
+        return []
+    patrols = await Patrol.filter(id__in={o.patrol_id for o in observations})
+    seen = {p.id for p in await visible_patrols(principal, patrols)}
+    return [o for o in observations if o.patrol_id in seen]
+
+
+async def visible_assignments(
+    principal: Principal | None, assignments: Sequence[ChiefAssignment]
+) -> list[ChiefAssignment]:
+    """The assignments of chiefs `principal` may see in the assigned area, in order."""
+    if principal is None or not assignments:
+        return []
+    viewer = await viewer_of(principal)
+    regions = dict(
+        await PatrolArea.filter(id__in={a.area_id for a in assignments}).values_list("id", "admin_region")
+    )
+    return [a for a in assignments if viewer.sees_chief(a.chief_id, [(a.level, regions[a.area_id], a.kind)])]
+
+
+def own_patrols(principal: Principal) -> QuerySet[Patrol]:
+    """Patrols the caller recorded or that count for them."""
+    me = principal.user.id
+    return Patrol.filter(Q(chief_id=me) | Q(counted_for_id=me))
+
+
+def own_assignments(principal: Principal) -> QuerySet[ChiefAssignment]:
+    """The caller's assignments, current and past, newest first."""
+    return ChiefAssignment.filter(chief_id=principal.user.id).order_by("-valid_from", "-id")
