@@ -32,7 +32,6 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 _JWT_ALGORITHM = "HS256"
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
-STAFF_ROLES = frozenset({Role.STAFF, Role.DISPATCHER, Role.ADMIN})
 
 
 @dataclass(frozen=True)

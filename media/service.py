@@ -1,10 +1,8 @@
-"""What other packages call, and who may see what.
+"""What other packages call, the files served over HTTP, and expiry.
 
 Reports and patrols hold photo ids only; they call `claim_photos` when a report, observation or
-resolution references photos, and `set_public` when what they belong to becomes public.
-
-Who sees a photo: its owner and staff (STAFF, DISPATCHER, ADMIN) always; anyone once it is public.
-Evidence (the original file, EXIF position and camera) only staff.
+resolution references photos, and `set_public` when what they belong to becomes public. Who may
+see which photo and file is media.access's to say.
 """
 
 from __future__ import annotations
@@ -16,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 import anyio
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from identity.service import STAFF_ROLES, Principal
+from identity.service import Principal
 from kernel import clock
 from kernel.errors import DomainErrors, invalid, not_found
+from media import access
 from media.images import DEFAULT_SIZES
 from media.intake import PhotoIntake, derivative_key, original_key, remove_quietly
 from media.models import Photo, UploadSession
@@ -58,33 +56,7 @@ async def set_public(photo_ids: Sequence[int], public: bool = True) -> None:
         await Photo.filter(id__in=list(photo_ids)).update(public=public)
 
 
-# --- who sees what --------------------------------------------------------------------------------
-
-
-def sees_evidence(viewer: Principal | None) -> bool:
-    """Originals, EXIF position and camera: staff, dispatchers and admins only."""
-    return viewer is not None and viewer.role in STAFF_ROLES
-
-
-def sees_photo(viewer: Principal | None, photo: Photo) -> bool:
-    return photo.public or sees_evidence(viewer) or (viewer is not None and viewer.user.id == photo.owner_id)
-
-
-async def visible_photos(viewer: Principal | None, photo_ids: Sequence[int]) -> dict[int, Photo]:
-    """The photos among `photo_ids` the viewer may see, by id (one query)."""
-    query = Photo.filter(id__in=list(photo_ids))
-    if viewer is None:
-        query = query.filter(public=True)
-    elif not sees_evidence(viewer):
-        query = query.filter(Q(public=True) | Q(owner_id=viewer.user.id))
-    return {photo.id: photo for photo in await query}
-
-
-def may_see_photo(viewer: Principal | None, photo: Photo) -> bool:
-    """The rule `visible_photos` applies in SQL, for a photo already loaded."""
-    if photo.public:
-        return True
-    return viewer is not None and (sees_evidence(viewer) or photo.owner_id == viewer.user.id)
+# --- serving --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -106,21 +78,13 @@ async def derivative_for(viewer: Principal | None, key: str) -> Derivative | Non
     sha256, _, size = stem.partition("-")
     if area != Area.DERIVATIVES or size not in DEFAULT_SIZES or extension != "jpg":
         return None
-    candidates = Photo.filter(sha256=sha256).order_by("id")
-    if not sees_evidence(viewer):
-        public = await candidates.filter(public=True).first()
-        if public is not None or viewer is None:
-            return Derivative(key, size, public) if public else None
-        candidates = candidates.filter(owner_id=viewer.user.id)
-    photo = await candidates.first()
+    photo = await access.photo_of_bytes(viewer, sha256)
     return Derivative(key, size, photo) if photo else None
 
 
 async def original_for(viewer: Principal | None, photo_id: int) -> tuple[Photo, str] | None:
-    """The evidence original (photo, storage key), for staff only."""
-    if not sees_evidence(viewer):
-        return None
-    photo = await Photo.get_or_none(id=photo_id)
+    """The evidence original (photo, storage key), if the viewer may download it."""
+    photo = await access.original_photo(viewer, photo_id)
     return (photo, original_key(photo)) if photo else None
 
 

@@ -9,7 +9,7 @@ import strawberry
 from identity import service
 from identity.models import Role
 from kernel.errors import invalid
-from reports.models import Department as DepartmentModel
+from reports import access as reports_access
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity.inputs import (
@@ -97,11 +97,11 @@ class IdentityMutation:
 
     @payload_mutation("Create a staff, dispatcher, chief or admin account. Admins only.")
     async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:
-        info.context.require_role(Role.ADMIN)
+        principal = info.context.require_role(Role.ADMIN)
         department_id = None
         if input.department_id is not None:
             department_id = decode_id(input.department_id, "Department", "input", "departmentId")
-            if not await DepartmentModel.exists(id=department_id):
+            if not await reports_access.visible_departments(principal, [department_id]):
                 raise invalid("No such department.", "input", "departmentId")
         user = await service.create_user(
             role=input.role,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from identity import access
 from identity.models import Role
-from identity.models import User as UserModel
-from reports.models import Department as DepartmentModel
+from reports import access as reports_access
 from schema.context import Info
 from schema.identity.types import DepartmentNode, UserNode
 from schema.pagination import Connection, keyset_page
@@ -27,12 +27,14 @@ class IdentityQuery:
         after: str | None = None,
         role: Role | None = None,
     ) -> Connection[UserNode]:
-        info.context.require_role(Role.ADMIN)
-        query = UserModel.all() if role is None else UserModel.filter(role=role)
-        return await keyset_page(query, order=["-id"], first=first, after=after, to_node=UserNode.from_model)
+        users = access.listed_users(info.context.require_principal(), role)
+        return await keyset_page(users, order=["-id"], first=first, after=after, to_node=UserNode.from_model)
 
     @strawberry.field(description="City departments that handle cases.")
-    async def departments(self, first: int = 50, after: str | None = None) -> Connection[DepartmentNode]:
+    async def departments(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> Connection[DepartmentNode]:
+        departments = reports_access.visible_departments(info.context.principal)
         return await keyset_page(
-            DepartmentModel.all(), order=["code"], first=first, after=after, to_node=DepartmentNode.from_model
+            departments, order=["code"], first=first, after=after, to_node=DepartmentNode.from_model
         )

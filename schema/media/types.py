@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import relay
 
-from media import service
+from identity.service import Principal
+from media import access
 from media.intake import derivative_key
-from media.models import Photo as PhotoModel
-from media.models import UploadSession
+from media.models import Photo, UploadSession
 from schema.context import Info
+from schema.node import ModelNode
 
 
 @strawberry.type(description="Where a photo's public renditions are served (JPEG, no metadata).")
@@ -40,32 +40,25 @@ class Camera:
 
 
 @strawberry.type(name="Photo")
-class PhotoNode(relay.Node):
+class PhotoNode(ModelNode[Photo]):
     """A photo: its owner and staff see it; anyone once what it belongs to is public.
 
     Evidence read from EXIF (position, camera) and the original file are for staff only; EXIF is
     easy to forge, so treat it as a hint, not proof.
     """
 
+    model = Photo
     id: relay.NodeID[int]
     width: int = strawberry.field(description="Pixels, as displayed (after the EXIF orientation).")
     height: int
     captured_at: datetime | None = strawberry.field(description="When the camera says it took the photo.")
     public: bool
     created_at: datetime
-    _row: strawberry.Private[PhotoModel]
+    _row: strawberry.Private[Photo]
 
     @classmethod
-    def from_model(cls, row: PhotoModel) -> PhotoNode:
-        return cls(
-            id=row.id,
-            width=row.width,
-            height=row.height,
-            captured_at=row.captured_at,
-            public=row.public,
-            created_at=row.created_at,
-            _row=row,
-        )
+    async def visible(cls, principal: Principal | None, rows: Sequence[Photo]) -> list[Photo]:
+        return access.visible_photos(principal, rows)
 
     @strawberry.field
     def urls(self, info: Info) -> PhotoUrls:
@@ -78,14 +71,14 @@ class PhotoNode(relay.Node):
     @strawberry.field(description="EXIF GPS position; staff, dispatchers and admins only (else null).")
     def exif_location(self, info: Info) -> ExifLocation | None:
         row = self._row
-        if not service.sees_evidence(info.context.principal) or row.exif_latitude is None:
+        if not access.sees_evidence(info.context.principal) or row.exif_latitude is None:
             return None
         return ExifLocation(latitude=row.exif_latitude, longitude=row.exif_longitude or 0.0)
 
     @strawberry.field(description="EXIF camera make and model; staff, dispatchers and admins only.")
     def camera(self, info: Info) -> Camera | None:
         row = self._row
-        if not service.sees_evidence(info.context.principal) or not (row.camera_make or row.camera_model):
+        if not access.sees_evidence(info.context.principal) or not (row.camera_make or row.camera_model):
             return None
         return Camera(make=row.camera_make, model=row.camera_model)
 
@@ -93,24 +86,14 @@ class PhotoNode(relay.Node):
         description="The evidence original as uploaded (with EXIF); staff only, needs the token."
     )
     def original_url(self, info: Info) -> str | None:
-        if not service.sees_evidence(info.context.principal):
+        if not access.sees_evidence(info.context.principal):
             return None
         return f"{info.context.request.base_url}media/photos/{self.id}/original"
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[PhotoNode | None]:
-        principal = info.context.principal
-        rows = await info.context.loaders.rows(PhotoModel).load_many([int(i) for i in node_ids])
-        return [
-            cls.from_model(r) if r is not None and service.may_see_photo(principal, r) else None for r in rows
-        ]
 
 
 async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:
     """The photos among `photo_ids` the caller may see, in the given order; batched per request."""
-    nodes = await PhotoNode.resolve_nodes(info=info, node_ids=photo_ids)
+    nodes = await PhotoNode.resolve_nodes(info=info, node_ids=[str(i) for i in photo_ids])
     return [node for node in nodes if node is not None]
 
 
