@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,7 +217,9 @@ def anchor_app() -> object:
 anchor = anchor_app() if "ANCHOR_DIR" in os.environ else None
 
 
-def run_server(directory: Path, app: str, work) -> object:  # type: ignore[no-untyped-def]
+def run_server(
+    directory: Path, app: str, work: Callable[[int, int], list[dict[str, float]]]
+) -> list[dict[str, float]]:
     port = free_port()
     server = start_server(directory, port, app)
     try:

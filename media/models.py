@@ -5,6 +5,8 @@ import enum
 from tortoise import fields
 from tortoise.models import Model
 
+from identity.models import User
+
 
 class PhotoStatus(enum.StrEnum):
     READY = "READY"  # processed: derivatives exist, evidence metadata recorded
@@ -19,7 +21,9 @@ class Photo(Model):
     """
 
     id = fields.IntField(primary_key=True)
-    owner = fields.ForeignKeyField("models.User", related_name="photos", on_delete=fields.RESTRICT)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="photos", on_delete=fields.RESTRICT
+    )
     owner_id: int
     sha256 = fields.CharField(max_length=64)
     status = fields.CharEnumField(PhotoStatus, max_length=16, default=PhotoStatus.READY)
@@ -58,7 +62,9 @@ class UploadSession(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    owner = fields.ForeignKeyField("models.User", related_name="upload_sessions", on_delete=fields.CASCADE)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="upload_sessions", on_delete=fields.CASCADE
+    )
     owner_id: int
     client_id = fields.CharField(max_length=64, null=True)
     fingerprint = fields.CharField(max_length=64)  # of (byte_size, sha256): a retried start must match
@@ -67,7 +73,9 @@ class UploadSession(Model):
     received = fields.BigIntField(default=0)  # bytes stored so far: the resume offset
     lease_token = fields.CharField(max_length=32, null=True)
     lease_until = fields.DatetimeField(null=True)
-    photo = fields.ForeignKeyField("models.Photo", related_name=False, null=True, on_delete=fields.CASCADE)
+    photo: fields.ForeignKeyNullableRelation[Photo] = fields.ForeignKeyField(
+        "models.Photo", related_name=False, null=True, on_delete=fields.CASCADE
+    )
     photo_id: int | None
     expires_at = fields.DatetimeField(db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)

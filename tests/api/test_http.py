@@ -123,6 +123,7 @@ async def test_unexpected_errors_are_masked(db):
     schema = build_schema(production=False)
     context = Context(request=None, response=None, principal=object(), identity=identity_config(settings))  # type: ignore[arg-type]
     result = await schema.execute("{ me { id } }", context_value=context)
+    assert result.errors is not None
     assert result.errors[0].message == "Unexpected error."
     assert result.errors[0].extensions == {"code": "INTERNAL"}
 

@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from strawberry import relay
 
 from identity.models import Role, User
 from kernel import clock
@@ -132,7 +133,9 @@ PHONE_CONFIRM = """mutation($p: String!, $c: String!) { phoneVerificationConfirm
 
 def _sent_code(caplog: pytest.LogCaptureFixture) -> str:
     messages = [r.getMessage() for r in caplog.records if r.name == "identity.otp"]
-    return re.search(r": (\d{6}) ", messages[-1]).group(1)
+    sent = re.search(r": (\d{6}) ", messages[-1])
+    assert sent is not None, messages[-1]
+    return sent.group(1)
 
 
 async def test_resident_verifies_phone_with_single_use_code(client, caplog):
@@ -256,3 +259,49 @@ async def test_users_list_is_admin_only_and_pages_by_cursor(client):
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     body = await gql(client, "{ users(first: 500) { nodes { username } } }", token=admin)
     assert body["errors"][0]["extensions"]["code"] == "INVALID"
+
+
+async def test_who_sees_which_account(client):
+    department = await Department.create(code="water", name="Water")
+    tokens = {
+        "admin": await new_account(client, Role.ADMIN, "admin6"),
+        "staff": await new_account(client, Role.STAFF, "staff6", department_id=department.id),
+        "dispatcher": await new_account(client, Role.DISPATCHER, "disp6"),
+        "chief": await new_account(client, Role.CHIEF, "chief6"),
+        "resident": await new_resident(client),
+    }
+    ids = {name: (await gql_data(client, ME, token=token))["me"]["id"] for name, token in tokens.items()}
+    query = "query($id: ID!) { node(id: $id) { ... on User { id } } }"
+
+    async def sees(viewer: str | None) -> set[str]:
+        token = tokens[viewer] if viewer else None
+        return {
+            name for name, i in ids.items() if (await gql_data(client, query, {"id": i}, token=token))["node"]
+        }
+
+    assert await sees("admin") == set(ids)
+    colleagues = {"admin", "staff", "dispatcher", "chief"}
+    assert await sees("staff") == colleagues and await sees("dispatcher") == colleagues
+    assert await sees("chief") == {"chief"} and await sees("resident") == {"resident"}
+    assert await sees(None) == set()
+
+
+async def test_an_account_in_a_missing_department_is_refused(client):
+    admin = await new_account(client, Role.ADMIN, "admin7")
+    missing = relay.GlobalID("Department", "999999")
+    answer = await gql_data(
+        client,
+        USER_CREATE,
+        {
+            "input": {
+                "role": "STAFF",
+                "username": "li.si",
+                "password": "a long password",
+                "departmentId": str(missing),
+            }
+        },
+        token=admin,
+    )
+    assert answer["userCreate"]["userErrors"] == [
+        {"code": "INVALID", "field": ["input", "departmentId"], "message": "No such department."}
+    ]

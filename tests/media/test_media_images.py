@@ -18,9 +18,9 @@ from PIL.JpegImagePlugin import JpegImageFile
 from PIL.TiffImagePlugin import IFDRational
 
 from kernel.errors import DomainError, ErrorCode
-from media.images import inspect_image, make_derivatives, process_photo
+from media.images import DEFAULT_MAX_PIXELS, inspect_image, make_derivatives, process_photo
 
-SHANGHAI_GPS = {
+SHANGHAI_GPS: dict[int, object] = {
     ExifTags.GPS.GPSLatitudeRef: "N",
     ExifTags.GPS.GPSLatitude: (IFDRational(31, 1), IFDRational(13, 1), IFDRational(4944, 100)),
     ExifTags.GPS.GPSLongitudeRef: "E",
@@ -51,10 +51,16 @@ def save(path: Path, image: Image.Image, fmt: str = "JPEG", **params: object) ->
     return path
 
 
-def refusal(path: Path, **kwargs: object) -> ErrorCode:
+def refusal(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ErrorCode:
     with pytest.raises(DomainError) as caught:
-        process_photo(path, **kwargs)
+        process_photo(path, max_pixels=max_pixels)
     return caught.value.code
+
+
+def rgb(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    pixel = image.getpixel(xy)
+    assert isinstance(pixel, tuple), pixel
+    return pixel
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -191,8 +197,8 @@ def test_orientation_6_gives_an_upright_derivative(tmp_path: Path) -> None:
         assert upright.size == (derivative.width, derivative.height)
         assert upright.width * 2 == upright.height
         top, bottom = (
-            upright.getpixel((upright.width // 2, 2)),
-            upright.getpixel((upright.width // 2, upright.height - 3)),
+            rgb(upright, (upright.width // 2, 2)),
+            rgb(upright, (upright.width // 2, upright.height - 3)),
         )
         assert top[0] > 200 > top[2], top
         assert bottom[2] > 200 > bottom[0], bottom
@@ -278,7 +284,7 @@ def test_every_pixel_mode_becomes_rgb_with_the_right_colour(
     output = Image.open(io.BytesIO(make_derivatives(path)["thumb"].data))
 
     assert output.mode == "RGB"
-    assert all(abs(got - want) <= 3 for got, want in zip(output.getpixel((16, 16)), expected, strict=True))
+    assert all(abs(got - want) <= 3 for got, want in zip(rgb(output, (16, 16)), expected, strict=True))
 
 
 # --- evidence metadata ---------------------------------------------------------------------------
@@ -295,7 +301,7 @@ def test_every_pixel_mode_becomes_rgb_with_the_right_colour(
 def test_gps_converts_exactly_to_signed_decimal_degrees(
     tmp_path: Path, lat_ref: str | bytes, lon_ref: str, expected: tuple[float, float]
 ) -> None:
-    gps = {
+    gps: dict[int, object] = {
         **SHANGHAI_GPS,
         ExifTags.GPS.GPSLatitudeRef: lat_ref,
         ExifTags.GPS.GPSLongitudeRef: lon_ref,
@@ -366,7 +372,7 @@ def test_garbage_exif_is_a_clean_refusal_when_warnings_are_errors(tmp_path: Path
 
 
 def test_capture_time_is_aware_with_an_offset_and_naive_without(tmp_path: Path) -> None:
-    taken = {ExifTags.Base.DateTimeOriginal: "2026:05:01 09:30:00"}
+    taken: dict[int, str] = {ExifTags.Base.DateTimeOriginal: "2026:05:01 09:30:00"}
     naive = save(tmp_path / "naive.jpg", Image.new("RGB", (8, 8)), exif=exif_bytes(taken=taken))
     aware = save(
         tmp_path / "aware.jpg",

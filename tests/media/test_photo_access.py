@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ from kernel import clock
 from kernel.errors import DomainError, ErrorCode
 from media import service
 from media.models import Photo, UploadSession
+from schema.context import Info
 from schema.loaders import Loaders
 from schema.media.types import load_photos
 from server.app import create_app
@@ -159,8 +161,10 @@ async def test_load_photos_batches_and_keeps_only_what_the_caller_may_see(client
     ids = [photo_id(mine[1]["id"]), photo_id(theirs["id"]), photo_id(mine[0]["id"]), 999999]
     owner = await Photo.get(id=ids[0]).prefetch_related("owner")
     loaders = Loaders()
-    info = SimpleNamespace(context=SimpleNamespace(principal=Principal(owner.owner, 0), loaders=loaders))
-    nodes = await load_photos(info, ids)  # type: ignore[arg-type]
+    # load_photos reads only the caller and the request's loaders from the context
+    context = SimpleNamespace(principal=Principal(owner.owner, 0), loaders=loaders)
+    info = cast(Info, SimpleNamespace(context=context))
+    nodes = await load_photos(info, ids)
     assert [n.id for n in nodes] == [ids[0], ids[2]]
     assert await load_photos(info, ids[:1]) == nodes[:1]  # cached per request, no new query needed
     assert all(loaders.rows(Photo).cache_map.get(i) for i in ids)  # one loader holds every id asked for
@@ -288,7 +292,7 @@ def _intake(client):
 async def test_a_phone_uploads_a_heic_and_a_jpeg_over_an_interrupted_connection(client, settings: Settings):
     phone = await new_resident(client)
     app = client._transport.app
-    ids = []
+    ids: list[str] = []
     for data in (heic(), jpeg()):
         upload = (await start(client, phone, data, clientId=f"photo-{len(ids)}"))["upload"]
         path = "/" + upload["url"].split("/", 3)[3]
