@@ -11,7 +11,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FORWARDED_ALLOW_IPS=127.0.0.1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+
+# Dependencies first, exactly as locked and hash-checked: this layer is rebuilt only when the lock
+# changes, not on every change of the source.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
+
+# Then the package itself, without resolving anything again.
+COPY pyproject.toml README.md LICENSE ./
 COPY server ./server
 COPY schema ./schema
 COPY identity ./identity
@@ -19,7 +26,7 @@ COPY reports ./reports
 COPY patrols ./patrols
 COPY media ./media
 COPY kernel ./kernel
-RUN pip install . \
+RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app envcase \
     && mkdir -p /app/data \
     && chown envcase /app/data
@@ -29,4 +36,4 @@ VOLUME ["/app/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
 # `run` applies migrations, then starts uvicorn; set WORKERS>1 only with PostgreSQL.
-CMD ["python", "-m", "server", "run"]
+CMD ["envcase", "run"]
