@@ -1,4 +1,7 @@
-"""Command line: python -m server run | migrate | create-user | seed-demo | sweep-media | escalate."""
+"""The `envcase` command (also `python -m server`).
+
+Subcommands: run, migrate, create-user, seed-demo, sweep-media, escalate.
+"""
 
 from __future__ import annotations
 
@@ -127,7 +130,7 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="envcase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="apply migrations and serve the API")
     run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
