@@ -27,7 +27,7 @@ class AreaMeasures:
     bbox: tuple[float, float, float, float]  # min_lat, min_lon, max_lat, max_lon
 
 
-def measure(kind: AreaKind, geometry: Mapping[str, Any], *field: str) -> AreaMeasures:
+def measure(kind: AreaKind, geometry: object, *field: str) -> AreaMeasures:
     """Check that `geometry` is GeoJSON of the right shape for `kind` and measure it."""
     wanted = _LINE_TYPES if kind is AreaKind.RIVER_SEGMENT else _POLYGON_TYPES
     if not isinstance(geometry, Mapping) or geometry.get("type") not in wanted:
@@ -95,13 +95,17 @@ async def upsert_area(
     return area
 
 
-async def import_feature_collection(collection: Mapping[str, Any]) -> list[PatrolArea]:
+async def import_feature_collection(collection: object) -> list[PatrolArea]:
     """Import a GeoJSON FeatureCollection whose features carry `code`, `name`, `kind`, `admin_region`.
 
     All features are checked before anything is written; the errors name the feature at fault.
     """
-    features = collection.get("features") if isinstance(collection, Mapping) else None
-    if collection.get("type") != "FeatureCollection" or not isinstance(features, list) or not features:
+    features = (
+        collection.get("features")
+        if isinstance(collection, Mapping) and collection.get("type") == "FeatureCollection"
+        else None
+    )
+    if not isinstance(features, list) or not features:
         raise invalid("Expected a GeoJSON FeatureCollection with at least one feature.", "geojson")
     parsed = []
     for i, feature in enumerate(features):
@@ -110,7 +114,7 @@ async def import_feature_collection(collection: Mapping[str, Any]) -> list[Patro
             raise invalid("Each feature must be a GeoJSON Feature.", *where)
         props = feature.get("properties") or {}
         try:
-            kind = AreaKind(props.get("kind"))
+            kind = AreaKind(props.get("kind", ""))
         except ValueError:
             raise invalid(
                 f"kind must be one of {', '.join(AreaKind)}.", *where, "properties", "kind"

@@ -70,7 +70,7 @@ class ChiefVerdict:
 
 
 async def load_rules() -> list[PatrolRule]:
-    return [rule_from_dict(d) for d in await PatrolRuleRow.all().values_list("definition", flat=True)]
+    return [rule_from_dict(d) for (d,) in await PatrolRuleRow.all().values_list("definition")]
 
 
 def _most_local(rules: list[PatrolRule], assignment: AssignmentRow, on: date) -> list[PatrolRule]:

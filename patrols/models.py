@@ -8,10 +8,12 @@ The closed sets (levels, kinds, modes) are defined once, in the pure libraries (
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from identity.models import User
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel
 from patrols.track import PatrolMode
 
@@ -45,7 +47,7 @@ class PatrolArea(Model):
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(AreaKind, max_length=16)
     admin_region = fields.CharField(max_length=12, db_index=True)
-    geometry = fields.JSONField()  # GeoJSON geometry in WGS-84
+    geometry: fields.JSONField[dict[str, Any]] = fields.JSONField()  # GeoJSON geometry in WGS-84
     # Computed on import, on the ellipsoid: length of the line (or of the polygon's boundary), area.
     length_m = fields.FloatField(default=0.0)
     area_m2 = fields.FloatField(default=0.0)
@@ -64,9 +66,13 @@ class ChiefAssignment(Model):
     assignment sets `valid_to`, so past periods are judged against who was responsible then."""
 
     id = fields.IntField(primary_key=True)
-    chief = fields.ForeignKeyField("models.User", related_name="assignments", on_delete=fields.RESTRICT)
+    chief: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="assignments", on_delete=fields.RESTRICT
+    )
     chief_id: int
-    area = fields.ForeignKeyField("models.PatrolArea", related_name="assignments", on_delete=fields.RESTRICT)
+    area: fields.ForeignKeyRelation[PatrolArea] = fields.ForeignKeyField(
+        "models.PatrolArea", related_name="assignments", on_delete=fields.RESTRICT
+    )
     area_id: int
     level = fields.CharEnumField(ChiefLevel, max_length=16)
     kind = fields.CharEnumField(ChiefKind, max_length=16)
@@ -84,9 +90,11 @@ class Delegation(Model):
     their own account and their patrols count for the chief, saying so."""
 
     id = fields.IntField(primary_key=True)
-    chief = fields.ForeignKeyField("models.User", related_name="delegations_given", on_delete=fields.RESTRICT)
+    chief: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="delegations_given", on_delete=fields.RESTRICT
+    )
     chief_id: int
-    assistant = fields.ForeignKeyField(
+    assistant: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="delegations_received", on_delete=fields.RESTRICT
     )
     assistant_id: int
@@ -104,13 +112,17 @@ class Patrol(Model):
     client_id = fields.CharField(max_length=64)
     fingerprint = fields.CharField(max_length=64)
     # The account that recorded it, and the chief it counts for (differs when an assistant patrols).
-    chief = fields.ForeignKeyField("models.User", related_name="patrols", on_delete=fields.RESTRICT)
+    chief: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="patrols", on_delete=fields.RESTRICT
+    )
     chief_id: int
-    counted_for = fields.ForeignKeyField(
+    counted_for: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="patrols_counted", on_delete=fields.RESTRICT
     )
     counted_for_id: int
-    area = fields.ForeignKeyField("models.PatrolArea", related_name="patrols", on_delete=fields.RESTRICT)
+    area: fields.ForeignKeyRelation[PatrolArea] = fields.ForeignKeyField(
+        "models.PatrolArea", related_name="patrols", on_delete=fields.RESTRICT
+    )
     area_id: int
     mode = fields.CharEnumField(PatrolMode, max_length=8)
     status = fields.CharEnumField(PatrolStatus, max_length=10, default=PatrolStatus.RECORDING)
@@ -119,11 +131,11 @@ class Patrol(Model):
     finished_at = fields.DatetimeField(null=True)
     finished_received_at = fields.DatetimeField(null=True)
     # [[paused_at, resumed_at | null], ...] in device time, ISO strings.
-    pauses = fields.JSONField(default=list)
+    pauses: fields.JSONField[list[list[str | None]]] = fields.JSONField(default=list)
     # Server minus device clock (seconds), from the latest request that told the device's send time.
     clock_skew_s = fields.FloatField(null=True)
     # Sequence numbers the server holds, as sorted [[first, last], ...] ranges (the phone's ack).
-    held_ranges = fields.JSONField(default=list)
+    held_ranges: fields.JSONField[list[list[int]]] = fields.JSONField(default=list)
     point_count = fields.IntField(default=0)
     last_upload_at = fields.DatetimeField(null=True)  # when the latest new points arrived
     # Metrics, computed on finish and again whenever points arrive after it.
@@ -133,8 +145,8 @@ class Patrol(Model):
     moving_time_s = fields.FloatField(null=True)
     distance_m = fields.FloatField(null=True)
     coverage = fields.FloatField(null=True)  # 0..1 share of the area's line / boundary covered
-    authenticity_flags = fields.JSONField(default=list)
-    authenticity_reasons = fields.JSONField(default=list)
+    authenticity_flags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    authenticity_reasons: fields.JSONField[list[str]] = fields.JSONField(default=list)
     late_upload = fields.BooleanField(default=False)  # points arrived more than a day after the finish
     metrics_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -147,7 +159,9 @@ class Patrol(Model):
 
 class TrackPoint(Model):
     id = fields.BigIntField(primary_key=True)
-    patrol = fields.ForeignKeyField("models.Patrol", related_name="points", on_delete=fields.CASCADE)
+    patrol: fields.ForeignKeyRelation[Patrol] = fields.ForeignKeyField(
+        "models.Patrol", related_name="points", on_delete=fields.CASCADE
+    )
     patrol_id: int
     seq = fields.IntField()  # the phone's sequence number within the patrol
     t = fields.DatetimeField()  # device GNSS time
@@ -161,7 +175,7 @@ class TrackPoint(Model):
     speed_mps = fields.FloatField(null=True)
     mock = fields.BooleanField(default=False)
     # Quality flags with reasons ({"SPIKE": "jump in and out ..."}), null when the point is valid.
-    flags = fields.JSONField(null=True)
+    flags: fields.JSONField[dict[str, str] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "track_points"
@@ -172,14 +186,16 @@ class Observation(Model):
     id = fields.IntField(primary_key=True)
     client_id = fields.CharField(max_length=64)
     fingerprint = fields.CharField(max_length=64)
-    patrol = fields.ForeignKeyField("models.Patrol", related_name="observations", on_delete=fields.CASCADE)
+    patrol: fields.ForeignKeyRelation[Patrol] = fields.ForeignKeyField(
+        "models.Patrol", related_name="observations", on_delete=fields.CASCADE
+    )
     patrol_id: int
     category = fields.CharField(max_length=32)  # code from patrols/data/observation_categories.json
     note = fields.TextField(default="")
     lat = fields.FloatField()
     lon = fields.FloatField()
     observed_at = fields.DatetimeField()  # device time
-    photo_ids = fields.JSONField(default=list)
+    photo_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
     # Set when the observation was handed off as a case (reports owns the case).
     case_id = fields.IntField(null=True)
     case_reference = fields.CharField(max_length=32, null=True)
@@ -201,7 +217,7 @@ class PatrolRuleRow(Model):
     chief_level = fields.CharEnumField(ChiefLevel, max_length=16)
     chief_kind = fields.CharEnumField(ChiefKind, max_length=16)
     source = fields.TextField()
-    definition = fields.JSONField()
+    definition: fields.JSONField[dict[str, Any]] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

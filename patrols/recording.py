@@ -116,6 +116,13 @@ def local_date(t: datetime) -> date:
     return t.astimezone(LOCAL_TZ).date()
 
 
+def pause_times(pause: list[str | None]) -> tuple[datetime, datetime | None]:
+    """A stored pause, `[paused_at, resumed_at or null]` in ISO form, as times."""
+    paused_at, resumed_at = pause
+    assert paused_at is not None, "a pause is stored with its start"
+    return datetime.fromisoformat(paused_at), datetime.fromisoformat(resumed_at) if resumed_at else None
+
+
 # --- start ----------------------------------------------------------------------------------------
 
 
@@ -125,17 +132,16 @@ async def counted_for(user: User, area_id: int, day: date) -> int:
     in_force = Q(valid_from__lte=day) & (Q(valid_to=None) | Q(valid_to__gte=day))
     if await ChiefAssignment.filter(in_force, chief_id=user.id, area_id=area_id).exists():
         return user.id
-    chiefs = await Delegation.filter(
-        assistant_id=user.id, valid_from__lte=day, valid_to__gte=day
-    ).values_list("chief_id", flat=True)
+    delegations = Delegation.filter(assistant_id=user.id, valid_from__lte=day, valid_to__gte=day)
+    chiefs = [chief_id for (chief_id,) in await delegations.values_list("chief_id")]
     if chiefs:
         assigned = (
             await ChiefAssignment.filter(in_force, chief_id__in=chiefs, area_id=area_id)
             .order_by("id")
-            .values_list("chief_id", flat=True)
+            .values_list("chief_id")
         )
         if assigned:
-            return assigned[0]
+            return int(assigned[0][0])
     raise forbidden(f"You are not assigned to this area on {day}, nor delegated by a chief who is.")
 
 
@@ -275,13 +281,13 @@ _POINT_COLUMNS = ("patrol_id", "seq", "t", "lat", "lon", "orig_lat", "orig_lon",
                   "speed_mps", "mock")  # fmt: skip
 
 
-def _values(patrol_id: int, point: PointIn) -> tuple[Any, ...]:
+def _values(patrol_id: int, point: PointIn) -> list[Any]:
     converted = point.crs is not CoordinateSystem.WGS84
     lat, lon = to_wgs84(point.lat, point.lon, point.crs) if converted else (point.lat, point.lon)
-    return (
+    return [
         patrol_id, point.seq, point.t.astimezone(UTC), lat, lon, point.lat if converted else None,
         point.lon if converted else None, point.crs.value, point.accuracy_m, point.speed_mps, point.mock,
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 async def _insert_new(patrol_id: int, points: Sequence[PointIn]) -> None:
@@ -333,8 +339,9 @@ async def append_points(
         repeated: dict[int, list[tuple[int, PointIn]]] = {}
         held = patrol.held_ranges
         for index, point in enumerate(points):
-            error = point if isinstance(point, DomainError) else _check_point(point, index, now, input_name)
-            if error is not None:
+            if isinstance(point, DomainError):
+                result.errors.append(point)
+            elif (error := _check_point(point, index, now, input_name)) is not None:
                 result.errors.append(error)
             elif ranges_contain(held, point.seq):
                 repeated.setdefault(point.seq, []).append((index, point))
@@ -424,7 +431,7 @@ async def resume_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
             return patrol  # a retry of this resume
         if patrol.status is not PatrolStatus.PAUSED or last is None:
             raise invalid(f"The patrol is {patrol.status.lower()}, not paused.", "input", "patrolId")
-        if at < datetime.fromisoformat(last[0]):
+        if at < pause_times(last)[0]:
             raise invalid("Resumed before it was paused.", "input", "at")
         patrol.pauses = [*patrol.pauses[:-1], [last[0], at.isoformat()]]
         patrol.status = PatrolStatus.RECORDING

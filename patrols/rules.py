@@ -196,7 +196,8 @@ def split_periods(
 
 
 def _months_of(window: PeriodWindow) -> set[int]:
-    months, day = set(), window.first_day.replace(day=1)
+    months: set[int] = set()
+    day = window.first_day.replace(day=1)
     while day <= window.last_day and len(months) < 12:
         months.add(day.month)
         day = _add_months(day, 1)
@@ -396,11 +397,13 @@ def evaluate(
     an active month and with the rule in force require patrols. Per-area rules need `areas` (the
     chief's assigned areas) so that an area never patrolled shows up as missing. Linear in patrols.
     """
-    if rule.count_scope is CountScope.PER_AREA and not areas:
-        raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
+    area_keys: Sequence[str | None] = [None]
+    if rule.count_scope is CountScope.PER_AREA:
+        if not areas:
+            raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
+        area_keys = list(areas)
     tz = ZoneInfo(timezone)
     windows = split_periods(rule.period, first_day, last_day, holidays, makeup_workdays)
-    area_keys: Sequence[str | None] = list(areas) if rule.count_scope is CountScope.PER_AREA else [None]
     slots = _slots(rule, windows, area_keys, first_day, last_day)
     starts = [w.first_day for w in windows]
     last_end: dict[str | None, datetime] = {}

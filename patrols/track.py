@@ -221,10 +221,10 @@ def _issues(
             f"jump in and out faster than {mode.impossible_speed_mps * 3.6:g} km/h ({mode.value.lower()})"
         ),
     }
-    issues = []
+    issues: list[PointIssue] = []
     for flag, mask in masks.items():
         issues.extend(
-            PointIssue(ordered[i].seq, flag, reasons[flag](ordered[i])) for i in np.flatnonzero(mask)
+            PointIssue(ordered[i].seq, flag, reasons[flag](ordered[i])) for i in np.flatnonzero(mask).tolist()
         )
     return issues
 

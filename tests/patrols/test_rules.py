@@ -182,6 +182,7 @@ def test_active_months_exempt_winter_periods():
 def test_partial_periods_at_the_range_edges_require_nothing():
     verdict = evaluate(VILLAGE_WEEKLY, [], date(2024, 3, 6), date(2024, 3, 17))
     assert [(p.label, p.required) for p in verdict.periods] == [("2024-W10", 0), ("2024-W11", 1)]
+    assert verdict.periods[0].note is not None
     assert "only partly inside" in verdict.periods[0].note
 
 
