@@ -27,7 +27,8 @@ from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
-from schema.patrols import PatrolsMutation, PatrolsQuery
+from schema.patrols.mutations import PatrolsMutation
+from schema.patrols.queries import PatrolsQuery
 from schema.queue import QueueMutation, QueueQuery
 from schema.reports.mutations import ReportsMutation
 from schema.reports.queries import ReportsQuery

@@ -14,12 +14,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from strawberry import relay
 
-from kernel import clock
 from kernel.errors import DomainError, ErrorCode, not_found
-from patrols.access import Viewer
+from patrols import access
 from patrols.gpx import to_geojson, to_gpx
 from patrols.models import Patrol, PatrolArea, TrackPoint
-from patrols.recording import local_date
 from patrols.track import TrackPoint as Fix
 from schema.context import Services
 from server.auth import principal_of
@@ -37,15 +35,8 @@ def _patrol_id(raw: str) -> int | None:
 
 
 async def _visible_patrol(request: Request) -> Patrol | None:
-    principal = principal_of(request)
     patrol_id = _patrol_id(request.path_params["patrol_id"])
-    if principal is None or patrol_id is None:
-        return None
-    patrol = await Patrol.get_or_none(id=patrol_id)
-    if patrol is None:
-        return None
-    viewer = await Viewer.load(principal, local_date(clock.now()))
-    return patrol if await viewer.visible_patrols([patrol]) else None
+    return None if patrol_id is None else await access.visible_patrol(principal_of(request), patrol_id)
 
 
 async def _valid_fixes(patrol: Patrol) -> list[Fix]:

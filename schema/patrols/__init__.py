@@ -1,0 +1,1 @@
+"""GraphQL for patrols: areas, assignments, offline patrol recording, observations and compliance."""

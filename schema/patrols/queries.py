@@ -1,0 +1,110 @@
+"""Root query fields of patrols: areas, the caller's assignments and patrols, compliance, patrol days."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from kernel.errors import invalid
+from patrols import access, compliance, reads
+from patrols.access import Viewer
+from patrols.catalog import observation_categories
+from patrols.rules import AreaKind
+from schema.context import Info
+from schema.node import decode_id
+from schema.pagination import Connection, keyset_page
+from schema.patrols.types import (
+    ChiefAssignmentNode,
+    ComplianceVerdict,
+    ObservationCategoryType,
+    PatrolAreaNode,
+    PatrolNode,
+)
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+async def viewer(info: Info) -> Viewer:
+    """The caller's standing, loaded once per request."""
+    return await info.context.loaders.once(access.viewer_of, info.context.principal)
+
+
+@strawberry.type
+class PatrolsQuery:
+    @strawberry.field(description="Patrol areas, by code. Public.")
+    async def patrol_areas(
+        self,
+        first: int = 50,
+        after: str | None = None,
+        kind: AreaKind | None = None,
+        region: str | None = None,
+    ) -> Connection[PatrolAreaNode]:
+        return await keyset_page(
+            reads.areas(kind=kind, region=region),
+            order=["code"],
+            first=first,
+            after=after,
+            to_node=PatrolAreaNode.from_model,
+        )
+
+    @strawberry.field(description="What a chief may record on patrol.")
+    def observation_categories(self) -> list[ObservationCategoryType]:
+        return [ObservationCategoryType.of(c) for c in observation_categories().values()]
+
+    @strawberry.field(description="The caller's assignments, current and past, newest first.")
+    async def my_assignments(self, info: Info) -> list[ChiefAssignmentNode]:
+        rows = await access.own_assignments(info.context.require_principal())
+        return [ChiefAssignmentNode.from_model(r) for r in rows]
+
+    @strawberry.field(description="Patrols the caller recorded or that count for them, newest first.")
+    async def my_patrols(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[PatrolNode]:
+        return await keyset_page(
+            access.own_patrols(info.context.require_principal()),
+            order=["-started_at", "-id"],
+            first=first,
+            after=after,
+            to_node=PatrolNode.from_model,
+        )
+
+    @strawberry.field(
+        description="Required, done and missing patrols per chief and rule over the local dates from..to, "
+        "with the reason each patrol counted or not. Give one of chiefId, areaId, region. Callers see "
+        "themselves and the chiefs they supervise; admins and the river-chief office see all."
+    )
+    async def patrol_compliance(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        chief_id: strawberry.ID | None = None,
+        area_id: strawberry.ID | None = None,
+        region: str | None = None,
+    ) -> list[ComplianceVerdict]:
+        info.context.require_principal()
+        if sum(x is not None for x in (chief_id, area_id, region)) != 1:
+            raise invalid("Give exactly one of chiefId, areaId or region.", "chiefId")
+        verdicts = await compliance.compliance(
+            await viewer(info),
+            from_,
+            to,
+            chief_id=decode_id(chief_id, "User", "chiefId") if chief_id else None,
+            area_id=decode_id(area_id, "PatrolArea", "areaId") if area_id else None,
+            region=region,
+        )
+        return [ComplianceVerdict.of(v) for v in verdicts]
+
+    @strawberry.field(
+        description="Local dates of a month (YYYY-MM) the area was patrolled on. Public: no names, no tracks."
+    )
+    async def area_patrol_days(self, area_id: strawberry.ID, month: str) -> list[date]:
+        match = _MONTH.match(month)
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise invalid("month must look like 2026-05.", "month")
+        return await reads.days_patrolled(
+            decode_id(area_id, "PatrolArea", "areaId"), int(match[1]), int(match[2])
+        )
