@@ -494,6 +494,29 @@ async def test_tracks_are_visible_to_the_chief_supervisors_and_overseers_only(cl
     assert days["areaPatrolDays"] == ["2026-05-06"]
 
 
+async def test_observations_and_assignments_are_visible_like_their_patrol_and_chief(client, city):
+    patrol = await _finished_patrol(client, city)
+    token = city["tokens"]["chief.village"]
+    seen = {"clientId": "o1", "patrolId": patrol["id"], "category": "FLOATING_RUBBISH",
+            "location": {"latitude": 34.75, "longitude": 113.62}, "observedAt": T0.isoformat()}  # fmt: skip
+    observed = (await gql_data(client, OBSERVE, {"input": seen}, token=token))["patrolObservationRecord"]
+    assert observed["userErrors"] == []
+    [assignment] = (await gql_data(client, "{ myAssignments { id } }", token=token))["myAssignments"]
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    judged = """query($chief: ID) { patrolCompliance(chiefId: $chief, from: "2026-05-04", to: "2026-05-10") {
+      patrols { patrol { id } } } }"""
+    for user, visible in [("chief.village", True), ("chief.county", True), ("admin", True),
+                          ("chief.lake", False), ("dispatcher", False), (None, False)]:  # fmt: skip
+        as_user = {"token": city["tokens"][user]} if user else {}
+        for global_id in (observed["observation"]["id"], assignment["id"]):
+            found = (await gql_data(client, node, {"id": global_id}, **as_user))["node"]
+            assert found == ({"id": global_id} if visible else None), (user, global_id)
+        if user:
+            verdicts = await gql_data(client, judged, {"chief": city["users"]["chief.village"]}, **as_user)
+            patrols = [j["patrol"] for v in verdicts["patrolCompliance"] for j in v["patrols"]]
+            assert patrols == ([{"id": patrol["id"]}] if visible else []), user
+
+
 async def test_track_exports_round_trip_through_gpx_and_geojson(client, city):
     patrol = await _finished_patrol(client, city)
     auth = {"Authorization": f"Bearer {city['tokens']['chief.village']}"}
