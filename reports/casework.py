@@ -22,12 +22,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from identity.models import Role, User
+from identity.models import User
 from kernel import clock
-from kernel.errors import DomainError, conflict, invalid, not_found
+from kernel.errors import DomainError, conflict, invalid
 from kernel.events import EventBus
 from media.service import claim_photos, set_public
-from reports import lifecycle
+from reports import access, lifecycle
 from reports.calendar import Interval
 from reports.lifecycle import Action, Status, TransitionInput
 from reports.models import Case, CaseEvent, Category, Department, Priority, Report
@@ -57,39 +57,10 @@ def actor_of(user: User | None, case: Case, is_reporter: bool) -> lifecycle.Acto
     if user is None:
         return lifecycle.SYSTEM
     return lifecycle.Actor(
-        role=lifecycle.Role(user.role.value),
+        role=user.role,
         is_reporter=is_reporter,
-        in_case_department=_same_department(user, case),
+        in_case_department=access.in_case_department(user, case),
     )
-
-
-async def is_reporter(user: User | None, case_id: int) -> bool:
-    return user is not None and await Report.exists(case_id=case_id, reporter_id=user.id)
-
-
-async def case_for(
-    user: User | None, case_id: int, *field: str, need_reporter: bool = True
-) -> tuple[Case, bool]:
-    """The case and whether the user reported it; NOT_FOUND when the user may not see it at all.
-
-    `need_reporter=False` skips the reporter lookup for people who see the case by office (staff of
-    its department, dispatchers); the answer is then False for them.
-    """
-    case = await Case.get_or_none(id=case_id)
-    if case is None:
-        raise not_found("case", *field)
-    by_office = user is None or user.role in (Role.DISPATCHER, Role.ADMIN)
-    by_office = by_office or (user is not None and user.role is Role.STAFF and _same_department(user, case))
-    if by_office and not need_reporter:
-        return case, False
-    reporter = await is_reporter(user, case_id)
-    if by_office or reporter:
-        return case, reporter
-    raise not_found("case", *field)
-
-
-def _same_department(user: User, case: Case) -> bool:
-    return user.department_id is not None and user.department_id == case.department_id
 
 
 # --- deadlines -----------------------------------------------------------------------------------
@@ -260,7 +231,7 @@ async def transition(
     now = clock.now()
     # Only residents' steps (confirm, dispute) ask whether the caller reported the case.
     need_reporter = lifecycle.Party.REPORTER in lifecycle.TRANSITIONS[step.action].who
-    case, reporter = await case_for(user, case_id, *INPUT, "caseId", need_reporter=need_reporter)
+    case, reporter = await access.case_for(user, case_id, *INPUT, "caseId", need_reporter=need_reporter)
     if await _already_done(case, user, step):
         return case
     category = await Category.get(id=case.category_id)

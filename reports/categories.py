@@ -28,7 +28,9 @@ from reports.datafile import DataFileError, expect, only_keys, read_json, requir
 from reports.evidence import EvidenceSchema, parse_schema
 
 
-class Group(enum.StrEnum):
+class CategoryGroup(enum.StrEnum):
+    """What kind of nuisance: a category's code starts with its group (`noise.construction`)."""
+
     NOISE = "NOISE"
     ODOR = "ODOR"
     LIGHT = "LIGHT"
@@ -47,7 +49,7 @@ class Names:
 @dataclass(frozen=True, slots=True)
 class Category:
     code: str
-    group: Group
+    group: CategoryGroup
     name: Names
     sla_policy: str
     after_photos_required: bool
@@ -61,7 +63,7 @@ class Category:
 
 
 class CategoryCatalog:
-    def __init__(self, categories: Collection[Category], group_names: Mapping[Group, Names]) -> None:
+    def __init__(self, categories: Collection[Category], group_names: Mapping[CategoryGroup, Names]) -> None:
         self._by_code = {c.code: c for c in categories}
         if len(self._by_code) != len(categories):
             raise DataFileError("categories: duplicate code")
@@ -84,15 +86,15 @@ def load_categories(
     raw = expect(read_json(source), dict)
     only_keys(raw, ("groups", "categories"))
     groups = require(raw, "groups", dict)
-    defaults: dict[Group, dict[str, Any]] = {}
-    names: dict[Group, Names] = {}
+    defaults: dict[CategoryGroup, dict[str, Any]] = {}
+    names: dict[CategoryGroup, Names] = {}
     for key, spec in groups.items():
         group = _group(key, "groups", key)
         expect(spec, dict, "groups", key)
         only_keys(spec, ("name", "duplicate_radius_m", "duplicate_window_hours"), "groups", key)
         names[group] = parse_names(require(spec, "name", dict, "groups", key), "groups", key, "name")
         defaults[group] = spec
-    missing = set(Group) - set(defaults)
+    missing = set(CategoryGroup) - set(defaults)
     if missing:
         raise DataFileError(f"groups: missing {sorted(missing)}")
     items = require(raw, "categories", list)
@@ -119,7 +121,7 @@ _CATEGORY_KEYS = (
 
 def _category(
     raw: Any,
-    defaults: Mapping[Group, Mapping[str, Any]],
+    defaults: Mapping[CategoryGroup, Mapping[str, Any]],
     known_sla: Collection[str] | None,
     *path: str | int,
 ) -> Category:
@@ -151,9 +153,9 @@ def _category(
     )
 
 
-def _group(value: str, *path: str | int) -> Group:
+def _group(value: str, *path: str | int) -> CategoryGroup:
     try:
-        return Group(value)
+        return CategoryGroup(value)
     except ValueError:
         raise DataFileError(f"{where(*path)}: unknown group {value!r}") from None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,7 +31,7 @@ from identity.models import Role, User
 from kernel import clock
 from kernel.errors import DomainError, conflict, forbidden, invalid, not_found
 from kernel.events import EventBus
-from reports import casework
+from reports import access, casework
 from reports.calendar import WorkingCalendar
 from reports.casework import INPUT, Step
 from reports.lifecycle import Action, Status
@@ -350,7 +350,7 @@ async def request_extension(
 
     One pending request per case; sending the same request again returns it (a retry).
     """
-    case, _ = await casework.case_for(user, case_id, *INPUT, "caseId", need_reporter=False)
+    case, _ = await access.case_for(user, case_id, *INPUT, "caseId", need_reporter=False)
     if not (
         user.role is Role.STAFF
         and user.department_id is not None
@@ -413,7 +413,7 @@ async def decide_extension(
     if extension is None:
         raise not_found("extension", *INPUT, "extensionId")
     try:
-        case, _ = await casework.case_for(user, extension.case_id, need_reporter=False)
+        case, _ = await access.case_for(user, extension.case_id, need_reporter=False)
     except DomainError:
         raise not_found("extension", *INPUT, "extensionId") from None
     if user.role not in DISPATCHERS:
@@ -477,11 +477,3 @@ def _retried(
     if (extension.status, extension.decided_by_id, extension.decision_note) == (status, user.id, note):
         return extension
     raise conflict(f"This request was already decided: {extension.status}.", *INPUT, "extensionId")
-
-
-async def extensions_of(case_ids: Sequence[int]) -> list[list[DeadlineExtension]]:
-    """Each case's extension requests, newest first, in the order of `case_ids` (one query per page)."""
-    found: dict[int, list[DeadlineExtension]] = {i: [] for i in case_ids}
-    for row in await DeadlineExtension.filter(case_id__in=list(case_ids)).order_by("-id"):
-        found[row.case_id].append(row)
-    return [found[i] for i in case_ids]

@@ -13,7 +13,7 @@ from kernel.errors import conflict, forbidden, invalid, not_found
 from kernel.events import EventBus
 from kernel.geo import LatLon
 from media.service import set_public
-from reports import casework
+from reports import access, casework
 from reports.casework import INPUT, Step
 from reports.lifecycle import Action, Status, TransitionInput
 from reports.models import Case, Priority, Report
@@ -139,7 +139,7 @@ async def change_category(
 ) -> Case:
     """Correct a case's category; where the new category belongs to another department, re-route it."""
     _require_dispatcher(user)
-    case, _ = await casework.case_for(user, case_id, *INPUT, "caseId")
+    case, _ = await access.case_for(user, case_id, *INPUT, "caseId")
     category = snapshot.category(category_code)
     if category is None:
         raise invalid("No such category.", *INPUT, "categoryCode")
@@ -174,7 +174,7 @@ async def set_priority(
     user: User, case_id: int, priority: Priority, note: str | None, events: EventBus | None = None
 ) -> Case:
     _require_dispatcher(user)
-    case, _ = await casework.case_for(user, case_id, *INPUT, "caseId")
+    case, _ = await access.case_for(user, case_id, *INPUT, "caseId")
     if case.priority == priority:
         return case
     async with in_transaction():

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 from identity.models import User
 from kernel import clock
 from kernel.errors import conflict, forbidden, invalid
-from reports import casework
+from reports import access, casework
 from reports.casework import INPUT
 from reports.lifecycle import Status
 from reports.models import CaseFeedback
@@ -21,7 +21,7 @@ MAX_COMMENT = 2000
 
 
 async def rate_case(user: User, case_id: int, rating: int, comment: str | None) -> CaseFeedback:
-    case, reporter = await casework.case_for(user, case_id, *INPUT, "caseId")
+    case, reporter = await access.case_for(user, case_id, *INPUT, "caseId")
     if not reporter:
         raise forbidden("Only the residents who reported this case may rate it.")
     if case.status not in RATEABLE:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from identity.models import Role
 from kernel.errors import DomainError, DomainErrors, conflict, forbidden, invalid
 
 INPUT: tuple[str, ...] = ("input",)
@@ -67,15 +68,6 @@ CASE_COUNTS: tuple[tuple[str, tuple[Action, ...]], ...] = (
 SAME_FIGURE = {kind: kinds for _, kinds in CASE_COUNTS for kind in kinds}
 
 
-class Role(enum.StrEnum):
-    CITIZEN = "CITIZEN"
-    CHIEF = "CHIEF"
-    STAFF = "STAFF"
-    DISPATCHER = "DISPATCHER"
-    ADMIN = "ADMIN"
-    SYSTEM = "SYSTEM"
-
-
 class Party(enum.StrEnum):
     """Who someone is *for this case*: a role alone is not enough (staff of another department)."""
 
@@ -108,23 +100,25 @@ NEED_FIELDS = {
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    role: Role
+    role: Role | None  # an account's role; None for the system itself (routing, timers, jobs)
     # The caller knows the case, so it states the relation; this module stays free of storage.
     is_reporter: bool = False
     in_case_department: bool = False
 
     def parties(self) -> frozenset[Party]:
+        if self.role is None:
+            return frozenset({Party.SYSTEM})
         found: set[Party] = set()
-        if self.is_reporter and self.role is not Role.SYSTEM:
+        if self.is_reporter:
             found.add(Party.REPORTER)
         if self.role is Role.STAFF and self.in_case_department:
             found.add(Party.CASE_STAFF)
-        if self.role in (Role.DISPATCHER, Role.ADMIN, Role.SYSTEM):
+        if self.role in (Role.DISPATCHER, Role.ADMIN):
             found.add(Party(self.role.value))
         return frozenset(found)
 
 
-SYSTEM = Actor(Role.SYSTEM)
+SYSTEM = Actor(None)
 
 
 class CasePolicy(Protocol):

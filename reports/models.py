@@ -9,17 +9,9 @@ from tortoise import fields
 from tortoise.models import Model
 
 from kernel.geo import CoordinateSystem
+from reports.categories import CategoryGroup
 from reports.lifecycle import Action, Status
-
-
-class CategoryGroup(enum.StrEnum):
-    NOISE = "NOISE"
-    ODOR = "ODOR"
-    LIGHT = "LIGHT"
-    WASTE = "WASTE"
-    WATER = "WATER"
-    FOREST = "FOREST"
-    OTHER = "OTHER"
+from reports.routing import RuleScope
 
 
 class Jurisdiction(Model):
@@ -86,11 +78,6 @@ class Category(Model):
 class ReportSource(enum.StrEnum):
     RESIDENT = "RESIDENT"
     PATROL = "PATROL"  # a chief's patrol observation handed off as a case
-
-
-class RuleScope(enum.StrEnum):
-    NATIONAL = "NATIONAL"
-    CITY = "CITY"
 
 
 class RoutingRule(Model):

@@ -30,13 +30,13 @@ from tortoise.transactions import in_transaction
 
 from identity.models import Role, User
 from kernel import clock
-from kernel.errors import DomainError, conflict, forbidden, invalid, not_found
+from kernel.errors import DomainError, conflict, forbidden, invalid
 from kernel.events import EventBus
 from kernel.geo import BBox
 from kernel.rawsql import as_datetime, fetch
-from reports import casework
+from reports import access, casework
 from reports.lifecycle import Action, Status
-from reports.models import Case, Department, Priority
+from reports.models import Case, Priority
 from reports.service import check_bbox
 
 MAX_BULK_ACCEPT = 50
@@ -115,18 +115,8 @@ class QueuePage:
 
 
 async def queue_scope(user: User, department_id: int | None) -> Scope:
-    """Staff see their own department's queue; dispatchers and admins any, and the triage queue."""
-    if user.role in (Role.DISPATCHER, Role.ADMIN):
-        if department_id is not None and not await Department.exists(id=department_id):
-            raise not_found("department", "departmentId")
-        return Scope(department_id)
-    if user.role is not Role.STAFF:
-        raise forbidden("Only staff, dispatchers and admins see queues.")
-    if department_id is None:
-        raise forbidden("The triage queue is the dispatchers'.")
-    if department_id != user.department_id:
-        raise not_found("department", "departmentId")  # another department's queue is not theirs to know
-    return Scope(department_id)
+    """The queue `user` may read when asking for `department_id`'s (see `reports.access.queue_department`)."""
+    return Scope(await access.queue_department(user, department_id))
 
 
 def default_statuses(scope: Scope) -> Sequence[Status]:
@@ -413,7 +403,7 @@ async def assign_case(
     user: User, case_id: int, assignee_id: int | None, events: EventBus | None = None
 ) -> Case:
     """Give a case to one of its department's staff (None: take it back). Sending it again changes nothing."""
-    case, _ = await casework.case_for(user, case_id, "input", "caseId", need_reporter=False)
+    case, _ = await access.case_for(user, case_id, "input", "caseId", need_reporter=False)
     office = user.role in (Role.DISPATCHER, Role.ADMIN)
     if not office and not (user.role is Role.STAFF and user.department_id == case.department_id):
         raise forbidden("Only the department's staff and dispatchers assign its cases.")

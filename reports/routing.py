@@ -196,7 +196,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-class Scope(enum.StrEnum):
+class RuleScope(enum.StrEnum):
     NATIONAL = "NATIONAL"
     CITY = "CITY"
 
@@ -208,7 +208,7 @@ class RoutingRule:
     source: str
     department_kind: str | None = None
     department: str | None = None
-    scope: Scope = Scope.NATIONAL
+    scope: RuleScope = RuleScope.NATIONAL
     jurisdiction: str | None = None
     window: TimeWindow | None = None
     conditions: tuple[Condition, ...] = ()
@@ -217,7 +217,7 @@ class RoutingRule:
     def __post_init__(self) -> None:
         if (self.department_kind is None) == (self.department is None):
             raise ValueError(f"rule {self.id}: give exactly one of department_kind or department")
-        if self.scope is Scope.CITY and self.jurisdiction is None:
+        if self.scope is RuleScope.CITY and self.jurisdiction is None:
             raise ValueError(f"rule {self.id}: a city rule must name its jurisdiction")
 
     @property
@@ -225,7 +225,7 @@ class RoutingRule:
         return self.category.endswith(".*")
 
     def describe(self) -> str:
-        parts = ["city override" if self.scope is Scope.CITY else "national default", self.category]
+        parts = ["city override" if self.scope is RuleScope.CITY else "national default", self.category]
         if self.jurisdiction:
             parts.append(f"in {self.jurisdiction}")
         if self.window:
@@ -370,7 +370,7 @@ def _precedence(
     rule: RoutingRule, area: Mapping[str, float]
 ) -> tuple[int, int, int, float, int, int, int, str]:
     return (
-        rule.scope is not Scope.CITY,
+        rule.scope is not RuleScope.CITY,
         rule.is_group_rule,
         rule.jurisdiction is None,
         area.get(rule.jurisdiction or "", 0.0),
@@ -402,11 +402,11 @@ def load_routing_rules(*sources: str | Path) -> RoutingTable:
         raw = expect(read_json(source), dict)
         only_keys(raw, ("scope", "city", "department_kinds", "rules", "name"))
         try:
-            scope = Scope(raw.get("scope"))
+            scope = RuleScope(raw.get("scope"))
         except ValueError:
             raise DataFileError(f"{source}: scope must be NATIONAL or CITY") from None
-        city = raw.get("city") if scope is Scope.CITY else None
-        if scope is Scope.CITY and not isinstance(city, str):
+        city = raw.get("city") if scope is RuleScope.CITY else None
+        if scope is RuleScope.CITY and not isinstance(city, str):
             raise DataFileError(f"{source}: a CITY file names its city jurisdiction code")
         for code, names in expect(raw.get("department_kinds", {}), dict, "department_kinds").items():
             kinds[code] = parse_names(expect(names, dict, "department_kinds", code), "department_kinds", code)
@@ -418,7 +418,7 @@ def load_routing_rules(*sources: str | Path) -> RoutingTable:
     return RoutingTable(kinds, tuple(rules))
 
 
-def parse_rule(raw: Any, scope: Scope, city: str | None, *path: str | int) -> RoutingRule:
+def parse_rule(raw: Any, scope: RuleScope, city: str | None, *path: str | int) -> RoutingRule:
     """One rule in its file form; `city` is the default jurisdiction of a CITY rule."""
     expect(raw, dict, *path)
     only_keys(raw, _RULE_KEYS, *path)

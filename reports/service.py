@@ -18,13 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F, Q
+from tortoise.queryset import QuerySet
 
-from identity.models import Role, User
+from identity.models import User
 from kernel import clock
 from kernel.errors import DomainError, DomainErrors, ErrorCode, conflict, invalid, not_found
 from kernel.geo import BBox, CoordinateSystem, LatLon, bbox_around, haversine_m, to_wgs84, validate_lat_lon
 from kernel.idempotency import create_once, fingerprint
 from media.service import MAX_PHOTOS_PER_ITEM, claim_photos, set_public
+from reports import access
 from reports.casework import dispatch_policy
 from reports.categories import Category
 from reports.evidence import validate_evidence
@@ -53,7 +55,6 @@ OPEN_STATUSES = (
 # Public map cell for categories reported at homes: about 200 m, so a complaint never pins a flat.
 PUBLIC_GRID_M = 200.0
 NEARBY_MAX = 5
-STAFF_ROLES = (Role.STAFF, Role.DISPATCHER, Role.ADMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +300,7 @@ async def _case_to_join(case_id: int, reporter_id: int, checked: _Checked) -> Ca
     """A "me too": the resident picked a nearby open case; it must be one they could see and near."""
     path = (*INPUT, "joinCase")
     case = await Case.get_or_none(id=case_id)
-    own = case is not None and await Report.exists(case_id=case.id, reporter_id=reporter_id)
-    if case is None or not (case.public or own):
+    if case is None or not await access.may_join(reporter_id, case):
         raise not_found("case", *path)
     if case.status not in OPEN_STATUSES:
         raise conflict(f"This case is {case.status}; submit a new report instead.", *path)
@@ -446,12 +446,15 @@ async def nearby_cases(
     radius = category.duplicate_radius_m if radius_m is None else radius_m
     if not math.isfinite(radius) or not 0 < radius <= 5000:
         raise invalid("The radius must be more than 0 and at most 5000 metres.", "radiusM")
-    rows = await Case.filter(
-        _search_box(point.lat, point.lon, radius + PUBLIC_GRID_M),
-        category_id=snapshot.category_ids[category.code],
-        status__in=OPEN_STATUSES,
-        public=True,
-    ).limit(500)
+    rows = (
+        await access.public_cases()
+        .filter(
+            _search_box(point.lat, point.lon, radius + PUBLIC_GRID_M),
+            category_id=snapshot.category_ids[category.code],
+            status__in=OPEN_STATUSES,
+        )
+        .limit(500)
+    )
     found = sorted(
         ((c, haversine_m(point.lat, point.lon, c.public_latitude, c.public_longitude)) for c in rows),
         key=lambda item: (item[1], item[0].id),
@@ -475,8 +478,9 @@ def check_bbox(box: BBox) -> BBox:
 
 def public_cases_query(
     box: BBox, category_ids: Sequence[int] | None, statuses: Sequence[Status] | None
-) -> Any:
-    query = Case.filter(public=True, public_latitude__gte=box.min_lat, public_latitude__lte=box.max_lat)
+) -> QuerySet[Case]:
+    """The map feed: public cases inside `box`, of the given categories and statuses when named."""
+    query = access.public_cases().filter(public_latitude__gte=box.min_lat, public_latitude__lte=box.max_lat)
     if box.crosses_antimeridian:
         query = query.filter(Q(public_longitude__gte=box.min_lon) | Q(public_longitude__lte=box.max_lon))
     else:
@@ -486,34 +490,3 @@ def public_cases_query(
     if statuses is not None:
         query = query.filter(status__in=list(statuses))
     return query
-
-
-async def visible_case_ids(user: User, case_ids: Sequence[int]) -> set[int]:
-    """Which of these cases the user may see in full: dispatchers and admins all, staff their
-    department's, residents and chiefs the ones they reported."""
-    ids = list(case_ids)
-    if not ids:
-        return set()
-    if user.role in (Role.DISPATCHER, Role.ADMIN):
-        return set(await Case.filter(id__in=ids).values_list("id", flat=True))
-    reported = set(
-        await Report.filter(case_id__in=ids, reporter_id=user.id).values_list("case_id", flat=True)
-    )
-    if user.role is Role.STAFF and user.department_id is not None:
-        reported |= set(
-            await Case.filter(id__in=ids, department_id=user.department_id).values_list("id", flat=True)
-        )
-    return reported
-
-
-def is_case_staff(user: User | None, case: Case) -> bool:
-    """Who sees how a case was routed and its internal notes."""
-    if user is None:
-        return False
-    if user.role in (Role.DISPATCHER, Role.ADMIN):
-        return True
-    return (
-        user.role is Role.STAFF
-        and user.department_id is not None
-        and user.department_id == case.department_id
-    )

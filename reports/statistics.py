@@ -51,10 +51,11 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from identity.models import Role, User
+from identity.models import User
 from kernel import clock
-from kernel.errors import forbidden, invalid
+from kernel.errors import invalid
 from kernel.rawsql import fetch
+from reports import access
 from reports.casework import INPUT, WORKING_STATUSES
 from reports.lifecycle import CASE_COUNTS, Action, Status
 from reports.models import CaseEvent
@@ -141,17 +142,6 @@ ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_tim
             "ratings_satisfied", "overdue_now")  # fmt: skip
 
 
-def scope_of(user: User, department_id: int | None) -> int | None:
-    """The department the caller may ask about (None: every one)."""
-    if user.role in (Role.DISPATCHER, Role.ADMIN):
-        return department_id
-    if user.role is Role.STAFF and user.department_id is not None:
-        if department_id not in (None, user.department_id):
-            raise forbidden("Staff see the statistics of their own department only.")
-        return user.department_id
-    raise forbidden("Statistics are for staff, dispatchers and administrators.")
-
-
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """The period's days, midnight to midnight in the city's timezone, as UTC instants."""
     if end <= start:
@@ -167,7 +157,7 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     """The rows asked for (sorted by department and category ids), then the total row."""
-    department_id = scope_of(user, query.department_id)
+    department_id = access.statistics_department(user, query.department_id)
     since, until = period_bounds(query.start, query.end)
     sql = _Sql(CaseEvent._meta.db, query.group_by, department_id, query.category_id)
     rows: dict[tuple[int | None, int | None], Figures] = {}

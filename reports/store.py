@@ -15,7 +15,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 from kernel.errors import DomainError, invalid, not_found
 from reports import models
 from reports.calendar import WorkingCalendar, load_calendar
-from reports.categories import Category, CategoryCatalog, Group, Names, load_categories
+from reports.categories import Category, CategoryCatalog, CategoryGroup, Names, load_categories
 from reports.datafile import DataFileError
 from reports.evidence import parse_schema
 from reports.routing import (
@@ -32,7 +32,7 @@ from reports.routing import (
     JurisdictionIndex,
     Router,
     RoutingRule,
-    Scope,
+    RuleScope,
     parse_rule,
 )
 from reports.sla import SlaPolicy, load_sla_policies
@@ -52,7 +52,7 @@ def working_calendar() -> WorkingCalendar:
 
 
 @functools.cache
-def _group_names() -> dict[Group, Names]:
+def _group_names() -> dict[CategoryGroup, Names]:
     return load_categories().group_names
 
 
@@ -75,7 +75,7 @@ def category_from_row(row: models.Category) -> Category:
     notice = Names(row.notice_zh, row.notice_en or row.notice_zh) if row.notice_zh else None
     return Category(
         code=row.code,
-        group=Group(row.group),
+        group=CategoryGroup(row.group),
         name=Names(row.name_zh, row.name_en),
         sla_policy=row.sla_policy,
         after_photos_required=row.after_photos_required,
@@ -88,18 +88,47 @@ def category_from_row(row: models.Category) -> Category:
     )
 
 
-def rule_from_row(row: models.RoutingRule) -> RoutingRule:
-    raw: dict[str, Any] = {"id": row.code, "category": row.category, "source": row.source}
+class RuleColumns(Protocol):
+    """A routing rule as its columns: a stored row, or an admin's input, which uses the same names."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def scope(self) -> RuleScope: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def department_kind(self) -> str | None: ...
+    @property
+    def department_code(self) -> str | None: ...
+    @property
+    def jurisdiction_code(self) -> str | None: ...
+    @property
+    def window(self) -> Any: ...
+    @property
+    def conditions(self) -> Any: ...
+    @property
+    def priority(self) -> int: ...
+
+
+def rule_from_columns(columns: RuleColumns, *path: str | int) -> RoutingRule:
+    raw: dict[str, Any] = {"id": columns.code, "category": columns.category, "source": columns.source}
     optional = {
-        "department_kind": row.department_kind,
-        "department": row.department_code,
-        "jurisdiction": row.jurisdiction_code,
-        "window": row.window,
-        "when": row.conditions or None,
-        "priority": row.priority or None,
+        "department_kind": columns.department_kind,
+        "department": columns.department_code,
+        "jurisdiction": columns.jurisdiction_code,
+        "window": columns.window,
+        "when": columns.conditions,
+        "priority": columns.priority,
     }
     raw.update({key: value for key, value in optional.items() if value is not None})
-    return parse_rule(raw, Scope(row.scope), None, "rules", row.code)
+    return parse_rule(raw, RuleScope(columns.scope), None, *path)
+
+
+def rule_from_row(row: models.RoutingRule) -> RoutingRule:
+    return rule_from_columns(row, "rules", row.code)
 
 
 def rule_row_fields(rule: RoutingRule) -> dict[str, Any]:
@@ -112,7 +141,7 @@ def rule_row_fields(rule: RoutingRule) -> dict[str, Any]:
             "timezone": rule.window.timezone,
         }
     return {
-        "scope": models.RuleScope(rule.scope.value),
+        "scope": rule.scope,
         "category": rule.category,
         "department_kind": rule.department_kind,
         "department_code": rule.department,
@@ -329,9 +358,12 @@ async def save_jurisdiction(j: Jurisdiction) -> models.Jurisdiction:
     return row
 
 
-def parse_rule_input(raw: Mapping[str, Any], scope: str) -> RoutingRule:
+def parse_rule_input(columns: RuleColumns) -> RoutingRule:
+    """An admin's rule, checked as the data files' rules are; the errors name the input's fields."""
+    if not columns.source.strip():
+        raise invalid("Cite the regulation the rule follows.", "input", "source")
     try:
-        return parse_rule(dict(raw), Scope(scope), None, "input")
+        return rule_from_columns(columns, "input")
     except (DataFileError, ValueError) as exc:
         raise invalid(str(exc), "input") from None
 
@@ -357,7 +389,7 @@ async def delete_rule(code: str) -> None:
 
 def category_row_fields(category: Category, evidence_raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "group": models.CategoryGroup(category.group.value),
+        "group": category.group,
         "name_zh": category.name.zh_cn,
         "name_en": category.name.en,
         "sla_policy": category.sla_policy,

@@ -19,9 +19,7 @@ from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
 from schema import enums  # noqa: F401  (gives the domain enums their GraphQL names before any type uses them)
-from schema.casework import CaseworkMutation, CaseworkSubscription
 from schema.context import Info
-from schema.deadlines import DeadlinesMutation
 from schema.errors import ErrorPolicy
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
@@ -29,10 +27,9 @@ from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
-from schema.queue import QueueMutation, QueueQuery
-from schema.reports.mutations import ReportsMutation
-from schema.reports.queries import ReportsQuery
-from schema.statistics import StatisticsQuery
+from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
+from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
+from schema.reports.subscriptions import CaseworkSubscription
 
 
 @strawberry.type

@@ -1,22 +1,27 @@
-"""Output types of reports and cases, and their field resolvers."""
+"""Output types of reports and cases (the queue's light rows are in `queue_types`), and their fields.
+
+Who may see a row, or a field of it, is `reports.access`'s answer; the batched reads behind the lists
+are `reports.reads`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from identity.models import Role, User
 from identity.service import Principal
 from kernel import clock
 from kernel.geo import CoordinateSystem
-from reports import casework, deadlines, models, service
+from reports import access, casework, deadlines, models, reads, statistics
+from reports.categories import CategoryGroup
 from reports.lifecycle import Action, Status, allowed_actions
-from reports.models import CategoryGroup, ExtensionStatus, Priority, RuleScope
+from reports.models import ExtensionStatus, Priority, RuleScope
 from reports.sla import DeadlineState
 from reports.store import Snapshot
 from schema.context import Info
@@ -25,59 +30,19 @@ from schema.media.types import PhotoNode, load_photos
 from schema.node import ModelNode
 
 
-@strawberry.type(
-    name="DeadlineExtension", description="A department's request for more time to resolve (延期)."
-)
-class DeadlineExtensionNode:
-    id: strawberry.ID
-    amount: float = strawberry.field(description="In the unit of the case's resolution deadline.")
-    reason: str
-    status: ExtensionStatus
-    decision_note: str
-    requested_at: datetime
-    decided_at: datetime | None
-
-    @classmethod
-    def from_model(cls, row: models.DeadlineExtension) -> DeadlineExtensionNode:
-        return cls(
-            id=strawberry.ID(relay.to_base64("DeadlineExtension", row.id)),
-            amount=row.amount,
-            reason=row.reason,
-            status=row.status,
-            decision_note=row.decision_note,
-            requested_at=row.created_at,
-            decided_at=row.decided_at,
-        )
-
-
-async def _events_of(case_ids: list[int]) -> list[list[models.CaseEvent]]:
-    grouped: dict[int, list[models.CaseEvent]] = {i: [] for i in case_ids}
-    for event in await models.CaseEvent.filter(case_id__in=case_ids).order_by("id"):
-        grouped[event.case_id].append(event)
-    return [grouped[i] for i in case_ids]
-
-
-async def _reports_of(case_ids: list[int]) -> list[list[models.Report]]:
-    grouped: dict[int, list[models.Report]] = {i: [] for i in case_ids}
-    for report in await models.Report.filter(case_id__in=case_ids).order_by("id"):
-        grouped[report.case_id].append(report)
-    return [grouped[i] for i in case_ids]
-
-
-async def _feedback_of(case_ids: list[int]) -> list[list[models.CaseFeedback]]:
-    grouped: dict[int, list[models.CaseFeedback]] = {i: [] for i in case_ids}
-    for row in await models.CaseFeedback.filter(case_id__in=case_ids).order_by("id"):
-        grouped[row.case_id].append(row)
-    return [grouped[i] for i in case_ids]
-
-
-async def _snapshot(info: Info) -> Snapshot:
+async def routing_snapshot(info: Info) -> Snapshot:
+    """The routing data (categories, departments, rules) as this process has compiled it."""
     services = info.context.services
     assert services is not None
     return await services.routing.current()
 
 
-# --- types ---------------------------------------------------------------------------------------
+def global_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(relay.to_base64(type_name, pk))
+
+
+def _global_ids(type_name: str, ids: Sequence[int]) -> list[strawberry.ID]:
+    return [global_id(type_name, i) for i in ids]
 
 
 @strawberry.type(description="A WGS-84 point.")
@@ -94,7 +59,8 @@ class OriginalLocation:
 
 
 @strawberry.type(name="Category")
-class CategoryNode(relay.Node):
+class CategoryNode(ModelNode[models.Category]):
+    model = models.Category
     id: relay.NodeID[int]
     code: str
     group: CategoryGroup
@@ -112,43 +78,27 @@ class CategoryNode(relay.Node):
     active: bool
 
     @classmethod
-    def from_model(cls, row: models.Category) -> CategoryNode:
-        return cls(
-            id=row.id,
-            code=row.code,
-            group=row.group,
-            name_zh=row.name_zh,
-            name_en=row.name_en,
-            sla_policy=row.sla_policy,
-            home_related=row.home_related,
-            after_photos_required=row.after_photos_required,
-            verification_required=row.verification_required,
-            duplicate_radius_m=row.duplicate_radius_m,
-            duplicate_window_hours=row.duplicate_window_hours,
-            evidence_schema=row.evidence_schema,
-            notice_zh=row.notice_zh,
-            notice_en=row.notice_en,
-            active=row.active,
-        )
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[CategoryNode | None]:
-        rows = await info.context.loaders.rows(models.Category).load_many([int(i) for i in node_ids])
-        return [cls.from_model(r) if r else None for r in rows]
+    async def visible(
+        cls, principal: Principal | None, rows: Sequence[models.Category]
+    ) -> Sequence[models.Category]:
+        return access.visible_categories(principal, rows)
 
 
-async def _category(info: Info, category_id: int) -> CategoryNode:
-    row = await info.context.loaders.rows(models.Category).load(category_id)
-    return CategoryNode.from_model(row)
+async def category_node(info: Info, category_id: int) -> CategoryNode:
+    (node,) = await CategoryNode.resolve_nodes(info=info, node_ids=[str(category_id)])
+    assert node is not None  # public, and kept while anything refers to it (RESTRICT)
+    return node
 
 
-async def _department(info: Info, department_id: int | None) -> DepartmentNode | None:
+async def department_node(info: Info, department_id: int | None) -> DepartmentNode | None:
+    # Loaded and checked here rather than through DepartmentNode.resolve_nodes, so that the departments
+    # of a whole page of cases take one query (the rows loader) and no check of their own per case.
     if department_id is None:
         return None
     row = await info.context.loaders.rows(models.Department).load(department_id)
-    return DepartmentNode.from_model(row) if row else None
+    if row is None or not access.visible_department_rows(info.context.principal, [row]):
+        return None
+    return DepartmentNode.from_model(row)
 
 
 @strawberry.type(description="A step in a case's life as its reporters see it: no names, no internal notes.")
@@ -177,14 +127,39 @@ class CaseFeedback:
     at: datetime
 
 
+@strawberry.type(
+    name="DeadlineExtension", description="A department's request for more time to resolve (延期)."
+)
+class DeadlineExtensionNode:
+    id: strawberry.ID
+    amount: float = strawberry.field(description="In the unit of the case's resolution deadline.")
+    reason: str
+    status: ExtensionStatus
+    decision_note: str
+    requested_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: models.DeadlineExtension) -> DeadlineExtensionNode:
+        return cls(
+            id=global_id("DeadlineExtension", row.id),
+            amount=row.amount,
+            reason=row.reason,
+            status=row.status,
+            decision_note=row.decision_note,
+            requested_at=row.created_at,
+            decided_at=row.decided_at,
+        )
+
+
 @strawberry.type(name="Case", description="The unit of work; visible in full to its reporters and staff.")
-class CaseNode(relay.Node):
+class CaseNode(ModelNode[models.Case]):
+    model = models.Case
     id: relay.NodeID[int]
     reference: str
     status: Status
     version: int
     priority: Priority
-    location: Location
     response_due_at: datetime | None
     resolution_due_at: datetime | None
     reporter_count: int
@@ -200,47 +175,27 @@ class CaseNode(relay.Node):
     _row: strawberry.Private[models.Case]
 
     @classmethod
-    def from_model(cls, row: models.Case) -> CaseNode:
-        return cls(
-            id=row.id,
-            reference=row.reference,
-            status=row.status,
-            version=row.version,
-            priority=row.priority,
-            location=Location(latitude=row.latitude, longitude=row.longitude),
-            response_due_at=row.response_due_at,
-            resolution_due_at=row.resolution_due_at,
-            reporter_count=row.reporter_count,
-            report_count=row.report_count,
-            rework_count=row.rework_count,
-            resolution_note=row.resolution_note,
-            dispatched_at=row.dispatched_at,
-            responded_at=row.responded_at,
-            resolved_at=row.resolved_at,
-            closed_at=row.closed_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            _row=row,
-        )
+    async def visible(cls, principal: Principal | None, rows: Sequence[models.Case]) -> list[models.Case]:
+        return await access.visible_cases(principal, rows)
+
+    @strawberry.field
+    def location(self) -> Location:
+        return Location(latitude=self._row.latitude, longitude=self._row.longitude)
 
     @strawberry.field
     async def category(self, info: Info) -> CategoryNode:
-        return await _category(info, self._row.category_id)
+        return await category_node(info, self._row.category_id)
 
     @strawberry.field
     async def department(self, info: Info) -> DepartmentNode | None:
-        return await _department(info, self._row.department_id)
+        return await department_node(info, self._row.department_id)
 
     def _staff(self, info: Info) -> bool:
         principal = info.context.principal
-        return service.is_case_staff(principal.user if principal else None, self._row)
+        return access.is_case_staff(principal.user if principal else None, self._row)
 
-    async def _reported(self, info: Info) -> bool:
-        principal = info.context.principal
-        if principal is None:
-            return False
-        reports = await info.context.loaders.batch(_reports_of).load(self._row.id)
-        return any(r.reporter_id == principal.user.id for r in reports)
+    async def _reports(self, info: Info) -> list[models.Report]:
+        return await info.context.loaders.batch(reads.reports_of_cases).load(self._row.id)
 
     @strawberry.field(description="What the caller may do now: the buttons to show (inputs aside).")
     async def allowed_actions(self, info: Info) -> list[Action]:
@@ -248,30 +203,25 @@ class CaseNode(relay.Node):
         if principal is None:
             return []
         category = await info.context.loaders.rows(models.Category).load(self._row.category_id)
-        actor = casework.actor_of(principal.user, self._row, await self._reported(info))
+        reported = any(r.reporter_id == principal.user.id for r in await self._reports(info))
+        actor = casework.actor_of(principal.user, self._row, reported)
         return allowed_actions(self._row.status, actor, category)
 
     @strawberry.field(description="The case this one was merged into, if it was.")
     async def merged_into(self, info: Info) -> CaseNode | None:
         if self._row.merged_into_id is None:
             return None
-        row = await info.context.loaders.rows(models.Case).load(self._row.merged_into_id)
-        return CaseNode.from_model(row) if row else None
+        (node,) = await CaseNode.resolve_nodes(info=info, node_ids=[str(self._row.merged_into_id)])
+        return node
 
     @strawberry.field(description="The reports in this case: all for its staff, a resident's own for them.")
     async def reports(self, info: Info) -> list[ReportNode]:
-        principal = info.context.principal
-        if principal is None:
-            return []
-        rows = await info.context.loaders.batch(_reports_of).load(self._row.id)
-        if not self._staff(info):
-            rows = [r for r in rows if r.reporter_id == principal.user.id]
+        rows = access.seen_on_case(info.context.principal, self._row, await self._reports(info))
         return [ReportNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The photos of its reports the caller may see, first report first.")
     async def photos(self, info: Info) -> list[PhotoNode]:
-        rows = await info.context.loaders.batch(_reports_of).load(self._row.id)
-        return await load_photos(info, [p for r in rows for p in r.photo_ids])
+        return await load_photos(info, [p for r in await self._reports(info) for p in r.photo_ids])
 
     @strawberry.field(description="The after-photos the department resolved it with.")
     async def resolution_photos(self, info: Info) -> list[PhotoNode]:
@@ -281,17 +231,13 @@ class CaseNode(relay.Node):
     async def assignee(self, info: Info) -> UserNode | None:
         if self._row.assignee_id is None or not self._staff(info):
             return None
-        row = await info.context.loaders.rows(User).load(self._row.assignee_id)
-        return UserNode.from_model(row) if row else None
+        (node,) = await UserNode.resolve_nodes(info=info, node_ids=[str(self._row.assignee_id)])
+        return node
 
     @strawberry.field(description="Residents' ratings: all for staff, the caller's own for a reporter.")
     async def feedback(self, info: Info) -> list[CaseFeedback]:
-        principal = info.context.principal
-        if principal is None:
-            return []
-        rows = await info.context.loaders.batch(_feedback_of).load(self._row.id)
-        if not self._staff(info):
-            rows = [r for r in rows if r.reporter_id == principal.user.id]
+        rows = await info.context.loaders.batch(reads.feedback_of_cases).load(self._row.id)
+        rows = access.seen_on_case(info.context.principal, self._row, rows)
         return [CaseFeedback(rating=r.rating, comment=r.comment, at=r.updated_at) for r in rows]
 
     @strawberry.field(description="Why the case went where it went (rule, source, department). Staff only.")
@@ -311,7 +257,7 @@ class CaseNode(relay.Node):
 
     @strawberry.field(description="What happened, in order, without names or internal notes.")
     async def timeline(self, info: Info) -> list[TimelineEntry]:
-        events = await info.context.loaders.batch(_events_of).load(self._row.id)
+        events = await info.context.loaders.batch(reads.events_of_cases).load(self._row.id)
         return [
             TimelineEntry(kind=e.kind, from_status=e.from_status, to_status=e.to_status, at=e.created_at)
             for e in events
@@ -320,20 +266,21 @@ class CaseNode(relay.Node):
     @strawberry.field(description="ON_TIME, APPROACHING or OVERDUE now; null when no deadline runs.")
     async def deadline_state(self, info: Info) -> DeadlineState | None:
         category = await info.context.loaders.rows(models.Category).load(self._row.category_id)
+        assert category is not None  # kept while a case refers to it (RESTRICT)
         return deadlines.deadline_state(self._row, category, clock.now())
 
     @strawberry.field(description="Requests for more time, newest first. Staff only; empty otherwise.")
     async def extensions(self, info: Info) -> list[DeadlineExtensionNode]:
         if not self._staff(info):
             return []
-        rows = await info.context.loaders.batch(deadlines.extensions_of).load(self._row.id)
+        rows = await info.context.loaders.batch(reads.extensions_of_cases).load(self._row.id)
         return [DeadlineExtensionNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The full event log with actors and notes. Staff only; empty otherwise.")
     async def events(self, info: Info) -> list[CaseEventEntry]:
         if not self._staff(info):
             return []
-        events = await info.context.loaders.batch(_events_of).load(self._row.id)
+        events = await info.context.loaders.batch(reads.events_of_cases).load(self._row.id)
         return [
             CaseEventEntry(
                 kind=e.kind,
@@ -341,92 +288,59 @@ class CaseNode(relay.Node):
                 to_status=e.to_status,
                 note=e.note,
                 data=e.data,
-                actor_id=relay.to_base64("User", e.actor_id) if e.actor_id else None,
+                actor_id=global_id("User", e.actor_id) if e.actor_id else None,
                 at=e.created_at,
             )
             for e in events
         ]
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[CaseNode | None]:
-        ids = [int(i) for i in node_ids]
-        principal = info.context.principal
-        if principal is None:
-            return [None] * len(ids)
-        visible = await service.visible_case_ids(principal.user, ids)
-        rows = {r.id: r for r in await models.Case.filter(id__in=list(visible))}
-        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
-
-
-def _photo_ids(ids: Sequence[int]) -> list[strawberry.ID]:
-    return [strawberry.ID(relay.to_base64("Photo", i)) for i in ids]
-
 
 @strawberry.type(name="Report", description="One resident's submission; only its reporter sees it here.")
-class ReportNode(relay.Node):
+class ReportNode(ModelNode[models.Report]):
+    model = models.Report
     id: relay.NodeID[int]
     client_id: str
     description: str
-    location: Location
-    original_location: OriginalLocation
     accuracy_m: float | None
     observed_at: datetime
     evidence: JSON
-    photo_ids: list[strawberry.ID]
     anonymous: bool
     contact_consent: bool
     created_at: datetime
-    _category_id: strawberry.Private[int]
-    _case_id: strawberry.Private[int]
-    _photos: strawberry.Private[list[int]]
+    _row: strawberry.Private[models.Report]
 
     @classmethod
-    def from_model(cls, row: models.Report) -> ReportNode:
-        return cls(
-            id=row.id,
-            client_id=row.client_id,
-            description=row.description,
-            location=Location(latitude=row.latitude, longitude=row.longitude),
-            original_location=OriginalLocation(
-                latitude=row.original_latitude, longitude=row.original_longitude, crs=row.crs
-            ),
-            accuracy_m=row.accuracy_m,
-            observed_at=row.observed_at,
-            evidence=row.evidence,
-            photo_ids=_photo_ids(row.photo_ids),
-            anonymous=row.anonymous,
-            contact_consent=row.contact_consent,
-            created_at=row.created_at,
-            _category_id=row.category_id,
-            _case_id=row.case_id,
-            _photos=row.photo_ids,
-        )
+    async def visible(cls, principal: Principal | None, rows: Sequence[models.Report]) -> list[models.Report]:
+        return access.visible_reports(principal, rows)
+
+    @strawberry.field
+    def location(self) -> Location:
+        return Location(latitude=self._row.latitude, longitude=self._row.longitude)
+
+    @strawberry.field
+    def original_location(self) -> OriginalLocation:
+        row = self._row
+        return OriginalLocation(latitude=row.original_latitude, longitude=row.original_longitude, crs=row.crs)
+
+    @strawberry.field
+    def photo_ids(self) -> list[strawberry.ID]:
+        return _global_ids("Photo", self._row.photo_ids)
 
     @strawberry.field(description="Its photos the caller may see, with their URLs.")
     async def photos(self, info: Info) -> list[PhotoNode]:
-        return await load_photos(info, self._photos)
+        return await load_photos(info, self._row.photo_ids)
 
     @strawberry.field
     async def category(self, info: Info) -> CategoryNode:
-        return await _category(info, self._category_id)
+        return await category_node(info, self._row.category_id)
 
     @strawberry.field(description="The case this report belongs to: its status, department and deadlines.")
     async def case(self, info: Info) -> CaseNode:
-        row = await info.context.loaders.rows(models.Case).load(self._case_id)
+        # Whoever sees a report sees its case (its reporter reported it; the case's staff see both), so
+        # a page of reports takes no check per case (reports.access).
+        row = await info.context.loaders.rows(models.Case).load(self._row.case_id)
+        assert row is not None  # kept while a report refers to it (RESTRICT)
         return CaseNode.from_model(row)
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[ReportNode | None]:
-        ids = [int(i) for i in node_ids]
-        principal = info.context.principal
-        if principal is None:
-            return [None] * len(ids)
-        rows = {r.id: r for r in await models.Report.filter(id__in=ids, reporter_id=principal.user.id)}
-        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
 
 
 @strawberry.type(
@@ -434,64 +348,44 @@ class ReportNode(relay.Node):
     description="A case as anyone may see it on the map: no reporter, no evidence metadata, the "
     "location coarsened to about 200 m for categories reported at homes, photos as public derivatives.",
 )
-class PublicCaseNode(relay.Node):
+class PublicCaseNode(ModelNode[models.Case]):
+    model = models.Case
     id: relay.NodeID[int]
     reference: str
     status: Status
-    location: Location
     reporter_count: int
-    reported_on: datetime = strawberry.field(description="The hour the case was opened (not the minute).")
-    _category_id: strawberry.Private[int]
-    _department_id: strawberry.Private[int | None]
-    _case_id: strawberry.Private[int]
+    _row: strawberry.Private[models.Case]
 
     @classmethod
-    def from_model(cls, row: models.Case) -> PublicCaseNode:
-        return cls(
-            id=row.id,
-            reference=row.reference,
-            status=row.status,
-            location=Location(latitude=row.public_latitude, longitude=row.public_longitude),
-            reporter_count=row.reporter_count,
-            reported_on=row.created_at.replace(minute=0, second=0, microsecond=0),
-            _category_id=row.category_id,
-            _department_id=row.department_id,
-            _case_id=row.id,
-        )
+    async def visible(cls, principal: Principal | None, rows: Sequence[models.Case]) -> list[models.Case]:
+        return access.visible_public_cases(principal, rows)
+
+    @strawberry.field
+    def location(self) -> Location:
+        return Location(latitude=self._row.public_latitude, longitude=self._row.public_longitude)
+
+    @strawberry.field(description="The hour the case was opened (not the minute).")
+    def reported_on(self) -> datetime:
+        return self._row.created_at.replace(minute=0, second=0, microsecond=0)
 
     @strawberry.field
     async def category(self, info: Info) -> CategoryNode:
-        return await _category(info, self._category_id)
+        return await category_node(info, self._row.category_id)
 
     @strawberry.field
     async def department(self, info: Info) -> DepartmentNode | None:
-        return await _department(info, self._department_id)
+        return await department_node(info, self._row.department_id)
+
+    async def _photos(self, info: Info) -> list[int]:
+        return await info.context.loaders.batch(reads.photos_of_cases).load(self._row.id)
 
     @strawberry.field(description="Photo ids whose metadata-free derivatives are public.")
     async def photo_ids(self, info: Info) -> list[strawberry.ID]:
-        photos = await info.context.loaders.batch(_photos_of).load(self._case_id)
-        return _photo_ids(photos)
+        return _global_ids("Photo", await self._photos(info))
 
     @strawberry.field(description="Its public photos, with the URLs of their metadata-free renditions.")
     async def photos(self, info: Info) -> list[PhotoNode]:
-        return await load_photos(info, await info.context.loaders.batch(_photos_of).load(self._case_id))
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[PublicCaseNode | None]:
-        ids = [int(i) for i in node_ids]
-        rows = {r.id: r for r in await models.Case.filter(id__in=ids, public=True)}
-        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
-
-
-async def _photos_of(case_ids: list[int]) -> list[list[int]]:
-    grouped: dict[int, list[int]] = {i: [] for i in case_ids}
-    for case_id, photo_ids in (
-        await models.Report.filter(case_id__in=case_ids).order_by("id").values_list("case_id", "photo_ids")
-    ):
-        grouped[case_id].extend(photo_ids)
-    return [grouped[i] for i in case_ids]
+        return await load_photos(info, await self._photos(info))
 
 
 @strawberry.type(description="An open case near a point, to join instead of filing a new one.")
@@ -512,11 +406,12 @@ class JurisdictionNode(ModelNode[models.Jurisdiction]):
     async def visible(
         cls, principal: Principal | None, rows: Sequence[models.Jurisdiction]
     ) -> Sequence[models.Jurisdiction]:
-        return rows  # the map of jurisdictions is public data
+        return access.visible_jurisdictions(principal, rows)
 
 
 @strawberry.type(name="RoutingRule", description="One row of the routing table, with the rule it cites.")
-class RoutingRuleNode(relay.Node):
+class RoutingRuleNode(ModelNode[models.RoutingRule]):
+    model = models.RoutingRule
     id: relay.NodeID[int]
     code: str
     scope: RuleScope
@@ -530,27 +425,53 @@ class RoutingRuleNode(relay.Node):
     source: str
 
     @classmethod
-    def from_model(cls, row: models.RoutingRule) -> RoutingRuleNode:
-        return cls(
-            id=row.id,
-            code=row.code,
-            scope=row.scope,
-            category=row.category,
-            department_kind=row.department_kind,
-            department_code=row.department_code,
-            jurisdiction_code=row.jurisdiction_code,
-            window=row.window,
-            conditions=row.conditions,
-            priority=row.priority,
-            source=row.source,
-        )
+    async def visible(
+        cls, principal: Principal | None, rows: Sequence[models.RoutingRule]
+    ) -> Sequence[models.RoutingRule]:
+        return access.visible_routing_rules(principal, rows)
+
+
+@strawberry.type(description="A change to a case, as live updates deliver it.")
+class CaseUpdate:
+    kind: str = strawberry.field(description="The step or event: accept, resolve, assigned, escalation...")
+    case: CaseNode | None = strawberry.field(
+        description="The case as it is now; null when the subscriber may no longer see it (e.g. it left "
+        "the department's queue)."
+    )
+    case_id: strawberry.ID
+
+
+@strawberry.type(description="The figures of one group, or of all groups (`total`); see the README.")
+class CaseStatisticsRow:
+    _row: strawberry.Private[statistics.Figures]
+    total: bool = strawberry.field(description="The row for everything asked, each case counted once.")
+    received: int
+    accepted: int
+    returned: int
+    resolved: int
+    closed: int
+    reopened: int
+    responses: int = strawberry.field(description="Accepts and returns with a due time: the denominator.")
+    on_time_acceptance_rate: float | None
+    resolutions: int = strawberry.field(description="Resolutions with a due time: the denominator.")
+    on_time_resolution_rate: float | None = strawberry.field(description="按期结案率, 0..1.")
+    handling_hours_median: float | None
+    handling_hours_p90: float | None
+    ratings: int
+    satisfaction_rate: float | None = strawberry.field(description="Ratings of 4 or 5 among ratings, 0..1.")
+    overdue_now: int
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[RoutingRuleNode | None]:
-        if not info.context.has_role(Role.ADMIN, Role.DISPATCHER):
-            return [None] * len(node_ids)
-        ids = [int(i) for i in node_ids]
-        rows = {r.id: r for r in await models.RoutingRule.filter(id__in=ids)}
-        return [cls.from_model(rows[i]) if i in rows else None for i in ids]
+    def from_figures(cls, row: statistics.Figures) -> CaseStatisticsRow:
+        # Every field but the row itself is the figure of the same name.
+        names = [f.name for f in dataclasses.fields(cast(Any, cls)) if f.init and f.name != "_row"]
+        return cls(_row=row, **{name: getattr(row, name) for name in names})
+
+    @strawberry.field(description="The group's department, or on the total row the one asked about.")
+    async def department(self, info: Info) -> DepartmentNode | None:
+        return await department_node(info, self._row.department_id)
+
+    @strawberry.field(description="The group's category, or on the total row the one asked about.")
+    async def category(self, info: Info) -> CategoryNode | None:
+        category_id = self._row.category_id
+        return None if category_id is None else await category_node(info, category_id)

@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from identity.models import Role
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 from reports.lifecycle import (
     SYSTEM,
     TRANSITIONS,
     Action,
     Actor,
-    Role,
     Status,
     TransitionInput,
     allowed_actions,

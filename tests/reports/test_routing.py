@@ -16,7 +16,7 @@ from reports.routing import (
     JurisdictionIndex,
     Router,
     RoutingRule,
-    Scope,
+    RuleScope,
     TimeWindow,
     load_jurisdictions,
     load_routing_rules,
@@ -218,7 +218,7 @@ def test_rule_shape_is_checked() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         RoutingRule("x", "noise.*", "s")
     with pytest.raises(ValueError, match="jurisdiction"):
-        RoutingRule("x", "noise.*", "s", department_kind="police", scope=Scope.CITY)
+        RoutingRule("x", "noise.*", "s", department_kind="police", scope=RuleScope.CITY)
 
 
 def test_rule_files_are_validated(tmp_path) -> None:
@@ -236,7 +236,7 @@ def test_rule_files_are_validated(tmp_path) -> None:
 
 def test_every_shipped_rule_cites_a_source_and_city_rules_are_scoped() -> None:
     assert all(rule.source for rule in TABLE.rules)
-    city = [rule for rule in TABLE.rules if rule.scope is Scope.CITY]
+    city = [rule for rule in TABLE.rules if rule.scope is RuleScope.CITY]
     assert {rule.jurisdiction for rule in city} == {"310000", "370200"}
 
 
