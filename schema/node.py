@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast, overload
 
 import strawberry
 from strawberry import relay
 from tortoise.models import Model
 
 from identity.service import Principal
-from kernel.errors import invalid
+from kernel.errors import DomainError, ErrorCode, invalid
 from schema.context import Info
 
 RowT = TypeVar("RowT", bound=Model)
@@ -49,16 +49,36 @@ class ModelNode(relay.Node, Generic[RowT]):
         values = {name: row if name == "_row" else getattr(row, source) for name, source in _sources(cls)}
         return cls(**values)
 
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: Literal[True]
+    ) -> list[Self]: ...
+
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: Literal[False] = False
+    ) -> list[Self | None]: ...
+
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool
+    ) -> list[Self] | list[Self | None]: ...
+
     @classmethod
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows: list[RowT | None] = await info.context.loaders.rows(cls.model).load_many(
-            [int(i) for i in node_ids]
-        )
+    ) -> list[Self] | list[Self | None]:
+        loaded = await info.context.loaders.rows(cls.model).load_many([int(i) for i in node_ids])
+        rows = cast(list[RowT | None], loaded)
         found = [row for row in rows if row is not None]
         allowed = {row.pk for row in await cls.visible(info.context.principal, found)} if found else set()
-        return [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
+        nodes = [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
+        if required and None in nodes:  # missing and hidden look the same
+            raise DomainError(ErrorCode.NOT_FOUND, f"No such {cls.__name__.removesuffix('Node')}.")
+        return nodes
 
 
 def decode_id(global_id: strawberry.ID | str, type_name: str, *field: str) -> int:

@@ -21,13 +21,13 @@ from tortoise.queryset import QuerySet
 from kernel.errors import invalid
 
 MAX_PAGE_SIZE = 100
-NodeT = NodeType  # relay's own type variable: its Edge resolves by that name
 
 
+# Generic over relay's own type variable: strawberry resolves the Edge inside by that variable's name.
 @strawberry.type(description="A page of a list, read by cursor; `nodes` when cursors are not needed.")
-class Connection(relay.Connection[NodeT]):
+class Connection(relay.Connection[NodeType]):
     @strawberry.field
-    def nodes(self) -> list[NodeT]:
+    def nodes(self) -> list[NodeType]:
         return [edge.node for edge in self.edges]
 
 
@@ -82,8 +82,8 @@ async def keyset_page(
     order: Sequence[str],
     first: int,
     after: str | None,
-    to_node: Callable[[Any], NodeT],
-) -> Connection[NodeT]:
+    to_node: Callable[[Any], NodeType],
+) -> Connection[NodeType]:
     """One page of `queryset` in `order`; the last key must be unique (e.g. "-id")."""
     check_page_size(first)
     if after:

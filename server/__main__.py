@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 from tortoise import Tortoise
 
@@ -22,7 +23,7 @@ def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-async def _with_db(settings: Settings, work) -> None:  # type: ignore[no-untyped-def]
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[object]]) -> None:
     await Tortoise.init(config=tortoise_config(settings.database_url))
     try:
         await work()
@@ -129,6 +130,13 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
+def cmd_schema(settings: Settings, _: argparse.Namespace) -> None:
+    from schema import build_schema
+
+    # The contract the phone apps generate their clients from (committed as schema.graphql).
+    print(build_schema(production=False).as_str())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="envcase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         "escalate",
         help="one deadline pass: remind, escalate, close quiet resolved cases (cron-safe, several at once)",
     )
+    sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
     _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         "seed-demo": cmd_seed_demo,
         "sweep-media": cmd_sweep_media,
         "escalate": cmd_escalate,
+        "schema": cmd_schema,
     }
     commands[args.command](settings, args)
 
