@@ -197,8 +197,8 @@ async def measure(url: str, per_month: int, rounds: int, media: Path) -> dict[st
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
         await seed_demo()
-        departments = await Department.all().order_by("id").values_list("id", flat=True)
-        categories = await Category.all().order_by("id").values_list("id", flat=True)
+        departments = [row_id for (row_id,) in await Department.all().order_by("id").values_list("id")]
+        categories = [row_id for (row_id,) in await Category.all().order_by("id").values_list("id")]
         rater = await User.create(role=Role.CITIZEN)
         began = time.perf_counter()
         history = generate(per_month, departments, categories, rater.id)

@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,7 +58,7 @@ from server.db import apply_migrations, tortoise_config  # noqa: E402
 LAT0, LON0 = 30.0, 120.0  # south-west corner of the benchmark city
 ROWS, COLS = 5, 10  # 50 districts
 DISTRICT_DEG = 0.05  # about 5.5 km
-MIX = [
+MIX: list[tuple[str, dict[str, Any]]] = [
     ("noise.construction", {}),
     ("noise.commercial", {"source": "shop_loudspeaker"}),
     ("odor.restaurant_fumes", {"intensity": 3}),

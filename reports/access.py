@@ -23,7 +23,7 @@ queryset (or the rows it finds).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
 from tortoise.queryset import QuerySet
 
@@ -137,8 +137,8 @@ async def visible_cases(principal: Principal | None, rows: Sequence[Case]) -> li
     seen = {case.id for case in rows if is_case_staff(user, case)}
     others = [case.id for case in rows if case.id not in seen]
     if others:
-        reported = Report.filter(case_id__in=others, reporter_id=user.id).values_list("case_id", flat=True)
-        seen |= set(cast(list[int], await reported))
+        reported = Report.filter(case_id__in=others, reporter_id=user.id).values_list("case_id")
+        seen |= {case_id for (case_id,) in await reported}
     return [case for case in rows if case.id in seen]
 
 

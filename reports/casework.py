@@ -77,8 +77,8 @@ async def dispatch_policy(category_policy: str, priority: Priority, department_i
     region = None
     if policy is not None and any(v.region is not None for v in policy.variants):
         # Only regional variants need the department's region: one small read, not on every dispatch.
-        codes = await Department.filter(id=department_id).values_list("jurisdiction__code", flat=True)
-        region = codes[0] if codes else None
+        codes = await Department.filter(id=department_id).values_list("jurisdiction__code")
+        region = codes[0][0] if codes else None
     return choose_policy(sla_policies(), category_policy, priority, region)
 
 
@@ -262,15 +262,18 @@ async def transition(
         if not updated:
             raise _stale(await Case.get(id=case.id))
         if step.given.photo_ids and user is not None:
-            await claim_photos(user.id, [int(p) for p in step.given.photo_ids], field=(*INPUT, "photoIds"))
+            await claim_photos(user.id, step.given.photo_ids, field=(*INPUT, "photoIds"))
+        statistics: dict[str, Any] = {
+            **_timeliness(case, step.action, now),
+            **await _priors(case.id, step.action, department),
+        }
         await CaseEvent.create(
             case_id=case.id,
             actor_id=user.id if user else None,
             kind=step.action.value,
             department_id=department,
             category_id=step.category_id or case.category_id,
-            **_timeliness(case, step.action, now),
-            **await _priors(case.id, step.action, department),
+            **statistics,
             from_status=case.status,
             to_status=to,
             note=(step.given.reason or step.given.note or "").strip(),
@@ -292,7 +295,7 @@ async def transition(
     if step.action is Action.REROUTE:
         await set_public(await case_photo_ids(case.id))
     elif step.action is Action.RESOLVE and case.public:
-        await set_public([int(p) for p in step.given.photo_ids])
+        await set_public(step.given.photo_ids)
     await publish(events, case, step.action.value, before_department)
     return case
 
@@ -317,8 +320,8 @@ def _stale(current: Case) -> DomainError:
 
 
 async def case_photo_ids(case_id: int) -> list[int]:
-    rows = await Report.filter(case_id=case_id).values_list("photo_ids", flat=True)
-    return [int(p) for ids in rows for p in ids]
+    rows = await Report.filter(case_id=case_id).values_list("photo_ids")
+    return [int(p) for (ids,) in rows for p in ids]
 
 
 async def publish(events: EventBus | None, case: Case, kind: str, before_department: int | None) -> None:

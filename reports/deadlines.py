@@ -152,9 +152,15 @@ _WATCHES = (
 )
 
 
+def _where(lookup: str, value: Any) -> Q:
+    """`Q(<lookup>=value)` for a lookup built at run time."""
+    condition: dict[str, Any] = {lookup: value}
+    return Q(**condition)
+
+
 def _differs(column: str, value: Any) -> Q:
     """`column IS DISTINCT FROM value`, written so both databases understand it."""
-    return Q(**{f"{column}__isnull": True}) | Q(**{f"{column}__lt": value}) | Q(**{f"{column}__gt": value})
+    return _where(f"{column}__isnull", True) | _where(f"{column}__lt", value) | _where(f"{column}__gt", value)
 
 
 def reminder_horizon(span: Span, warn_at: float, now: datetime, calendar: WorkingCalendar) -> datetime:
@@ -189,14 +195,14 @@ async def escalate_due_cases(
         }
         if not horizons:
             break
-        windows = [Q(sla_policy=code, **{f"{due}__lte": h}) for code, h in horizons.items()] + [
-            Q(sla_policy__isnull=True, category_id__in=categories_of[code], **{f"{due}__lte": h})
+        windows = [Q(sla_policy=code) & _where(f"{due}__lte", h) for code, h in horizons.items()] + [
+            Q(sla_policy__isnull=True, category_id__in=categories_of[code]) & _where(f"{due}__lte", h)
             for code, h in horizons.items()
             if code in categories_of
         ]
         # Still to do: a reminder for this due time, or (once overdue) an escalation.
         needs_work = _differs("reminded_for", F(due)) | (
-            Q(**{f"{due}__lte": now}) & _differs("escalated_for", F(due))
+            _where(f"{due}__lte", now) & _differs("escalated_for", F(due))
         )
         candidates = Case.filter(
             Q(*windows, join_type="OR"),
@@ -207,7 +213,7 @@ async def escalate_due_cases(
         # The candidates' ids in one index range read, then bounded batches by primary key. Each batch
         # re-checks what is still to do (another process may have done it meanwhile); the status and
         # the due time are checked again by each case's conditional update.
-        ids = await candidates.order_by(due, "id").values_list("id", flat=True)
+        ids = [case_id for (case_id,) in await candidates.order_by(due, "id").values_list("id")]
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
             batch = Case.filter(needs_work, id__in=chunk).order_by(due, "id").only(*_READ)
@@ -467,8 +473,8 @@ async def _extend(case: Case, amount: float, now: datetime) -> dict[str, Any]:
 
 
 async def _policy(case: Case) -> SlaPolicy | None:
-    category_policy = await Category.filter(id=case.category_id).values_list("sla_policy", flat=True)
-    return casework.policy_of(case, category_policy[0])
+    ((category_policy,),) = await Category.filter(id=case.category_id).values_list("sla_policy")
+    return casework.policy_of(case, category_policy)
 
 
 def _retried(

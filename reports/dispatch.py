@@ -46,7 +46,7 @@ async def route_case(
 
 async def _recount(case_id: int) -> None:
     """Report and distinct-reporter counts from the reports themselves (a reporter counts once)."""
-    reporters = await Report.filter(case_id=case_id).values_list("reporter_id", flat=True)
+    reporters = [reporter for (reporter,) in await Report.filter(case_id=case_id).values_list("reporter_id")]
     await Case.filter(id=case_id).update(report_count=len(reporters), reporter_count=len(set(reporters)))
 
 
@@ -65,9 +65,10 @@ async def merge_cases(
     _require_dispatcher(user)
     if case_id == into_case_id:
         raise invalid("A case cannot be merged into itself.", *INPUT, "intoCase")
-    target = await Case.get_or_none(id=into_case_id)
-    if target is None:
+    found = await Case.get_or_none(id=into_case_id)
+    if found is None:
         raise not_found("case", *INPUT, "intoCase")
+    target = found
     if target.status == Status.MERGED:
         raise conflict("That case was itself merged into another; merge into that one.", *INPUT, "intoCase")
     if target.status not in OPEN_STATUSES:

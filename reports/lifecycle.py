@@ -134,7 +134,7 @@ class CasePolicy(Protocol):
 class TransitionInput:
     reason: str | None = None
     note: str | None = None
-    photo_ids: Sequence[object] = ()
+    photo_ids: Sequence[int] = ()
     department_code: str | None = None
     merge_into: str | None = None
 

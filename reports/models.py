@@ -4,10 +4,12 @@ each resident's report with the case it belongs to and the case's append-only ev
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from identity.models import User
 from kernel.geo import CoordinateSystem
 from reports.categories import CategoryGroup
 from reports.lifecycle import Action, Status
@@ -23,7 +25,7 @@ class Jurisdiction(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=200)
-    geometry = fields.JSONField()
+    geometry: fields.JSONField[dict[str, Any]] = fields.JSONField()  # GeoJSON (Multi)Polygon
     min_lat = fields.FloatField()
     min_lon = fields.FloatField()
     max_lat = fields.FloatField()
@@ -65,7 +67,7 @@ class Category(Model):
     duplicate_radius_m = fields.FloatField(default=250.0)
     duplicate_window_hours = fields.FloatField(default=24.0)
     # The typed evidence fields in the reports.evidence schema language.
-    evidence_schema = fields.JSONField(default=dict)
+    evidence_schema: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     notice_zh = fields.TextField(null=True)
     notice_en = fields.TextField(null=True)
     active = fields.BooleanField(default=True)
@@ -91,9 +93,9 @@ class RoutingRule(Model):
     department_code = fields.CharField(max_length=64, null=True)
     jurisdiction_code = fields.CharField(max_length=32, null=True)
     # {"from": "22:00", "to": "06:00", "timezone": "Asia/Shanghai"}
-    window = fields.JSONField(null=True)
+    window: fields.JSONField[dict[str, str] | None] = fields.JSONField(null=True)
     # [{"field": "measured_db", "op": ">=", "value": 70}]
-    conditions = fields.JSONField(default=list)
+    conditions: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     priority = fields.IntField(default=0)
     source = fields.TextField()
     updated_at = fields.DatetimeField(auto_now=True)
@@ -141,7 +143,7 @@ class Case(Model):
         "models.Department", related_name="cases", null=True, on_delete=fields.RESTRICT
     )
     department_id: int | None
-    assignee: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="assigned_cases", null=True, on_delete=fields.SET_NULL
     )
     assignee_id: int | None
@@ -163,7 +165,7 @@ class Case(Model):
     resolved_at = fields.DatetimeField(null=True)  # the latest resolution
     closed_at = fields.DatetimeField(null=True)
     # Intervals [start, end] the resolution clock stood still (the policy's pausing statuses).
-    sla_pauses = fields.JSONField(default=list)
+    sla_pauses: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)
     # Approved extensions, in the unit of the policy's resolution span.
     sla_extension = fields.FloatField(default=0.0)
     # The policy its deadlines run on: the category's or one of its variants, chosen from the priority and
@@ -173,7 +175,7 @@ class Case(Model):
     reminded_for = fields.DatetimeField(null=True)
     escalated_for = fields.DatetimeField(null=True)
     resolution_note = fields.TextField(default="")
-    resolution_photo_ids = fields.JSONField(default=list)
+    resolution_photo_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
     rework_count = fields.IntField(default=0)
     merged_into: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
         "models.Case", related_name="merged_cases", null=True, on_delete=fields.RESTRICT
@@ -205,7 +207,7 @@ class Report(Model):
     """One submission by one resident. Private: only its reporter and the staff of its case see it."""
 
     id = fields.IntField(primary_key=True)
-    reporter: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    reporter: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="reports", on_delete=fields.RESTRICT
     )
     reporter_id: int
@@ -227,13 +229,13 @@ class Report(Model):
     crs = fields.CharEnumField(CoordinateSystem, max_length=8)
     accuracy_m = fields.FloatField(null=True)
     observed_at = fields.DatetimeField()
-    evidence = fields.JSONField(default=dict)
-    photo_ids = fields.JSONField(default=list)
+    evidence: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    photo_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
     anonymous = fields.BooleanField(default=False)
     contact_consent = fields.BooleanField(default=False)
     source = fields.CharEnumField(ReportSource, max_length=16, default=ReportSource.RESIDENT)
     # Where a non-resident report came from, e.g. the patrol, observation and area of a hand-off.
-    origin = fields.JSONField(default=dict)
+    origin: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -255,7 +257,7 @@ class CaseEvent(Model):
         "models.Case", related_name="events", on_delete=fields.RESTRICT
     )
     case_id: int
-    actor: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="case_events", null=True, on_delete=fields.SET_NULL
     )
     actor_id: int | None
@@ -266,7 +268,7 @@ class CaseEvent(Model):
     from_status = fields.CharEnumField(Status, max_length=16, null=True)
     to_status = fields.CharEnumField(Status, max_length=16, null=True)
     note = fields.TextField(default="")
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
     # What the statistics read, written with the event so they need neither `data` nor the case:
     # the case's category at the time; for accept, return and resolve with a due time, whether it was
@@ -320,7 +322,7 @@ class CaseFeedback(Model):
         "models.Case", related_name="feedback", on_delete=fields.RESTRICT
     )
     case_id: int
-    reporter: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    reporter: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="case_feedback", on_delete=fields.RESTRICT
     )
     reporter_id: int
@@ -348,7 +350,7 @@ class DeadlineExtension(Model):
         "models.Case", related_name="extensions", on_delete=fields.RESTRICT
     )
     case_id: int
-    requested_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    requested_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="extension_requests", null=True, on_delete=fields.SET_NULL
     )
     requested_by_id: int | None
@@ -356,7 +358,7 @@ class DeadlineExtension(Model):
     amount = fields.FloatField()
     reason = fields.TextField()
     status = fields.CharEnumField(ExtensionStatus, max_length=16, default=ExtensionStatus.PENDING)
-    decided_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="extension_decisions", null=True, on_delete=fields.SET_NULL
     )
     decided_by_id: int | None

@@ -14,7 +14,8 @@ from reports.models import CaseEvent, CaseFeedback, Category, DeadlineExtension,
 
 async def _by_case(model: type[Model], case_ids: list[int], order: str = "id") -> list[list[Any]]:
     grouped: dict[int, list[Any]] = {i: [] for i in case_ids}
-    for row in await model.filter(case_id__in=case_ids).order_by(order):
+    rows: list[Any] = await model.filter(case_id__in=case_ids).order_by(order)  # each has a case_id
+    for row in rows:
         grouped[row.case_id].append(row)
     return [grouped[i] for i in case_ids]
 

@@ -205,6 +205,7 @@ async def submit_report(
         if per_hour_limit is not None:
             await _check_rate(reporter.id, now, per_hour_limit)
         await claim_photos(reporter.id, sub.photo_ids, field=(*INPUT, "photoIds"))
+        case: Case | None
         if sub.join_case_id is not None:
             case = await _case_to_join(sub.join_case_id, reporter.id, checked)
         else:
@@ -363,8 +364,9 @@ async def open_case(
     what: NewCase, decision: RoutingDecision, snapshot: Snapshot, reporter_id: int, now: datetime
 ) -> Case:
     """A new case for a first report, routed by `decision` (TRIAGE when it names no department)."""
-    routed = not decision.triage
-    department_id = snapshot.department_ids[decision.department_code] if routed else None
+    code = decision.department_code
+    routed = code is not None  # else TRIAGE
+    department_id = snapshot.department_ids[code] if code is not None else None
     response_due = resolution_due = None
     # Dispatchers set another priority in triage or later; a later one moves no running deadline.
     priority = Priority.NORMAL

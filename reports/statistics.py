@@ -222,14 +222,14 @@ def _handling_percentiles(
     totals: dict[int, float] = {}
     total_count = 0
     for values in handling:
-        key = tuple(values[: sql.width])
+        group = tuple(values[: sql.width])
         rank, count, total_rank, total_count, seconds = values[sql.width :]
-        ranked.setdefault(key, {})[int(rank)] = float(seconds)
-        counts[key] = int(count)
+        ranked.setdefault(group, {})[int(rank)] = float(seconds)
+        counts[group] = int(count)
         totals[int(total_rank)] = float(seconds)
-    for key, at in ranked.items():
+    for group, at in ranked.items():
         for name, tenths in PERCENTILES.items():
-            setattr(row(key), name, _interpolate(at, counts[key], tenths))
+            setattr(row(group), name, _interpolate(at, counts[group], tenths))
     if total_count:
         for name, tenths in PERCENTILES.items():
             setattr(total, name, _interpolate(totals, int(total_count), tenths))

@@ -192,7 +192,7 @@ def _group_has(wildcard: str, catalog: CategoryCatalog) -> bool:
 
 
 async def _stamp() -> str | None:
-    tokens = await models.ConfigStamp.filter(key=STAMP_KEY).values_list("token", flat=True)
+    tokens = [token for (token,) in await models.ConfigStamp.filter(key=STAMP_KEY).values_list("token")]
     return tokens[0] if tokens else None
 
 
@@ -321,7 +321,8 @@ def parse_feature_collection(collection: Any) -> list[Jurisdiction]:
     for i, feature in enumerate(features):
         path = ("input", "geojson", "features", str(i))
         props = feature.get("properties") if isinstance(feature, Mapping) else None
-        code = props.get("code") if isinstance(props, Mapping) else None
+        props = props if isinstance(props, Mapping) else {}
+        code = props.get("code")
         if not isinstance(code, str) or not 1 <= len(code) <= 32:
             raise invalid("Each feature needs a `code` property of 1 to 32 characters.", *path, "properties")
         try:

@@ -287,7 +287,7 @@ class CaseNode(ModelNode[models.Case]):
                 from_status=e.from_status,
                 to_status=e.to_status,
                 note=e.note,
-                data=e.data,
+                data=JSON(e.data),
                 actor_id=global_id("User", e.actor_id) if e.actor_id else None,
                 at=e.created_at,
             )

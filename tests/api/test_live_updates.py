@@ -15,6 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from server.seed import load_demo_city
 from tests.reports.helpers import db_id
@@ -98,7 +99,7 @@ class Socket:
     @classmethod
     async def open(cls, server: Server, token: str | None) -> Socket:
         url = server.url.replace("http://", "ws://") + "/graphql"
-        connection = await connect(url, subprotocols=["graphql-transport-ws"])
+        connection = await connect(url, subprotocols=[Subprotocol("graphql-transport-ws")])
         socket = cls(connection)
         await socket.send({"type": "connection_init", "payload": {"authToken": token} if token else {}})
         assert (await socket.receive())["type"] == "connection_ack"

@@ -126,6 +126,5 @@ async def working_cases(
         for i in range(count)
     ]
     await Case.bulk_create(rows, batch_size=1000)
-    return list(
-        await Case.filter(reference__startswith=f"D{tag}").order_by("id").values_list("id", flat=True)
-    )
+    created = Case.filter(reference__startswith=f"D{tag}").order_by("id")
+    return [case_id for (case_id,) in await created.values_list("id")]

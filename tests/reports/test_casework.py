@@ -332,8 +332,8 @@ async def test_rating_only_by_reporters_of_resolved_cases(client: httpx.AsyncCli
     assert (await rate(citizen, 6))[0]["field"] == ["input", "rating"]
     assert await rate(citizen, 4) == [] and await rate(citizen, 4) == []  # a retry changes nothing
     assert await rate(citizen, 2) == []
-    rows = await CaseFeedback.filter(case_id=db_id(case_id)).values_list("rating", flat=True)
-    assert rows == [2]
+    rows = await CaseFeedback.filter(case_id=db_id(case_id)).values_list("rating")
+    assert rows == [(2,)]
     assert await CaseEvent.filter(case_id=db_id(case_id), kind="rated").count() == 2
 
 
@@ -478,6 +478,12 @@ async def test_category_change_reroutes_and_priority_is_recorded(client: httpx.A
         client, PRIORITY, {"input": {"caseId": case_id, "priority": "URGENT"}}, token=dispatcher
     )
     assert raised["casePrioritySet"]["case"]["priority"] == "URGENT"
-    kinds = await CaseEvent.filter(case_id=db_id(case_id)).order_by("id").values_list("kind", flat=True)
-    assert kinds == ["submit", "route", "reroute", "category_changed", "priority_changed"]
+    kinds = await CaseEvent.filter(case_id=db_id(case_id)).order_by("id").values_list("kind")
+    assert [kind for (kind,) in kinds] == [
+        "submit",
+        "route",
+        "reroute",
+        "category_changed",
+        "priority_changed",
+    ]
     assert await replayed(case_id) == ("ROUTED", 3)

@@ -52,7 +52,7 @@ async def seen(client: httpx.AsyncClient, token: str, case_id: str) -> dict[str,
 
 
 async def kinds(case_id: str) -> Counter[str]:
-    return Counter(await CaseEvent.filter(case_id=db_id(case_id)).values_list("kind", flat=True))
+    return Counter(kind for (kind,) in await CaseEvent.filter(case_id=db_id(case_id)).values_list("kind"))
 
 
 async def sweep(moment: datetime) -> tuple[int, int]:
@@ -319,6 +319,6 @@ async def test_done_when_an_overdue_case_is_escalated_exactly_once_although_two_
     )
     assert len(events) == count and set(events.values()) == {1}
     assert {kind for _, kind in events} == {"escalated"}
-    assert set(await Case.filter(id__in=ids).values_list("priority", flat=True)) == {3}
+    assert set(await Case.filter(id__in=ids).values_list("priority")) == {(3,)}
     escalated = [int(out.split(" escalated")[0].split()[-1]) for out in outputs]
     assert sum(escalated) == count, outputs  # each process says what it did, together every case once

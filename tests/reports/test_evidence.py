@@ -28,7 +28,7 @@ def problems(schema, values) -> dict[tuple[str, ...], str]:
     with pytest.raises(DomainErrors) as info:
         validate_evidence(schema, values)
     assert all(e.code is ErrorCode.INVALID for e in info.value.errors)
-    return {tuple(e.field): e.message for e in info.value.errors}
+    return {tuple(e.field or ()): e.message for e in info.value.errors}
 
 
 def test_valid_noise_evidence_is_cleaned() -> None:
@@ -143,8 +143,10 @@ def test_shipped_catalog_covers_every_group_and_the_research_subcategories() -> 
     construction = catalog.get("noise.construction")
     assert construction is not None
     assert construction.duplicate_radius_m == 250
-    assert construction.evidence.field("measured_db").max == 140
-    assert catalog.get("noise.neighbour").home_related
+    measured = construction.evidence.field("measured_db")
+    assert measured is not None and measured.max == 140
+    neighbour = catalog.get("noise.neighbour")
+    assert neighbour is not None and neighbour.home_related
 
 
 def test_catalog_rejects_unknown_sla_policy_when_asked() -> None:

@@ -482,7 +482,7 @@ async def test_bulk_accept_with_a_stale_version(client: httpx.AsyncClient) -> No
     cases = [await add_case("urban-west", Status.ROUTED) for _ in range(3)]
     wrong_state = await add_case("urban-west", Status.IN_PROGRESS)
     staff = await demo_sign_in(client, "urban.west")
-    items = [
+    items: list[dict[str, Any]] = [
         {"caseId": relay_id("Case", cases[0].id), "expectedVersion": 1},
         {"caseId": relay_id("Case", cases[1].id), "expectedVersion": 7},  # stale
         {"caseId": relay_id("Case", cases[2].id)},

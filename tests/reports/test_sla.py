@@ -133,7 +133,7 @@ def _write(tmp_path: Path, variants: list[dict[str, Any]]) -> Path:
 
 
 def test_the_most_specific_variant_wins(tmp_path: Path) -> None:
-    variants = [
+    variants: list[dict[str, Any]] = [
         {"priorities": ["HIGH", "URGENT"], "use": "fast", "source": "s"},
         {"region": "9999", "use": "slow", "source": "s"},
         {"region": "999901", "use": "faster", "source": "s"},
