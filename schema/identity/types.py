@@ -26,8 +26,8 @@ class DepartmentNode(ModelNode[Department]):
     kind: str
 
     @classmethod
-    async def visible(cls, principal: Principal | None, rows: Sequence[Department]) -> list[Department]:
-        return await reports_access.visible_departments(principal, [row.id for row in rows])
+    async def visible(cls, principal: Principal | None, rows: Sequence[Department]) -> Sequence[Department]:
+        return reports_access.visible_department_rows(principal, rows)
 
 
 @strawberry.type(name="User")
