@@ -28,6 +28,7 @@ def fingerprint(content: Any) -> str:
 
 
 def _same_or_conflict(row: M, print_: str, field: str) -> M:
+    # Every idempotent model has a `fingerprint` column; Model's type cannot say so.
     if row.fingerprint != print_:  # type: ignore[attr-defined]
         raise conflict("This client id was already used for different content.", "input", field)
     return row

@@ -184,7 +184,7 @@ class Condition:
         if self.op in _ORDERING:
             return _is_number(actual) and _ORDERING[self.op](actual, self.value)
         if self.op == "in":
-            return actual in self.value  # type: ignore[operator]
+            return isinstance(self.value, tuple) and actual in self.value
         same = type(actual) is type(self.value) or (_is_number(actual) and _is_number(self.value))
         return (same and actual == self.value) == (self.op == "==")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from identity.models import Role
+from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
 from patrols.models import PatrolStatus
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, Period
@@ -47,3 +48,4 @@ strawberry.enum(ExtensionStatus, name="ExtensionStatus")
 strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
 strawberry.enum(Dimension, name="StatisticsDimension", description="What statistics rows are grouped by.")
 strawberry.enum(Role, name="Role")
+strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")

@@ -18,12 +18,10 @@ from strawberry.types.field import StrawberryField
 from kernel.database import connection_lost_as_unavailable
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")
-
 
 @strawberry.type(description="A reason a mutation could not do what was asked; nothing was changed.")
 class UserError:
-    code: UserErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
     message: str
     field: list[str] | None = strawberry.field(
         default=None, description="Path to the input field at fault, e.g. ['input', 'location', 'latitude']."
