@@ -186,6 +186,20 @@ async def test_a_stranger_cannot_lock_the_owner_out_of_their_number(at: Clients,
         assert confirmed["phoneVerificationConfirm"] == {"user": {"phone": OWNER_PHONE}, "userErrors": []}
 
 
+async def test_codes_to_one_number_are_bounded_across_addresses_but_not_for_its_holder(at: Clients):
+    await create_user(role=Role.CHIEF, username="holder", password=PASSWORD, phone=OWNER_PHONE)
+    sent = []
+    for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        async with at(address) as bomber:
+            for _ in range(4):
+                token = await resident(bomber)
+                sent += [await start(bomber, token, OWNER_PHONE) for _ in range(3)]
+    assert sent.count(None) == 30 and sent[-1] == "RATE_LIMITED"  # across all accounts
+    async with at("198.51.100.2") as owner_client:
+        tokens = await sign_in(owner_client, "holder", PASSWORD)
+        assert await start(owner_client, tokens["accessToken"], OWNER_PHONE) is None
+
+
 async def test_one_account_cannot_send_codes_to_many_numbers(client):
     device_key = secrets.token_urlsafe(32)
     token = await resident(client, device_key)
