@@ -75,6 +75,8 @@ class OtpChallenge(Model):
         "models.User", related_name="otp_challenges", on_delete=fields.CASCADE
     )
     user_id: int
+    # The client address that asked for the code: codes are limited per address as well as per account.
+    address = fields.CharField(max_length=64, null=True)
     attempts = fields.IntField(default=0)
     expires_at = fields.DatetimeField()
     consumed_at = fields.DatetimeField(null=True)
@@ -82,15 +84,22 @@ class OtpChallenge(Model):
 
     class Meta:
         table = "otp_challenges"
+        indexes = (("user_id", "created_at"), ("address", "created_at"))
 
 
 class SignInFailure(Model):
-    """Failed password attempts, counted per login to throttle guessing across processes."""
+    """Failed password attempts, counted per account and per client address to throttle guessing
+    across processes.
+
+    `login` is the canonical key of what was tried: `account:<id>` for an existing account, whichever
+    spelling of its username or phone number was used, else a hash of the unknown login.
+    """
 
     id = fields.IntField(primary_key=True)
     login = fields.CharField(max_length=64)
+    address = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "sign_in_failures"
-        indexes = (("login", "created_at"),)
+        indexes = (("login", "created_at"), ("address", "created_at"))

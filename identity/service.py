@@ -2,19 +2,24 @@
 
 Access tokens are short-lived JWTs naming the user and the session; every request re-checks that the
 session is not revoked. Refresh tokens are opaque, stored hashed, and rotate on use: presenting one
-that was already rotated means it leaked, so the whole session is revoked.
+that was already rotated means it leaked, so the whole session is revoked, unless it comes back within
+a short grace window (two requests racing), which gets the same new pair.
+
+Throttles count per account, whatever spelling of its login was used, and per client address.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
+import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.exceptions import IntegrityError
@@ -30,7 +35,10 @@ _hasher = PasswordHasher()
 # Verified against when the login is unknown, so a missing user costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password")
 _JWT_ALGORITHM = "HS256"
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+# Numbers written without a country code are mainland China's.
+_DEFAULT_REGION = "CN"
+# What token_urlsafe and _successor make; anything else is refused before it is hashed or looked up.
+_REFRESH_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 
 
@@ -65,15 +73,17 @@ def hash_password(password: str) -> str:
 
 
 def normalize_phone(raw: str) -> str:
-    """E.164. An 11-digit mainland mobile number without a country code gets +86."""
-    phone = re.sub(r"[\s()-]", "", raw or "")
-    if re.fullmatch(r"1\d{10}", phone):
-        phone = "+86" + phone
-    if not _PHONE.fullmatch(phone):
+    """E.164, whatever the spelling: spaces, dashes, brackets, full-width digits, `0086` or `+86`.
+    A number without a country code is read as a mainland Chinese one."""
+    try:
+        number = phonenumbers.parse(raw or "", _DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
         raise invalid(
             "Not a phone number; use the international form, e.g. +8613800138000.", "input", "phone"
         )
-    return phone
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def mask_phone(phone: str) -> str:
@@ -83,24 +93,43 @@ def mask_phone(phone: str) -> str:
 # --- tokens -------------------------------------------------------------------------------------
 
 
-async def _issue(user: User, session: Session, config: IdentityConfig) -> Tokens:
-    now = clock.now()
-    refresh = secrets.token_urlsafe(32)
+def _pair(user: User, session_id: int, refresh: str, issued_at: datetime, config: IdentityConfig) -> Tokens:
+    """The tokens of one issue; the same arguments make the same access token (a replay in the grace
+    window hands out what the first request got)."""
+    claims = {
+        "sub": str(user.id),
+        "sid": session_id,
+        "role": user.role.value,
+        "iat": int(issued_at.timestamp()),
+        "exp": int(issued_at.timestamp()) + config.access_token_seconds,
+        "typ": "access",
+    }
+    access = jwt.encode(claims, config.secret_key, algorithm=_JWT_ALGORITHM)
+    return Tokens(access, refresh, config.access_token_seconds, user)
+
+
+async def _issue(
+    user: User,
+    session: Session,
+    config: IdentityConfig,
+    refresh: str | None = None,
+    now: datetime | None = None,
+) -> Tokens:
+    now = now or clock.now()
+    refresh = refresh or secrets.token_urlsafe(32)
     await RefreshToken.create(
         session=session,
         token_hash=_sha256(refresh),
         expires_at=now + timedelta(seconds=config.refresh_token_seconds),
     )
-    claims = {
-        "sub": str(user.id),
-        "sid": session.id,
-        "role": user.role.value,
-        "iat": int(now.timestamp()),
-        "exp": int(now.timestamp()) + config.access_token_seconds,
-        "typ": "access",
-    }
-    access = jwt.encode(claims, config.secret_key, algorithm=_JWT_ALGORITHM)
-    return Tokens(access, refresh, config.access_token_seconds, user)
+    return _pair(user, session.id, refresh, now, config)
+
+
+def _successor(refresh_token: str, config: IdentityConfig) -> str:
+    """The refresh token that replaces `refresh_token`, derived from it with the server's key: a request
+    racing the rotation can hand out the same one although only its hash is stored."""
+    mac = hmac.new(config.secret_key.encode(), b"refresh:" + refresh_token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
 async def _new_session(user: User, config: IdentityConfig) -> Tokens:
@@ -116,8 +145,9 @@ async def authenticate(access_token: str, config: IdentityConfig) -> Principal:
             access_token,
             config.secret_key,
             algorithms=[_JWT_ALGORITHM],
-            # Expiry is checked below against the same clock that issued the token.
-            options={"require": ["sub", "sid", "exp", "typ"], "verify_exp": False},
+            # Expiry is checked below against the same clock that issued the token (and that clock's
+            # "issued at" is no business of the wall clock's).
+            options={"require": ["sub", "sid", "exp", "typ"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from exc
@@ -131,8 +161,27 @@ async def authenticate(access_token: str, config: IdentityConfig) -> Principal:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from exc
     user = await _session_user(session_id, user_id)
     if user is None or not user.is_active:
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "The session has ended; sign in again.")
+        raise _session_ended()
     return Principal(user=user, session_id=session_id)
+
+
+def _session_ended() -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, "The session has ended; sign in again.")
+
+
+async def reauthenticate(principal: Principal) -> Principal:
+    """The caller of a long-lived connection, checked again: UNAUTHENTICATED once the session was
+    revoked (sign-out, a reused refresh token), the account deactivated, or its role or department
+    changed, so a WebSocket ends when its session does rather than when it closes."""
+    user = await _session_user(principal.session_id, principal.user.id)
+    if (
+        user is None
+        or not user.is_active
+        or user.role != principal.user.role
+        or user.department_id != principal.user.department_id
+    ):
+        raise _session_ended()
+    return Principal(user=user, session_id=principal.session_id)
 
 
 async def _session_user(session_id: int, user_id: int) -> User | None:
@@ -152,30 +201,40 @@ async def _session_user(session_id: int, user_id: int) -> User | None:
 async def refresh_tokens(refresh_token: str, config: IdentityConfig) -> Tokens:
     now = clock.now()
     ended = DomainError(ErrorCode.UNAUTHENTICATED, "The refresh token is not valid; sign in again.")
+    if not _REFRESH_TOKEN.fullmatch(refresh_token or ""):
+        raise ended
     async with in_transaction():
-        token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token or "")).select_related(
+        token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token)).select_related(
             "session__user"
         )
         if token is None or token.session.revoked_at is not None or not token.session.user.is_active:
             raise ended
-        if token.rotated_at is not None:
-            # A rotated token came back: someone holds a copy. End the whole family.
-            await Session.filter(id=token.session_id).update(revoked_at=now, revoked_reason="reuse")
-            reuse = ended
-        elif token.expires_at <= now:
-            raise ended
-        else:
-            # Conditional update: of two concurrent refreshes with the same token only one rotates it.
-            rotated = await RefreshToken.filter(id=token.id, rotated_at=None).update(rotated_at=now)
-            if rotated:
-                return await _issue(token.session.user, token.session, config)
-            await Session.filter(id=token.session_id).update(revoked_at=now, revoked_reason="reuse")
-            reuse = ended
-    raise reuse  # outside the transaction, so the revocation is committed
+        user = token.session.user
+        if token.rotated_at is None:
+            if token.expires_at <= now:
+                raise ended
+            # Conditional update: of two concurrent refreshes with the same token only one rotates it;
+            # the other waits for it and then finds the token rotated, in the grace window.
+            if await RefreshToken.filter(id=token.id, rotated_at=None).update(rotated_at=now):
+                return await _issue(user, token.session, config, _successor(refresh_token, config), now)
+            token = await RefreshToken.get(id=token.id)
+        rotated_at = token.rotated_at
+        assert rotated_at is not None
+        if now - rotated_at <= timedelta(seconds=config.refresh_grace_seconds):
+            successor = _successor(refresh_token, config)
+            live = RefreshToken.filter(session_id=token.session_id, token_hash=_sha256(successor))
+            if await live.filter(rotated_at=None).exists():
+                return _pair(user, token.session_id, successor, rotated_at, config)
+        # A rotated token came back late (or after its successor was used): someone holds a copy.
+        # End the whole family.
+        await Session.filter(id=token.session_id).update(revoked_at=now, revoked_reason="reuse")
+    raise ended  # outside the transaction, so the revocation is committed
 
 
 async def sign_out(refresh_token: str) -> None:
-    token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token or ""))
+    if not _REFRESH_TOKEN.fullmatch(refresh_token or ""):
+        return
+    token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token))
     if token is not None:
         await Session.filter(id=token.session_id, revoked_at=None).update(
             revoked_at=clock.now(), revoked_reason="sign-out"
@@ -205,31 +264,52 @@ async def register_device(device_key: str, config: IdentityConfig) -> Tokens:
     return await _new_session(user, config)
 
 
-def _login_key(login: str) -> str:
-    return login.strip().lower()[:64]
+async def _account(login: str) -> tuple[User | None, str]:
+    """The account a login names and the key its failures are counted under: the account itself,
+    whichever spelling of its username or phone number was used; else the canonical login."""
+    login = login.strip()
+    user = await User.get_or_none(username=login) if _USERNAME.fullmatch(login) else None
+    canonical = login.lower()
+    if user is None:
+        try:
+            canonical = normalize_phone(login)
+        except DomainError:
+            pass
+        else:
+            user = await User.get_or_none(phone=canonical)
+    if user is not None:
+        return user, f"account:{user.id}"
+    # Hashed: an unknown login is arbitrary text, and only its identity matters.
+    return None, "login:" + hashlib.sha256(canonical.encode(errors="surrogatepass")).hexdigest()[:40]
 
 
-async def sign_in(login: str, password: str, config: IdentityConfig) -> Tokens:
-    """Staff and chiefs sign in with a username or a phone number and a password."""
-    key = _login_key(login or "")
+def _address(address: str | None) -> str | None:
+    return address[:64] if address else None
+
+
+async def sign_in(login: str, password: str, config: IdentityConfig, address: str | None = None) -> Tokens:
+    """Staff and chiefs sign in with a username or a phone number and a password.
+
+    Failures are counted per account (or unknown login) and per client address; either reaching its
+    limit refuses every attempt, the right password too, until the window has passed."""
+    user, key = await _account(login or "")
+    address = _address(address)
     since = clock.now() - timedelta(seconds=config.sign_in_window_seconds)
-    if await SignInFailure.filter(login=key, created_at__gte=since).count() >= config.sign_in_failures:
+    recent = SignInFailure.filter(created_at__gte=since)
+    if await recent.filter(login=key).count() >= config.sign_in_failures or (
+        address is not None
+        and await recent.filter(address=address).count() >= config.sign_in_failures_per_address
+    ):
         raise DomainError(
             ErrorCode.RATE_LIMITED, "Too many failed attempts; wait a few minutes and try again."
         )
-    user = await User.get_or_none(username=login.strip()) if login else None
-    if user is None and login:
-        try:
-            user = await User.get_or_none(phone=normalize_phone(login))
-        except DomainError:
-            user = None
     try:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password or "")
         ok = user is not None and user.password_hash is not None and user.is_active
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        await SignInFailure.create(login=key)
+        await SignInFailure.create(login=key, address=address)
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Wrong login or password.", ["input", "password"])
     assert user is not None
     return await _new_session(user, config)
@@ -238,17 +318,46 @@ async def sign_in(login: str, password: str, config: IdentityConfig) -> Tokens:
 # --- phone verification -------------------------------------------------------------------------
 
 
-async def start_phone_verification(user: User, raw_phone: str, config: IdentityConfig) -> OtpChallenge:
+async def start_phone_verification(
+    user: User, raw_phone: str, config: IdentityConfig, address: str | None = None
+) -> OtpChallenge:
+    """Send a code to a number the caller wants to add.
+
+    Limited per account and number, per account, per client address and in distinct numbers per
+    account and day. The per-number count is the caller's own: strangers asking for someone's number
+    (stopped by their own account and address limits) never use up that person's codes. Only a high
+    limit across all accounts, against SMS bombing from many addresses, spares no one but the number's
+    current holder.
+    """
     phone = normalize_phone(raw_phone)
+    address = _address(address)
     now = clock.now()
-    recent = await OtpChallenge.filter(phone=phone, created_at__gte=now - timedelta(hours=1)).count()
-    if recent >= config.otp_per_phone_per_hour:
+    hour = OtpChallenge.filter(created_at__gte=now - timedelta(hours=1))
+    limited = DomainError(ErrorCode.RATE_LIMITED, "Too many codes requested; try again later.")
+    if await hour.filter(user_id=user.id, phone=phone).count() >= config.otp_per_phone_per_hour:
+        raise DomainError(ErrorCode.RATE_LIMITED, "Too many codes sent to this number; try again later.")
+    if await hour.filter(user_id=user.id).count() >= config.otp_per_account_per_hour:
+        raise limited
+    if address is not None and await hour.filter(address=address).count() >= config.otp_per_address_per_hour:
+        raise limited
+    day = OtpChallenge.filter(user_id=user.id, created_at__gte=now - timedelta(days=1))
+    numbers = {number for (number,) in await day.distinct().values_list("phone")}
+    if phone not in numbers and len(numbers) >= config.otp_phones_per_account_per_day:
+        raise DomainError(
+            ErrorCode.RATE_LIMITED,
+            "Codes went to too many numbers from this account today; try again tomorrow.",
+            ["input", "phone"],
+        )
+    if user.phone != phone and (
+        await hour.filter(phone=phone).count() >= config.otp_per_phone_all_accounts_per_hour
+    ):
         raise DomainError(ErrorCode.RATE_LIMITED, "Too many codes sent to this number; try again later.")
     code = f"{secrets.randbelow(1_000_000):06d}"
     challenge = await OtpChallenge.create(
         phone=phone,
         code_hash=_sha256(f"{phone}:{code}"),
         user=user,
+        address=address,
         expires_at=now + timedelta(seconds=config.otp_seconds),
     )
     await config.otp_sender.send(phone, code)

@@ -81,7 +81,11 @@ def identity_config(settings: Settings) -> IdentityConfig:
         otp_seconds=settings.otp_seconds,
         otp_max_attempts=settings.otp_max_attempts,
         otp_per_phone_per_hour=settings.otp_per_phone_per_hour,
+        otp_per_address_per_hour=settings.otp_per_address_per_hour,
+        refresh_grace_seconds=settings.refresh_grace_seconds,
+        session_recheck_seconds=settings.session_recheck_seconds,
         sign_in_failures=settings.limits.sign_in_failures,
+        sign_in_failures_per_address=settings.limits.sign_in_failures_per_address,
         sign_in_window_seconds=settings.limits.sign_in_window_seconds,
     )
 

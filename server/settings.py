@@ -84,7 +84,9 @@ class Limits(_FromEnvironment):
     max_page_size: int = 100
     # per client address, per process
     requests_per_minute: int = Field(600, validation_alias="REQUESTS_PER_MINUTE")
-    sign_in_failures: int = 5  # per login within the window below, then throttled
+    sign_in_failures: int = 5  # per account (any spelling of its login) within the window below
+    # per client address within the same window; many people may share one address
+    sign_in_failures_per_address: int = Field(50, validation_alias="SIGN_IN_FAILURES_PER_ADDRESS")
     sign_in_window_seconds: int = 15 * 60
     # per identity, counted in the database
     report_submissions_per_hour: int = Field(10, validation_alias="REPORT_SUBMISSIONS_PER_HOUR")
@@ -103,6 +105,12 @@ class Settings(_FromEnvironment):
     otp_seconds: int = 5 * 60
     otp_max_attempts: int = 5
     otp_per_phone_per_hour: int = 5
+    # one-time code requests per client address and hour (a carrier's NAT may put many people on one)
+    otp_per_address_per_hour: int = Field(20, validation_alias="OTP_PER_ADDRESS_PER_HOUR")
+    # a refresh token presented again this soon after its rotation gets the same new pair
+    refresh_grace_seconds: int = Field(30, ge=0, validation_alias="REFRESH_GRACE_SECONDS")
+    # a quiet live subscription checks its session that often (each event checks too)
+    session_recheck_seconds: float = Field(30, gt=0, validation_alias="SESSION_RECHECK_SECONDS")
     limits: Limits = Field(default_factory=Limits)
     photo_max_bytes: int = Field(20 * 1024 * 1024, validation_alias="PHOTO_MAX_BYTES")
     photo_max_pixels: int = Field(50_000_000, validation_alias="PHOTO_MAX_PIXELS")

@@ -24,6 +24,12 @@ from schema.identity.types import UserNode
 from schema.node import decode_id
 
 
+def _client_address(info: Info) -> str | None:
+    """The caller's address, for the throttles that count per address."""
+    client = info.context.request.client
+    return client.host if client else None
+
+
 @strawberry.type
 class AuthPayload:
     access_token: str | None = None
@@ -68,7 +74,8 @@ class IdentityMutation:
 
     @payload_mutation("Staff and chiefs sign in with a username or phone number and a password.")
     async def sign_in(self, info: Info, input: SignInInput) -> AuthPayload:
-        return AuthPayload.of(await service.sign_in(input.login, input.password, info.context.identity))
+        identity, address = info.context.identity, _client_address(info)
+        return AuthPayload.of(await service.sign_in(input.login, input.password, identity, address))
 
     @payload_mutation("Trade a refresh token for new tokens; the old refresh token stops working.")
     async def token_refresh(self, info: Info, input: TokenRefreshInput) -> AuthPayload:
@@ -84,7 +91,9 @@ class IdentityMutation:
         self, info: Info, input: PhoneVerificationStartInput
     ) -> PhoneVerificationStartPayload:
         principal = info.context.require_principal()
-        challenge = await service.start_phone_verification(principal.user, input.phone, info.context.identity)
+        challenge = await service.start_phone_verification(
+            principal.user, input.phone, info.context.identity, _client_address(info)
+        )
         return PhoneVerificationStartPayload(expires_at=challenge.expires_at)
 
     @payload_mutation("Prove the phone number with the code that was sent to it.")

@@ -69,7 +69,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client):
     rotated = (await gql_data(client, REFRESH, {"t": tokens["refreshToken"]}))["tokenRefresh"]
     assert rotated["userErrors"] == [] and rotated["refreshToken"] != tokens["refreshToken"]
     assert (await gql_data(client, ME, token=rotated["accessToken"]))["me"]["role"] == "STAFF"
-    # The old refresh token comes back: someone copied it. The whole session ends.
+    # The old refresh token comes back after the grace window: someone copied it. The whole session ends.
+    later = clock.now() + timedelta(seconds=31)
+    clock.set_clock(lambda: later)
     reuse = (await gql_data(client, REFRESH, {"t": tokens["refreshToken"]}))["tokenRefresh"]
     assert reuse["userErrors"][0]["code"] == "UNAUTHENTICATED"
     newer = (await gql_data(client, REFRESH, {"t": rotated["refreshToken"]}))["tokenRefresh"]

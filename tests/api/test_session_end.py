@@ -1,0 +1,201 @@
+"""A session ends everywhere at once: signing out, reusing a refresh token, deactivation and a role
+change end the live subscriptions of that session's sockets with UNAUTHENTICATED, at the next update
+or, when nothing happens, at the next periodic check. graphql-transport-ws on a real server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from tortoise.context import TortoiseContext
+
+from identity.models import Role, User
+from reports.casework import case_channel, department_channel
+from server.db import tortoise_config
+from server.seed import load_demo_city
+from tests.api.test_live_updates import (
+    CASE_UPDATED,
+    QUEUE_UPDATED,
+    REDIS_URL,
+    SUBMIT,
+    TRANSITION,
+    WEST,
+    Socket,
+    listening,
+)
+from tests.conftest import DATABASE_URL, IS_POSTGRES
+from tests.reports.helpers import db_id
+from tests.servers import Server
+
+SIGN_IN = """mutation($input: SignInInput!) { signIn(input: $input) { accessToken refreshToken } }"""
+SIGN_OUT = "mutation($t: String!) { signOut(input: {refreshToken: $t}) { signedOut } }"
+REFRESH = """mutation($t: String!) { tokenRefresh(input: {refreshToken: $t}) {
+  refreshToken userErrors { code } } }"""
+
+
+async def call(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = (
+        await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+    ).json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """Where the test sees that the server's subscriptions are listening (as in test_live_updates)."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except OSError:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI: {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest, redis: Redis) -> Iterator[Server]:
+    """One server on the demo city; `@pytest.mark.parametrize("server", [env], indirect=True)` adds to
+    its environment."""
+    env: dict[str, str] = {"REDIS_URL": REDIS_URL, **getattr(request, "param", {})}
+    started = Server(tmp_path, "--seed-demo", env=env)
+    try:
+        started.wait_ready()
+        yield started
+    finally:
+        started.stop()
+
+
+@asynccontextmanager
+async def server_database(tmp_path: Path) -> AsyncIterator[None]:
+    """The server's own database, for what has no API yet (deactivating an account, changing a role)."""
+    url = DATABASE_URL if IS_POSTGRES else f"sqlite://{tmp_path / 'data' / 'envcase.sqlite3'}"
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(url))
+        yield
+
+
+async def signed_in(http: httpx.AsyncClient, username: str) -> dict[str, str]:
+    login = {"login": username, "password": load_demo_city()["password"]}
+    return (await call(http, SIGN_IN, {"input": login}))["signIn"]
+
+
+async def resident(http: httpx.AsyncClient) -> str:
+    query = "mutation($input: DeviceRegisterInput!) { deviceRegister(input: $input) { accessToken } }"
+    return (await call(http, query, {"input": {"deviceKey": uuid.uuid4().hex * 2}}))["deviceRegister"][
+        "accessToken"
+    ]
+
+
+async def ended(socket: Socket, *ops: str) -> None:
+    """Each operation ends with one UNAUTHENTICATED error, then `complete`."""
+    pending = {op: "next" for op in ops}
+    while pending:
+        message = await socket.receive()
+        op = message["id"]
+        assert message["type"] == pending.get(op), message
+        if message["type"] == "next":
+            (error,) = message["payload"]["errors"]
+            assert error["extensions"]["code"] == "UNAUTHENTICATED", message
+            pending[op] = "complete"
+        else:
+            del pending[op]
+
+
+async def still_open(socket: Socket) -> None:
+    """Nothing ended: the next thing the socket hears is the answer to a ping."""
+    await socket.send({"type": "ping"})
+    assert (await socket.receive())["type"] == "pong"
+
+
+async def test_signing_out_ends_the_sessions_subscriptions_at_the_next_update(
+    server: Server, redis: Redis
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        citizen = await resident(http)
+        report = {"clientId": str(uuid.uuid4()), "categoryCode": "noise.neighbour", "location": WEST}
+        case = (await call(http, SUBMIT, {"input": report}, citizen))["submitReport"]["case"]
+        officer = await signed_in(http, "police.west")
+        colleague = await signed_in(http, "police.west")  # the same person on another device
+
+        socket = await Socket.open(server, officer["accessToken"])
+        await socket.subscribe("case", CASE_UPDATED, {"id": case["id"]})
+        await socket.subscribe("queue", QUEUE_UPDATED, {"id": case["department"]["id"]})
+        other = await Socket.open(server, colleague["accessToken"])
+        await other.subscribe("case", CASE_UPDATED, {"id": case["id"]})
+        await listening(redis, case_channel(db_id(case["id"])), 2)
+        await listening(redis, department_channel(db_id(case["department"]["id"])), 1)
+        accept = {"input": {"caseId": case["id"], "action": "ACCEPT"}}
+        await call(http, TRANSITION, accept, colleague["accessToken"])
+        assert {(await socket.receive())["id"], (await socket.receive())["id"]} == {"case", "queue"}
+        assert (await other.receive())["type"] == "next"
+
+        await call(http, SIGN_OUT, {"t": officer["refreshToken"]})
+        start = {"input": {"caseId": case["id"], "action": "START"}}
+        await call(http, TRANSITION, start, colleague["accessToken"])
+        await ended(socket, "case", "queue")
+        # The other session goes on hearing; the signed-out socket starts nothing new.
+        update = (await other.receive())["payload"]["data"]["caseUpdated"]
+        assert update["case"]["status"] == "IN_PROGRESS"
+        refused = await socket.refusal("again", CASE_UPDATED, {"id": case["id"]})
+        assert "UNAUTHENTICATED" in refused
+        for open_socket in (socket, other):
+            await open_socket.connection.close()
+
+
+QUICK_CHECKS = {"SESSION_RECHECK_SECONDS": "0.5", "REFRESH_GRACE_SECONDS": "0"}
+
+
+@pytest.mark.parametrize("server", [QUICK_CHECKS], indirect=True)
+async def test_quiet_subscriptions_end_with_their_session(
+    server: Server, redis: Redis, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        signing_out = await signed_in(http, "dispatcher")
+        reused = await signed_in(http, "dispatcher")
+        deactivated = await signed_in(http, "admin")
+        moved = await signed_in(http, "police.west")
+        untouched = await signed_in(http, "dispatcher")
+        sockets: dict[str, Socket] = {}
+        for name, tokens in [
+            ("signing_out", signing_out),
+            ("reused", reused),
+            ("deactivated", deactivated),
+            ("moved", moved),
+            ("untouched", untouched),
+        ]:
+            sockets[name] = await Socket.open(server, tokens["accessToken"])
+            # The office follows the triage queue, staff their department's.
+            me = await call(http, "{ me { department { id } } }", {}, tokens["accessToken"])
+            department = me["me"]["department"]
+            await sockets[name].subscribe("live", QUEUE_UPDATED, {"id": department and department["id"]})
+            if department:
+                await listening(redis, department_channel(db_id(department["id"])), 1)
+        await listening(redis, department_channel(None), 4)
+
+        await call(http, SIGN_OUT, {"t": signing_out["refreshToken"]})
+        assert (await call(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"]["userErrors"] == []
+        again = (await call(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"]
+        assert again["userErrors"] == [{"code": "UNAUTHENTICATED"}]  # reuse: the family is revoked
+        async with server_database(tmp_path):
+            await User.filter(username="admin").update(is_active=False)
+            await User.filter(username="police.west").update(role=Role.DISPATCHER, department_id=None)
+
+        for name in ("signing_out", "reused", "deactivated", "moved"):
+            await ended(sockets[name], "live")
+        await still_open(sockets["untouched"])
+        for socket in sockets.values():
+            await socket.connection.close()
