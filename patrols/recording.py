@@ -16,10 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from identity.models import User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainError, DomainErrors, ErrorCode, forbidden, invalid, not_found
 from kernel.geo import CoordinateSystem, to_wgs84, validate_lat_lon
 from kernel.idempotency import create_once, fingerprint
@@ -332,7 +332,7 @@ async def append_points(
     if not 1 <= len(points) <= MAX_BATCH:
         raise invalid(f"Send 1 to {MAX_BATCH} points per batch.", "input", input_name)
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         result = AppendResult(patrol)
         fresh: dict[int, tuple[int, PointIn]] = {}
@@ -408,7 +408,7 @@ def _check_time(patrol: Patrol, at: datetime, name: str) -> datetime:
 
 
 async def pause_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         at = _check_time(patrol, at, "at")
         last = patrol.pauses[-1] if patrol.pauses else None
@@ -423,7 +423,7 @@ async def pause_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
 
 
 async def resume_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         at = _check_time(patrol, at, "at")
         last = patrol.pauses[-1] if patrol.pauses else None
@@ -444,7 +444,7 @@ async def finish_patrol(
 ) -> Patrol:
     """Finish and compute the metrics. Finishing again returns the finished patrol unchanged."""
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         if patrol.status is PatrolStatus.FINISHED:
             return patrol
@@ -542,7 +542,7 @@ async def import_gpx(user: User, *, client_id: str, area_id: int, mode: PatrolMo
     ordered = sorted(unique.values(), key=lambda p: p.t)
     skipped = len(parsed) - len(ordered)
     points = [PointIn(seq, p.t, p.lat, p.lon) for seq, p in enumerate(ordered)]
-    async with in_transaction():
+    async with atomic():
         patrol = await start_patrol(
             user, client_id=client_id, area_id=area_id, mode=mode, started_at=ordered[0].t
         )

@@ -24,12 +24,30 @@ _STATUS = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.OUTCOME_UNKNOWN: 503,
 }
+
+
+# The code of a request the server cannot read at all: a body that is not JSON, not a JSON object,
+# or a broken multipart upload. (A readable request with a bad value gets INVALID or a GraphQL error.)
+BAD_REQUEST = "BAD_REQUEST"
+
+
+class BadRequest(Exception):
+    """A request body the server cannot use; answered 400 BAD_REQUEST by `bad_request_handler`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _body(message: str, code: str) -> dict[str, object]:
+    return {"errors": [GraphQLError(message, extensions={"code": code}).formatted]}
 
 
 def error_response(error: DomainError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The JSON error answer for `error`; a code without a status of its own is a bad request (400)."""
-    body = {"errors": [GraphQLError(error.message, extensions=error.extensions).formatted]}
+    body = _body(error.message, error.code.value)
     return JSONResponse(body, status_code=_STATUS.get(error.code, 400), headers=headers)
 
 
@@ -37,3 +55,11 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's handler for a `DomainError` that a plain HTTP endpoint raises."""
     assert isinstance(exc, DomainError)
     return error_response(exc, {"Cache-Control": "no-store"})  # an error is never worth caching
+
+
+async def bad_request_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's handler for a `BadRequest` (raised by the GraphQL view's body parser)."""
+    assert isinstance(exc, BadRequest)
+    return JSONResponse(
+        _body(exc.message, BAD_REQUEST), status_code=400, headers={"Cache-Control": "no-store"}
+    )
