@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
 from tortoise.expressions import Q
 
 from identity.models import User
@@ -532,15 +533,22 @@ class GpxImport:
     duplicates: int  # points skipped: same time as an earlier point of the file, or already held
 
 
-async def import_gpx(user: User, *, client_id: str, area_id: int, mode: PatrolMode, data: bytes) -> GpxImport:
-    """A finished patrol from another app's GPX track, all or nothing. Importing the same file again
-    with the same client id returns the same patrol with every point counted as a duplicate."""
-    parsed = parse_gpx(data)
+def _gpx_track(data: bytes) -> tuple[list[ParsedPoint], int]:
+    """The file's points in time order without repeated times, and how many repeats were dropped.
+    A file with more points than a patrol may hold is refused while it is read."""
+    parsed = parse_gpx(data, max_points=MAX_POINTS_PER_PATROL)
     unique: dict[datetime, ParsedPoint] = {}
     for p in parsed:
         unique.setdefault(p.t, p)
     ordered = sorted(unique.values(), key=lambda p: p.t)
-    skipped = len(parsed) - len(ordered)
+    return ordered, len(parsed) - len(ordered)
+
+
+async def import_gpx(user: User, *, client_id: str, area_id: int, mode: PatrolMode, data: bytes) -> GpxImport:
+    """A finished patrol from another app's GPX track, all or nothing. Importing the same file again
+    with the same client id returns the same patrol with every point counted as a duplicate."""
+    # Seconds of CPU for a large file: off the event loop, so other requests keep their latency.
+    ordered, skipped = await anyio.to_thread.run_sync(_gpx_track, data)
     points = [PointIn(seq, p.t, p.lat, p.lon) for seq, p in enumerate(ordered)]
     async with atomic():
         patrol = await start_patrol(

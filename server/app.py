@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import anyio
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -43,7 +44,7 @@ from schema import build_schema
 from schema.context import Context, Services
 from server.auth import bearer_authentication, principal_of
 from server.db import tortoise_config
-from server.errors import BadRequest, bad_request_handler, domain_error_handler
+from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
@@ -250,7 +251,11 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={DomainError: domain_error_handler, BadRequest: bad_request_handler},
+        exception_handlers={
+            DomainError: domain_error_handler,
+            BadRequest: bad_request_handler,
+            StarletteHTTPException: http_error_handler,
+        },
         lifespan=lifespan,
         max_body_size=settings.limits.max_body_bytes,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -63,3 +64,21 @@ async def bad_request_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse(
         _body(exc.message, BAD_REQUEST), status_code=400, headers={"Cache-Control": "no-store"}
     )
+
+
+# Starlette's own refusals (no such route, method not allowed, an unreadable form) in the same shape.
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND.value,
+    413: ErrorCode.TOO_LARGE.value,
+    503: ErrorCode.UNAVAILABLE.value,
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's handler for its `HTTPException`: a JSON error body instead of plain text."""
+    assert isinstance(exc, HTTPException)
+    headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
+    if exc.status_code in (204, 304):  # statuses that carry no body
+        return Response(status_code=exc.status_code, headers=headers)
+    code = _HTTP_CODES.get(exc.status_code, BAD_REQUEST)
+    return JSONResponse(_body(exc.detail, code), status_code=exc.status_code, headers=headers)
