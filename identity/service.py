@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 from identity.config import IdentityConfig
 from identity.models import OtpChallenge, RefreshToken, Role, Session, SignInFailure, User
 from kernel import clock
+from kernel.database import is_row_id
 from kernel.errors import DomainError, DomainErrors, ErrorCode, invalid
 from kernel.rawsql import placeholders
 
@@ -159,6 +160,8 @@ async def authenticate(access_token: str, config: IdentityConfig) -> Principal:
         session_id, user_id = int(claims["sid"]), int(claims["sub"])
     except (TypeError, ValueError) as exc:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from exc
+    if not (is_row_id(session_id) and is_row_id(user_id)):  # a larger number overflows the driver
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.")
     user = await _session_user(session_id, user_id)
     if user is None or not user.is_active:
         raise _session_ended()

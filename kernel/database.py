@@ -9,13 +9,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from asyncpg import exceptions as pg
+from tortoise.backends.base.client import NestedTransactionContext, TransactionalDBClient
 from tortoise.exceptions import DBConnectionError
+from tortoise.transactions import in_transaction
 
 from kernel.errors import DomainError, ErrorCode
 
 log = logging.getLogger("kernel.database")
+
+# Ids are signed 64-bit integers in both engines; a larger number can name no row.
+MAX_ID = 2**63 - 1
 
 # A connection that died under a request: killed (pg_terminate_backend), server restarting, network.
 _CONNECTION_LOST = (
@@ -25,6 +32,11 @@ _CONNECTION_LOST = (
     pg.InterfaceError,
     pg.OperatorInterventionError,
 )
+
+
+def is_row_id(value: int) -> bool:
+    """Whether `value` can be a row's id at all (a larger one overflows the drivers)."""
+    return 0 < value <= MAX_ID
 
 
 def is_connection_lost(exc: BaseException) -> bool:
@@ -40,12 +52,48 @@ def is_connection_lost(exc: BaseException) -> bool:
     return False
 
 
-@contextlib.asynccontextmanager
-async def connection_lost_as_unavailable() -> AsyncIterator[None]:
-    """Turns a connection lost inside the block into `DomainError(UNAVAILABLE)`; other errors pass.
+@dataclass
+class _Commits:
+    """What one operation's transactions have done so far."""
 
-    The transaction died with the connection, so nothing was written and a retry is safe.
+    started: bool = False
+
+
+_commits: ContextVar[_Commits | None] = ContextVar("envcase_commits", default=None)
+
+
+@contextlib.asynccontextmanager
+async def atomic() -> AsyncIterator[TransactionalDBClient]:
+    """`in_transaction()` that remembers when its COMMIT starts.
+
+    From then on a lost connection leaves the outcome unknown: the server may have committed
+    before the answer was lost. A nested block is a savepoint, and only the outermost commits.
     """
+    transaction = in_transaction()
+    async with transaction as connection:
+        yield connection
+        commits = _commits.get()
+        if commits is not None and not isinstance(transaction, NestedTransactionContext):
+            commits.started = True  # the body is done; leaving the block sends COMMIT
+
+
+UNAVAILABLE_MESSAGE = "The database connection was lost; nothing was saved. Try again."
+OUTCOME_UNKNOWN_MESSAGE = (
+    "The database connection was lost while the change was being saved: it may or may not have "
+    "been saved. Retry with the same clientId (a retry never saves twice), or read the object."
+)
+
+
+@contextlib.asynccontextmanager
+async def connection_loss_reported() -> AsyncIterator[None]:
+    """Turns a connection lost inside the block into a `DomainError`; other errors pass.
+
+    `UNAVAILABLE` while no transaction of the block has started to commit (the open one died with
+    the connection, so nothing was written and a retry is safe); `OUTCOME_UNKNOWN` once one has,
+    since the COMMIT may have reached the server.
+    """
+    commits = _Commits()
+    token = _commits.set(commits)
     try:
         yield
     except DomainError:
@@ -53,7 +101,9 @@ async def connection_lost_as_unavailable() -> AsyncIterator[None]:
     except Exception as exc:
         if not is_connection_lost(exc):
             raise
-        log.warning("database connection lost: %r", exc)
-        raise DomainError(
-            ErrorCode.UNAVAILABLE, "The database connection was lost; nothing was saved. Try again."
-        ) from exc
+        log.warning("database connection lost (commit started: %s): %r", commits.started, exc)
+        if commits.started:
+            raise DomainError(ErrorCode.OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_MESSAGE) from exc
+        raise DomainError(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE) from exc
+    finally:
+        _commits.reset(token)

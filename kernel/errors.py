@@ -20,6 +20,8 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     IN_PROGRESS = "IN_PROGRESS"
     UNAVAILABLE = "UNAVAILABLE"
+    # The connection died while (or after) the change was committed: it may or may not be saved.
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     # photo intake
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
     TOO_LARGE = "TOO_LARGE"

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
+from kernel.database import atomic
 from kernel.errors import conflict
 
 M = TypeVar("M", bound=Model)
@@ -47,7 +47,7 @@ async def create_once(
     if existing is not None:
         return _same_or_conflict(existing, content_fingerprint, field), False
     try:
-        async with in_transaction():  # a savepoint when nested, so a lost race leaves the outer one usable
+        async with atomic():  # a savepoint when nested, so a lost race leaves the outer one usable
             return await create(), True
     except IntegrityError:
         existing = await model.get_or_none(**lookup)

@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 import anyio
-from tortoise.transactions import in_transaction
 
 from identity.service import Principal
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainErrors, invalid, not_found
 from media import access
 from media.images import DEFAULT_SIZES
@@ -40,7 +40,7 @@ async def claim_photos(owner_id: int, photo_ids: Sequence[int], *, field: Sequen
         raise invalid(f"At most {MAX_PHOTOS_PER_ITEM} photos.", *field)
     if len(set(photo_ids)) != len(photo_ids):
         raise invalid("The same photo is listed twice.", *field)
-    async with in_transaction():
+    async with atomic():
         await Photo.filter(id__in=list(photo_ids), owner_id=owner_id, attached_at=None).update(
             attached_at=clock.now()
         )

@@ -11,9 +11,10 @@ entities are refused before any expansion happens.
 
 from __future__ import annotations
 
+import io
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,19 +45,13 @@ class TimedPoint(Protocol):
     def t(self) -> datetime: ...
 
 
-def _parse_root(data: bytes) -> ET.Element:
+def _check_size(data: bytes) -> None:
     if len(data) > MAX_GPX_BYTES:
         raise DomainError(
             ErrorCode.TOO_LARGE,
             f"GPX file is {len(data)} bytes; at most {MAX_GPX_BYTES} are accepted.",
             ["file"],
         )
-    try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException:
-        raise invalid("GPX file declares a DTD or entities, which are not accepted.", "file") from None
-    except ET.ParseError as exc:
-        raise invalid(f"File is not well-formed XML ({exc}).", "file") from None
 
 
 def _namespace_of(root: ET.Element) -> str:
@@ -87,39 +82,76 @@ def _coordinate(element: ET.Element, name: str, limit: float, index: int) -> flo
     return value
 
 
-def parse_gpx(data: bytes) -> list[ParsedPoint]:
+def _track_points(data: bytes, max_points: int) -> Iterator[ET.Element]:
+    """The `gpx/trk/trkseg/trkpt` elements as the parser finishes each, refused with TOO_LARGE as
+    soon as there are more than `max_points`, so an oversized file costs only its first part."""
+    path: list[str] = []
+    point_path: list[str] = []
+    count = 0
+    try:
+        events = SafeET.iterparse(
+            io.BytesIO(data), ("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        for event, element in events:
+            if event == "start":
+                if not path:
+                    namespace = _namespace_of(element)
+                    prefix = f"{{{namespace}}}" if namespace else ""
+                    point_path = [f"{prefix}{tag}" for tag in ("gpx", "trk", "trkseg", "trkpt")]
+                path.append(element.tag)
+                continue
+            is_point = path == point_path
+            path.pop()
+            if is_point:
+                count += 1
+                if count > max_points:
+                    raise DomainError(
+                        ErrorCode.TOO_LARGE, f"GPX file has more than {max_points} track points.", ["file"]
+                    )
+                yield element
+                element.clear()  # what is read is kept as a ParsedPoint; the tree need not grow
+    except defusedxml.DefusedXmlException:
+        raise invalid("GPX file declares a DTD or entities, which are not accepted.", "file") from None
+    except ET.ParseError as exc:
+        raise invalid(f"File is not well-formed XML ({exc}).", "file") from None
+
+
+def parse_gpx(data: bytes, max_points: int = MAX_GPX_POINTS) -> list[ParsedPoint]:
     """Track points of a GPX file in document order, with times in UTC.
 
-    Refused with INVALID: non-XML, a DTD/entity declaration (XML bombs), a root other than <gpx>, no
-    track points, bad coordinates, unreadable times, any point without a time; TOO_LARGE above the
-    size or point cap.
+    The file is read as a stream. Refused with INVALID: non-XML, a DTD/entity declaration (XML
+    bombs), a root other than <gpx>, no track points, bad coordinates, unreadable times, any point
+    without a time; TOO_LARGE above the size cap, or as soon as there are more than `max_points`.
+    CPU-bound on a large file: callers on the event loop run it in a worker thread.
     """
-    root = _parse_root(data)
-    ns = _namespace_of(root)
-    prefix = f"{{{ns}}}" if ns else ""
-    elements = root.findall(f"{prefix}trk/{prefix}trkseg/{prefix}trkpt")
-    if not elements:
+    _check_size(data)
+    points: list[ParsedPoint] = []
+    missing = total = 0
+    bad_coordinate: DomainError | None = None
+    for index, element in enumerate(_track_points(data, max_points)):
+        total += 1
+        prefix = element.tag[: element.tag.index("}") + 1] if element.tag.startswith("{") else ""
+        t = _parse_time(element.findtext(f"{prefix}time"))
+        if t is None:
+            missing += 1
+            continue
+        try:
+            lat, lon = _coordinate(element, "lat", 90.0, index), _coordinate(element, "lon", 180.0, index)
+        except DomainError as exc:  # reported after the missing times, which say more about the file
+            bad_coordinate = bad_coordinate or exc
+            continue
+        points.append(ParsedPoint(lat, lon, t))
+    if not total:
         raise invalid(
             "GPX file has no track points (<trk><trkseg><trkpt>); routes and waypoints are ignored.", "file"
         )
-    if len(elements) > MAX_GPX_POINTS:
-        raise DomainError(
-            ErrorCode.TOO_LARGE,
-            f"GPX file has {len(elements)} track points; at most {MAX_GPX_POINTS}.",
-            ["file"],
-        )
-    times = [_parse_time(e.findtext(f"{prefix}time")) for e in elements]
-    missing = sum(t is None for t in times)
     if missing:
         raise invalid(
-            f"{missing} of {len(elements)} track points have no readable <time>; every point needs one.",
-            "file",
+            f"{missing} of {total} track points have no readable <time>; every point needs one.", "file"
         )
-    return [
-        ParsedPoint(_coordinate(e, "lat", 90.0, i), _coordinate(e, "lon", 180.0, i), t)
-        for i, (e, t) in enumerate(zip(elements, times, strict=True))
-        if t is not None
-    ]
+    if bad_coordinate is not None:
+        raise bad_coordinate
+    return points
 
 
 def _utc_text(t: datetime) -> str:

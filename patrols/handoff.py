@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from identity.models import User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import not_found
 from patrols.catalog import observation_categories
 from patrols.models import Observation, Patrol, PatrolArea
@@ -40,7 +39,7 @@ async def escalate(user: User, observation_id: int, routing: Snapshot) -> Observ
         source=ReportSource.PATROL,
         origin=_origin(patrol, area, observation),
     )
-    async with in_transaction():
+    async with atomic():
         # Officials handing off findings are not held to the residents' submission rate.
         case = (await submit_report(routing, user, submission, per_hour_limit=None)).case
         observation.case_id = case.id

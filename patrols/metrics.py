@@ -10,6 +10,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
+
 from kernel import clock
 from kernel.rawsql import as_datetime, as_json, fetch
 from patrols.models import Patrol, PatrolArea, TrackPoint
@@ -92,13 +94,27 @@ def late_by(patrol: Patrol) -> timedelta | None:
     return delay if delay > LATE_AFTER else None
 
 
+def _analyse(
+    area: PatrolArea,
+    fixes: list[Fix],
+    mode: PatrolMode,
+    received_at: datetime,
+    device_sent_at: datetime | None,
+) -> tuple[TrackAnalysis, float]:
+    analysis = analyse_track(fixes, mode, received_at=received_at, device_sent_at=device_sent_at)
+    return analysis, coverage_of(area, analysis)
+
+
 async def recompute(patrol: Patrol) -> Patrol:
     """Analyse the stored track of a finished patrol and store the results on it."""
     area = await PatrolArea.get(id=patrol.area_id)
     fixes, stored_flags = await load_fixes(patrol.id)
     now = clock.now()
     sent = None if patrol.clock_skew_s is None else now - timedelta(seconds=patrol.clock_skew_s)
-    analysis = analyse_track(fixes, PatrolMode(patrol.mode), received_at=now, device_sent_at=sent)
+    # CPU-bound on a long track: run it in a worker thread, off the event loop.
+    analysis, coverage = await anyio.to_thread.run_sync(
+        _analyse, area, fixes, PatrolMode(patrol.mode), now, sent
+    )
     await _write_flags(patrol.id, analysis, stored_flags)
     m = analysis.metrics
     valid = analysis.valid_points
@@ -117,7 +133,7 @@ async def recompute(patrol: Patrol) -> Patrol:
     patrol.duration_s = duration
     patrol.moving_time_s = m.moving_time_s
     patrol.distance_m = m.distance_m
-    patrol.coverage = coverage_of(area, analysis)
+    patrol.coverage = coverage
     patrol.authenticity_flags = [flag for flag, _ in findings]
     patrol.authenticity_reasons = [reason for _, reason in findings]
     patrol.metrics_at = now

@@ -15,11 +15,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from identity.models import User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainError, DomainErrors, ErrorCode, forbidden, invalid, not_found
 from kernel.geo import CoordinateSystem, to_wgs84, validate_lat_lon
 from kernel.idempotency import create_once, fingerprint
@@ -332,7 +333,7 @@ async def append_points(
     if not 1 <= len(points) <= MAX_BATCH:
         raise invalid(f"Send 1 to {MAX_BATCH} points per batch.", "input", input_name)
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         result = AppendResult(patrol)
         fresh: dict[int, tuple[int, PointIn]] = {}
@@ -408,7 +409,7 @@ def _check_time(patrol: Patrol, at: datetime, name: str) -> datetime:
 
 
 async def pause_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         at = _check_time(patrol, at, "at")
         last = patrol.pauses[-1] if patrol.pauses else None
@@ -423,7 +424,7 @@ async def pause_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
 
 
 async def resume_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         at = _check_time(patrol, at, "at")
         last = patrol.pauses[-1] if patrol.pauses else None
@@ -444,7 +445,7 @@ async def finish_patrol(
 ) -> Patrol:
     """Finish and compute the metrics. Finishing again returns the finished patrol unchanged."""
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         patrol = await own_patrol(user, patrol_id, for_update=True)
         if patrol.status is PatrolStatus.FINISHED:
             return patrol
@@ -532,17 +533,24 @@ class GpxImport:
     duplicates: int  # points skipped: same time as an earlier point of the file, or already held
 
 
-async def import_gpx(user: User, *, client_id: str, area_id: int, mode: PatrolMode, data: bytes) -> GpxImport:
-    """A finished patrol from another app's GPX track, all or nothing. Importing the same file again
-    with the same client id returns the same patrol with every point counted as a duplicate."""
-    parsed = parse_gpx(data)
+def _gpx_track(data: bytes) -> tuple[list[ParsedPoint], int]:
+    """The file's points in time order without repeated times, and how many repeats were dropped.
+    A file with more points than a patrol may hold is refused while it is read."""
+    parsed = parse_gpx(data, max_points=MAX_POINTS_PER_PATROL)
     unique: dict[datetime, ParsedPoint] = {}
     for p in parsed:
         unique.setdefault(p.t, p)
     ordered = sorted(unique.values(), key=lambda p: p.t)
-    skipped = len(parsed) - len(ordered)
+    return ordered, len(parsed) - len(ordered)
+
+
+async def import_gpx(user: User, *, client_id: str, area_id: int, mode: PatrolMode, data: bytes) -> GpxImport:
+    """A finished patrol from another app's GPX track, all or nothing. Importing the same file again
+    with the same client id returns the same patrol with every point counted as a duplicate."""
+    # Seconds of CPU for a large file: off the event loop, so other requests keep their latency.
+    ordered, skipped = await anyio.to_thread.run_sync(_gpx_track, data)
     points = [PointIn(seq, p.t, p.lat, p.lon) for seq, p in enumerate(ordered)]
-    async with in_transaction():
+    async with atomic():
         patrol = await start_patrol(
             user, client_id=client_id, area_id=area_id, mode=mode, started_at=ordered[0].t
         )

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from identity.models import User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainError, conflict, invalid
 from kernel.events import EventBus
 from media.service import claim_photos, set_public
@@ -255,7 +254,7 @@ async def transition(
     changes.update(_deadline_changes(case, step.action, policy_of(case, category.sla_policy), now, chosen))
     before_department = case.department_id
     department = step.department_id if step.action is Action.REROUTE else before_department
-    async with in_transaction():
+    async with atomic():
         updated = await Case.filter(id=case.id, version=case.version).update(
             status=to, version=case.version + 1, status_changed_at=now, updated_at=now, **changes
         )

@@ -25,10 +25,10 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
 from identity.models import Role, User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainError, conflict, forbidden, invalid, not_found
 from kernel.events import EventBus
 from reports import access, casework
@@ -232,7 +232,7 @@ async def _run_batch(query: Any, step: CaseStep) -> list[tuple[Case, str]]:
     # SQLite: read before the transaction, so it starts with a write and waits for the file lock
     # instead of failing on a snapshot another process has moved past.
     rows: list[Case] | None = None if conn.capabilities.support_for_update else await query
-    async with in_transaction() as tx:
+    async with atomic() as tx:
         if rows is None:
             rows = await query.select_for_update(skip_locked=True)
         recorded = [event for case in rows if (event := await step(tx, case)) is not None]
@@ -373,7 +373,7 @@ async def request_extension(
         raise conflict("No deadline runs for this case.", *INPUT, "caseId")
     _check_amount(amount, policy.resolution.unit)
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         # Touching the case first serialises concurrent requests for it (row lock / SQLite write lock).
         await Case.filter(id=case.id).update(updated_at=now)
         case.updated_at = now
@@ -431,7 +431,7 @@ async def decide_extension(
     if approve and case.status not in EXTENDABLE:
         raise conflict(f"The case is {case.status} now; decline the request instead.", *INPUT, "approve")
     now = clock.now()
-    async with in_transaction():
+    async with atomic():
         decided = await DeadlineExtension.filter(id=extension.id, status=ExtensionStatus.PENDING).update(
             status=status, decided_by_id=user.id, decision_note=text, decided_at=now
         )

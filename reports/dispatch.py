@@ -5,10 +5,9 @@ category or priority. Each is one transaction with its events; lifecycle steps g
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from identity.models import Role, User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import conflict, forbidden, invalid, not_found
 from kernel.events import EventBus
 from kernel.geo import LatLon
@@ -111,7 +110,7 @@ async def split_report(
         )
     point = LatLon(report.latitude, report.longitude)
     decision = route(snapshot, category, point, report.evidence, report.observed_at)
-    async with in_transaction():
+    async with atomic():
         source = await Case.get(id=report.case_id)
         if source.status not in OPEN_STATUSES:
             raise conflict(f"The case is {source.status}; only an open case's reports can be split out.")
@@ -164,7 +163,7 @@ async def change_category(
         step = Step(Action.REROUTE, None, given, department_id=department, category_id=new_id)
         moved = await casework.transition(case.id, user, step, events=events, also=recategorize)
         return await Case.get(id=moved.id)
-    async with in_transaction():
+    async with atomic():
         await recategorize(case)
     fresh = await Case.get(id=case.id)
     await casework.publish(events, fresh, "category_changed", fresh.department_id)
@@ -178,7 +177,7 @@ async def set_priority(
     case, _ = await access.case_for(user, case_id, *INPUT, "caseId")
     if case.priority == priority:
         return case
-    async with in_transaction():
+    async with atomic():
         await Case.filter(id=case.id).update(priority=priority, updated_at=clock.now())
         await casework.record(
             case, user, "priority_changed", (note or "").strip(), old=int(case.priority), new=int(priority)

@@ -6,10 +6,10 @@ changes it, so a retried request never counts twice.
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from identity.models import User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import conflict, forbidden, invalid
 from reports import access, casework
 from reports.casework import INPUT
@@ -34,7 +34,7 @@ async def rate_case(user: User, case_id: int, rating: int, comment: str | None) 
     now = clock.now()
     for _ in range(2):  # a concurrent first rating by the same reporter: the loser updates instead
         try:
-            async with in_transaction():
+            async with atomic():
                 row = await CaseFeedback.get_or_none(case_id=case.id, reporter_id=user.id)
                 if row is not None and (row.rating, row.comment) == (rating, text):
                     return row  # a retry: nothing changes and nothing is recorded twice

@@ -26,10 +26,10 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from identity.models import Role, User
 from kernel import clock
+from kernel.database import atomic
 from kernel.errors import DomainError, conflict, forbidden, invalid
 from kernel.events import EventBus
 from kernel.geo import BBox
@@ -416,7 +416,7 @@ async def assign_case(
     ):
         raise invalid("Not a staff member of the case's department.", "input", "assigneeId")
     previous = case.assignee_id
-    async with in_transaction():
+    async with atomic():
         # Conditional on the assignee we saw: two people assigning at once, one wins.
         changed = await Case.filter(
             id=case.id, assignee_id=previous, department_id=case.department_id

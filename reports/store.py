@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from kernel.database import atomic
 from kernel.errors import DomainError, invalid, not_found
 from reports import models
 from reports.calendar import WorkingCalendar, load_calendar
@@ -201,7 +201,7 @@ async def bump_stamp() -> None:
     if await models.ConfigStamp.filter(key=STAMP_KEY).update(token=token):
         return
     try:
-        async with in_transaction():
+        async with atomic():
             await models.ConfigStamp.create(key=STAMP_KEY, token=token)
     except IntegrityError:  # another process created it first
         await models.ConfigStamp.filter(key=STAMP_KEY).update(token=token)
@@ -230,7 +230,7 @@ class RoutingCache:
 
 async def change_routing_data(change: Callable[[], Awaitable[T]]) -> T:
     """Apply an admin change in one transaction, refusing it if routing would no longer compile."""
-    async with in_transaction():
+    async with atomic():
         result = await change()
         try:
             await build_snapshot(None)

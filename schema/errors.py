@@ -2,7 +2,8 @@
 
 - Mutations answer expected failures as data: `userErrors { code field message }` on their payload.
 - Queries raise; a `DomainError` reaches the client with its message and a stable `extensions.code`.
-- Anything unexpected is masked as "Unexpected error." (the log keeps the trace).
+- Anything unexpected is masked as "Unexpected error." (the log keeps the trace); a lost database
+  connection is UNAVAILABLE, or OUTCOME_UNKNOWN in a mutation whose commit had started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.types.field import StrawberryField
 
-from kernel.database import connection_lost_as_unavailable
+from kernel.database import UNAVAILABLE_MESSAGE, connection_loss_reported, is_connection_lost
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 
 
@@ -46,7 +47,7 @@ class UserErrorsExtension(FieldExtension):
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
         try:
-            async with connection_lost_as_unavailable():
+            async with connection_loss_reported():
                 return await next_(source, info, **kwargs)
         except DomainError as exc:
             return self.payload_type(user_errors=user_errors(exc))
@@ -83,7 +84,12 @@ class ErrorPolicy(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL"}
+        if error.original_error is not None and is_connection_lost(error.original_error):
+            # Not a bug: the database went away under a read. Nothing is written outside mutations.
+            masked.message = UNAVAILABLE_MESSAGE
+            masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
+        else:
+            masked.extensions = {"code": "INTERNAL"}
         return masked
 
     def on_operation(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -21,6 +24,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.file_uploads.utils import replace_placeholders_with_files
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
@@ -39,9 +44,9 @@ from schema import build_schema
 from schema.context import Context, Services
 from server.auth import bearer_authentication, principal_of
 from server.db import tortoise_config
-from server.errors import domain_error_handler
+from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
-from server.middleware import RateLimit, RequestLog
+from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
 from server.redis_bus import RedisEventBus
 from server.settings import Settings
@@ -90,7 +95,14 @@ def identity_config(settings: Settings) -> IdentityConfig:
     )
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 class AppGraphQL(GraphQL[Context, None]):
+    """Strawberry's view, with a strict body parser: a body it cannot use is a JSON 400 BAD_REQUEST
+    (through the app's `BadRequest` handler), never a crash in strawberry or a plain-text answer."""
+
     def __init__(self, settings: Settings, identity: IdentityConfig, services: Services) -> None:
         limits = settings.limits
         super().__init__(
@@ -108,6 +120,45 @@ class AppGraphQL(GraphQL[Context, None]):
         )
         self.identity = identity
         self.services = services
+
+    def parse_json(self, data: str | bytes) -> dict[str, Any]:
+        """Every JSON strawberry reads here (the body, multipart `operations` and `map`) is an object."""
+        try:
+            # Invalid UTF-8 is a ValueError; NaN and Infinity are not JSON; a deep nest exhausts the stack.
+            parsed = json.loads(data, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest("The request body is not valid JSON.") from exc
+        if not isinstance(parsed, dict):
+            raise BadRequest('Send a JSON object: {"query": ..., "variables": {...}}.')
+        return parsed
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """The multipart upload request (`operations`, `map`, files), checked before it is used."""
+        try:
+            form = await request.get_form_data()
+        except ValueError as exc:
+            raise BadRequest("The multipart body cannot be read.") from exc
+        operations, files_map = form.form.get("operations"), form.form.get("map", "{}")
+        if not isinstance(operations, str | bytes) or not isinstance(files_map, str | bytes):
+            raise BadRequest("Send `operations` and `map` as JSON form fields.")
+        paths_by_file = self.parse_json(files_map)
+        if not all(
+            isinstance(paths, list) and all(isinstance(path, str) for path in paths)
+            for paths in paths_by_file.values()
+        ):
+            raise BadRequest("`map` must be an object of file field names to lists of variable paths.")
+        try:
+            return replace_placeholders_with_files(self.parse_json(operations), paths_by_file, form.files)
+        except (KeyError, IndexError, TypeError, ValueError, RecursionError) as exc:
+            raise BadRequest("A `map` entry names a missing file or a path not in `operations`.") from exc
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException as exc:  # strawberry's own refusals (content type, field types) as JSON
+            raise BadRequest(exc.reason) from exc
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -191,6 +242,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             expose_headers=["x-request-id", "upload-offset", "location", "retry-after"],
         ),
         Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
+        Middleware(ConnectionLoss),  # inside CORS, so a browser can read the 503
         bearer_authentication(identity),
     ]
     routes = [
@@ -203,7 +255,11 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={DomainError: domain_error_handler},
+        exception_handlers={
+            DomainError: domain_error_handler,
+            BadRequest: bad_request_handler,
+            StarletteHTTPException: http_error_handler,
+        },
         lifespan=lifespan,
         max_body_size=settings.limits.max_body_bytes,
     )

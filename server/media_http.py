@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from identity.service import Principal
+from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode
 from media.intake import OffsetMismatch, PhotoIntake
 from media.service import derivative_for, original_for
@@ -148,7 +149,8 @@ class OriginalEndpoint:
         self.storage = storage
 
     async def handle(self, request: Request) -> Response:
-        found = await original_for(_principal(request), request.path_params["photo_id"])
+        photo_id = request.path_params["photo_id"]
+        found = await original_for(_principal(request), photo_id) if is_row_id(photo_id) else None
         if found is None:
             return _not_found()
         photo, key = found

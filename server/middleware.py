@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, per-client rate limit."""
+"""Pure ASGI middleware: request ids and access logs, per-client rate limit, lost database connections."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kernel.database import is_connection_lost
 from kernel.errors import DomainError, ErrorCode
 from server.errors import error_response
 
 access_log = logging.getLogger("server.access")
+log = logging.getLogger("server")
 
 
 def _client(scope: Scope) -> str:
@@ -88,3 +90,36 @@ class RateLimit:
             refusal = DomainError(ErrorCode.RATE_LIMITED, "Too many requests; slow down.")
             return await error_response(refusal, {"Retry-After": str(retry_after)})(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class ConnectionLoss:
+    """A database connection lost under any HTTP route or the token check answers a JSON 503
+    UNAVAILABLE instead of a plain 500; any other exception passes on to the server's handler.
+
+    Mutations report their own loss (with OUTCOME_UNKNOWN where a commit had started), so what
+    reaches here is a read, the token check or a plain route, and a retry is the answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started or not is_connection_lost(exc):
+                raise
+            log.warning("database connection lost under %s: %r", scope["path"], exc)
+            refusal = DomainError(ErrorCode.UNAVAILABLE, "The database is unreachable; try again shortly.")
+            await error_response(refusal, {"Retry-After": "1", "Cache-Control": "no-store"})(
+                scope, receive, send
+            )

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from strawberry import relay
 
+from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode, not_found
 from patrols import access
 from patrols.gpx import to_geojson, to_gpx
@@ -25,13 +26,18 @@ from server.errors import error_response
 
 
 def _patrol_id(raw: str) -> int | None:
+    """The patrol's row id, or None for anything that cannot name one (a 404, like a missing patrol)."""
     if raw.isdigit():
-        return int(raw)
-    try:
-        gid = relay.GlobalID.from_id(raw)
-        return int(gid.node_id) if gid.type_name == "Patrol" else None
-    except ValueError:
-        return None
+        number = int(raw)
+    else:
+        try:
+            gid = relay.GlobalID.from_id(raw)
+            if gid.type_name != "Patrol" or not gid.node_id.isdigit():
+                return None
+            number = int(gid.node_id)
+        except ValueError:
+            return None
+    return number if is_row_id(number) else None
 
 
 async def _visible_patrol(request: Request) -> Patrol | None:

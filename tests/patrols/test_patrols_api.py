@@ -459,6 +459,82 @@ async def test_gpx_upload_as_a_multipart_file(client, city):
     assert result["userErrors"] == [] and result["imported"] == 50
 
 
+def _over_cap_gpx(tail: str = "</trkseg></trk></gpx>") -> bytes:
+    """One point more than a patrol may hold, well under the GPX byte cap."""
+    from patrols.recording import MAX_POINTS_PER_PATROL
+
+    point = '<trkpt lat="30.3" lon="120.06"><time>2026-05-06T01:00:00Z</time></trkpt>'
+    head = '<?xml version="1.0"?><gpx xmlns="http://www.topografix.com/GPX/1/1" version="1.1"><trk><trkseg>'
+    return (head + point * (MAX_POINTS_PER_PATROL + 1) + tail).encode()
+
+
+async def _upload_gpx(client, city, data: bytes, client_id: str = "big"):
+    import json
+
+    variables = {
+        "input": {
+            "clientId": client_id,
+            "areaId": city["areas"]["R-QH-01"]["id"],
+            "mode": "FOOT",
+            "file": None,
+        }
+    }
+    response = await client.post(
+        "/graphql",
+        data={"operations": json.dumps({"query": GPX_IMPORT, "variables": variables}),
+              "map": json.dumps({"0": ["variables.input.file"]})},
+        files={"0": ("big.gpx", data, "application/gpx+xml")},
+        headers={"Authorization": f"Bearer {city['tokens']['chief.village']}"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["patrolGpxImport"]
+
+
+async def test_gpx_over_the_patrol_point_cap_is_refused_while_it_is_read(client, city):
+    from patrols.gpx import MAX_GPX_BYTES
+
+    # The cap is checked while streaming: the parser stops at the extra point and never reaches the
+    # broken end of this file (which would be INVALID if it were read to the end).
+    data = _over_cap_gpx(tail="<trkpt lat=")
+    assert len(data) < MAX_GPX_BYTES
+    result = await _upload_gpx(client, city, data)
+    assert result["patrol"] is None
+    assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("TOO_LARGE", ["file"])]
+    mine = await gql_data(client, "{ myPatrols { nodes { id } } }", token=city["tokens"]["chief.village"])
+    assert mine["myPatrols"]["nodes"] == []
+
+
+async def test_a_large_gpx_is_parsed_off_the_event_loop(client, city):
+    """While a large file is being parsed, in a worker thread, the loop serves another request."""
+    import asyncio
+    import sys
+    import threading
+    from types import FrameType
+
+    def parsing_thread() -> int | None:
+        for ident, frame in sys._current_frames().items():
+            walk_back: FrameType | None = frame
+            while walk_back is not None:
+                if walk_back.f_code.co_name == "_track_points":
+                    return ident
+                walk_back = walk_back.f_back
+        return None
+
+    upload = asyncio.create_task(_upload_gpx(client, city, _over_cap_gpx()))
+    parser = None
+    while parser is None and not upload.done():  # this coroutine runs only while the loop is free
+        await asyncio.sleep(0.001)
+        parser = parsing_thread()
+    assert parser is not None and parser != threading.get_ident(), (
+        "the GPX was never seen parsing off the loop"
+    )
+    cheap = await gql_data(client, "{ __typename }")
+    assert cheap == {"__typename": "Query"}
+    assert not upload.done()  # served while the import was still at work
+    result = await upload
+    assert result["userErrors"][0]["code"] == "TOO_LARGE"
+
+
 # --- privacy, export, delegation ------------------------------------------------------------------
 
 
