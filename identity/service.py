@@ -23,12 +23,11 @@ import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from identity.config import IdentityConfig
 from identity.models import OtpChallenge, RefreshToken, Role, Session, SignInFailure, User
 from kernel import clock
-from kernel.database import is_row_id
+from kernel.database import atomic, is_row_id
 from kernel.errors import DomainError, DomainErrors, ErrorCode, invalid
 from kernel.rawsql import placeholders
 
@@ -134,7 +133,7 @@ def _successor(refresh_token: str, config: IdentityConfig) -> str:
 
 
 async def _new_session(user: User, config: IdentityConfig) -> Tokens:
-    async with in_transaction():
+    async with atomic():
         session = await Session.create(user=user)
         return await _issue(user, session, config)
 
@@ -206,7 +205,7 @@ async def refresh_tokens(refresh_token: str, config: IdentityConfig) -> Tokens:
     ended = DomainError(ErrorCode.UNAUTHENTICATED, "The refresh token is not valid; sign in again.")
     if not _REFRESH_TOKEN.fullmatch(refresh_token or ""):
         raise ended
-    async with in_transaction():
+    async with atomic():
         token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token)).select_related(
             "session__user"
         )
@@ -391,7 +390,7 @@ async def confirm_phone(user: User, raw_phone: str, code: str, config: IdentityC
     ).update(attempts=challenge.attempts + 1)
     if not counted or not hmac.compare_digest(challenge.code_hash, _sha256(f"{phone}:{code or ''}")):
         raise wrong
-    async with in_transaction():
+    async with atomic():
         if not await OtpChallenge.filter(id=challenge.id, consumed_at=None).update(consumed_at=now):
             raise wrong
         holder = await User.get_or_none(phone=phone)

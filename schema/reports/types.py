@@ -441,7 +441,9 @@ class CaseUpdate:
     case_id: strawberry.ID
 
 
-@strawberry.type(description="The figures of one group, or of all groups (`total`); definitions in docs/statistics.md.")
+@strawberry.type(
+    description="The figures of one group, or of all groups (`total`); definitions in docs/statistics.md."
+)
 class CaseStatisticsRow:
     _row: strawberry.Private[statistics.Figures]
     total: bool = strawberry.field(description="The row for everything asked, each case counted once.")
