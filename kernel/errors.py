@@ -41,8 +41,11 @@ class DomainError(Exception):
         self.field = list(field) if field else None
 
     @property
-    def extensions(self) -> dict[str, str]:
-        """What a GraphQL error made from this one carries (graphql-core copies it over)."""
+    def extensions(self) -> dict[str, str | list[str]]:
+        """What a GraphQL error made from this one carries (graphql-core copies it over): the code, and
+        the input field at fault where there is one."""
+        if self.field:
+            return {"code": self.code.value, "field": self.field}
         return {"code": self.code.value}
 
     def __repr__(self) -> str:

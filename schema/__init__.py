@@ -11,7 +11,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -25,11 +24,13 @@ from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
+from schema.node import parse_global_id
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
 from schema.reports.subscriptions import CaseworkSubscription
+from schema.validation import OperationPolicy, too_complex
 
 
 @strawberry.type
@@ -38,11 +39,12 @@ class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        parsed = parse_global_id(str(id))
+        if parsed is None:  # not an id we issued: the same answer as a missing object
+            return None
         try:
-            global_id = relay.GlobalID.from_id(id)
-            int(global_id.node_id)
-            return await global_id.resolve_node(info, required=False)
-        except (ValueError, GlobalIDValueError):  # not one of our ids: the same answer as a missing object
+            return await relay.GlobalID(parsed[0], str(parsed[1])).resolve_node(info, required=False)
+        except GlobalIDValueError:  # a type that is not a node
             return None
 
 
@@ -71,15 +73,18 @@ def build_schema(
     # The limiters' rule classes are built once: a fresh class per request would change the
     # ValidationCache key and make every request validate its document again.
     limit_rules = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        too_complex(rule)
+        for rule in (
+            *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        )
     ]
     extensions: list = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        ParserCache,
         ValidationCache,
-        ErrorPolicy,
+        OperationPolicy,  # parses (cached); after ValidationCache: it reads the validation's result
+        lambda: ErrorPolicy(production=production),
     ]
     if production:
         extensions.append(DisableIntrospection)

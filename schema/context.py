@@ -39,6 +39,8 @@ class Context:
     services: Services | None = None
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
     loaders: Loaders = field(default_factory=Loaders)  # built anew for every request
+    # Problems the input boundary found in a mutation's arguments, by the mutation's response key.
+    input_errors: dict[str, list[DomainError]] = field(default_factory=dict)
 
     def require_principal(self) -> Principal:
         if self.principal is None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -46,6 +47,11 @@ class UserErrorsExtension(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
+        refused = (
+            getattr(info.context, "input_errors", {}).get(info.path.key) if info.path.prev is None else None
+        )
+        if refused:  # the input boundary (schema/validation.py) found these before any resolver ran
+            return self.payload_type(user_errors=user_errors(DomainErrors(refused)))
         try:
             async with connection_loss_reported():
                 return await next_(source, info, **kwargs)
@@ -59,8 +65,18 @@ def payload_mutation(description: str) -> Any:
 
 
 # The code of an error GraphQL itself reports about the request: a document that does not parse or
-# validate (or exceeds a limit), a variable of the wrong type.
+# validate, a variable of the wrong type.
 REQUEST_ERROR = "GRAPHQL_VALIDATION_FAILED"
+# A document over the depth, token or alias limit.
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# Several operations and no `operationName`, or a name that is not in the document.
+OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
+# A subscription sent over HTTP.
+SUBSCRIPTION_NEEDS_WEBSOCKET = "SUBSCRIPTION_NEEDS_WEBSOCKET"
+
+# graphql-core's hints ("Did you mean 'x'?") name fields, arguments, types and enum values: production
+# keeps the schema to itself.
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -69,18 +85,21 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError | DomainError)
 
 
-def _code_request_errors(result: object) -> None:
+def _code_request_errors(result: object, *, hide_schema: bool) -> None:
     for error in getattr(result, "errors", None) or ():
         if not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": REQUEST_ERROR}
+        if hide_schema:
+            error.message = _SUGGESTION.sub("", error.message)
 
 
 class ErrorPolicy(MaskErrors):
     """Masks unexpected errors as INTERNAL; domain errors keep their own code (`DomainError.extensions`)
     and errors the request caused get GRAPHQL_VALIDATION_FAILED."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, production: bool = False) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message="Unexpected error.")
+        self.production = production
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
@@ -94,9 +113,9 @@ class ErrorPolicy(MaskErrors):
 
     def on_operation(self) -> Iterator[None]:
         yield from super().on_operation()
-        _code_request_errors(self.execution_context.result)
+        _code_request_errors(self.execution_context.result, hide_schema=self.production)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # A streamed result (over WebSockets) leaves as soon as this hook yields: code it first.
-        _code_request_errors(result)
+        _code_request_errors(result, hide_schema=self.production)
         yield from super().on_stream_result(result)

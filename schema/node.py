@@ -26,10 +26,12 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast, overloa
 
 import strawberry
 from strawberry import relay
+from strawberry.relay.types import GlobalIDValueError
 from tortoise.models import Model
 
 from identity.service import Principal
 from kernel.errors import DomainError, ErrorCode, invalid
+from kernel.limits import parse_id
 from schema.context import Info
 
 RowT = TypeVar("RowT", bound=Model)
@@ -71,8 +73,10 @@ class ModelNode(relay.Node, Generic[RowT]):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self] | list[Self | None]:
-        loaded = await info.context.loaders.rows(cls.model).load_many([int(i) for i in node_ids])
-        rows = cast(list[RowT | None], loaded)
+        ids = [parse_id(str(i)) for i in node_ids]  # an id out of range or not canonical is missing
+        loaded = await info.context.loaders.rows(cls.model).load_many([i for i in ids if i is not None])
+        found_rows = iter(cast(list[RowT | None], loaded))
+        rows = [None if i is None else next(found_rows) for i in ids]
         found = [row for row in rows if row is not None]
         allowed = {row.pk for row in await cls.visible(info.context.principal, found)} if found else set()
         nodes = [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
@@ -81,15 +85,27 @@ class ModelNode(relay.Node, Generic[RowT]):
         return nodes
 
 
+def parse_global_id(global_id: str) -> tuple[str, int] | None:
+    """(type name, database id) of a global id exactly as we issue it, else None.
+
+    Only the canonical spelling counts: the base64 we write (no other padding, no trailing bytes) of
+    `Type:<id>` with the id in `MIN_ID..MAX_ID` written plainly, so one object has one id."""
+    try:
+        gid = relay.GlobalID.from_id(global_id)
+    except GlobalIDValueError:
+        return None
+    node_id = parse_id(gid.node_id)
+    if node_id is None or str(gid) != global_id:
+        return None
+    return gid.type_name, node_id
+
+
 def decode_id(global_id: strawberry.ID | str, type_name: str, *field: str) -> int:
     """The database id inside a global ID of the expected type; anything else is INVALID."""
-    try:
-        gid = relay.GlobalID.from_id(str(global_id))
-        if gid.type_name != type_name:
-            raise ValueError
-        return int(gid.node_id)
-    except ValueError as exc:
-        raise invalid(f"Not the id of a {type_name}.", *field) from exc
+    parsed = parse_global_id(str(global_id))
+    if parsed is None or parsed[0] != type_name:
+        raise invalid(f"Not the id of a {type_name}.", *field)
+    return parsed[1]
 
 
 _SOURCES: dict[type, list[tuple[str, str]]] = {}

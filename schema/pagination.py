@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from kernel.errors import invalid
+from kernel.limits import MAX_DATE, MAX_ID, MIN_DATE, max_length
 
 MAX_PAGE_SIZE = 100
 
@@ -43,17 +45,44 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, order: Sequence[str]) -> list[Any]:
+def decode_cursor(cursor: str, order: Sequence[str], types: Sequence[type] | None = None) -> list[Any]:
+    """The sort key a cursor of ours holds; anything else is INVALID on `after`, before it nears a query.
+
+    A cursor comes from the client, so each value must be one the encoder writes: an integer in the
+    database's range, a finite number, a short string, null, or an aware moment within the dates we
+    accept; and, where `types` are given (one per key), of that key's type."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError("wrong shape")
+        decoded = [_cursor_value(v) for v in values]
+        if types is not None:
+            for value, expected in zip(decoded, types, strict=True):
+                if value is not None and not isinstance(value, expected):
+                    raise ValueError("wrong type")
+    except (ValueError, RecursionError) as exc:
         raise invalid("Not a cursor from this list.", "after") from exc
-    if not isinstance(values, list) or len(values) != len(order):
-        raise invalid("Not a cursor from this list.", "after")
-    try:
-        return [datetime.fromisoformat(v["dt"]) if isinstance(v, dict) else v for v in values]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise invalid("Not a cursor from this list.", "after") from exc
+    return decoded
+
+
+def _cursor_value(value: Any) -> Any:
+    match value:
+        case None:
+            return None
+        case bool():
+            raise ValueError("not a key")
+        case int() if -MAX_ID - 1 <= value <= MAX_ID:
+            return value
+        case float() if math.isfinite(value):
+            return value
+        case str() if len(value) <= max_length("code"):
+            return value
+        case {"dt": str() as text} if len(value) == 1:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None or not MIN_DATE <= moment.date() <= MAX_DATE:
+                raise ValueError("not a moment we store")
+            return moment
+    raise ValueError("not a key")
 
 
 def check_page_size(first: int) -> int:
@@ -87,7 +116,8 @@ async def keyset_page(
     """One page of `queryset` in `order`; the last key must be unique (e.g. "-id")."""
     check_page_size(first)
     if after:
-        values = decode_cursor(after, order)
+        fields = queryset.model._meta.fields_map
+        values = decode_cursor(after, order, [fields[key.lstrip("-")].field_type for key in order])
         queryset = queryset.filter(_after_condition(order, values))
     rows = await queryset.order_by(*order).limit(first + 1)
     has_next = len(rows) > first

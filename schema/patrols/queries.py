@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from kernel.errors import invalid
+from kernel.limits import MAX_DATE, MIN_DATE
 from patrols import access, compliance, reads
 from patrols.access import Viewer
 from patrols.catalog import observation_categories
@@ -103,7 +104,7 @@ class PatrolsQuery:
     )
     async def area_patrol_days(self, area_id: strawberry.ID, month: str) -> list[date]:
         match = _MONTH.match(month)
-        if not match or not 1 <= int(match[2]) <= 12:
+        if not match or not 1 <= int(match[2]) <= 12 or not MIN_DATE.year <= int(match[1]) <= MAX_DATE.year:
             raise invalid("month must look like 2026-05.", "month")
         return await reads.days_patrolled(
             decode_id(area_id, "PatrolArea", "areaId"), int(match[1]), int(match[2])

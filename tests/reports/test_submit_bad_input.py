@@ -156,8 +156,9 @@ async def test_ten_photos_and_ids_of_other_types(client: httpx.AsyncClient) -> N
 async def test_a_100000_character_description_is_refused_cleanly(client: httpx.AsyncClient) -> None:
     token, _ = await resident(client)
     errors = await refused(client, token, report_input(description="噪" * 100_000))
+    # Refused at the input boundary's hard cap, before the form's own rules (2000) are read.
     assert errors == [
-        {"code": "INVALID", "field": ["input", "description"], "message": "At most 2000 characters."}
+        {"code": "INVALID", "field": ["input", "description"], "message": "At most 8000 characters."}
     ]
 
 

@@ -1,0 +1,354 @@
+"""The input boundary: every value an operation brings is checked once, before any resolver runs.
+
+`InputBoundary` walks the operation's arguments (inline literals and the variables they use) with
+their GraphQL types and refuses, with INVALID and the field's path:
+
+- strings (and ids) longer than their kind allows (`kernel.limits`), holding a lone UTF-16 surrogate
+  (no encoding can store it) or a NUL character (PostgreSQL cannot);
+- dates and moments outside `MIN_DATE..MAX_DATE` (the calendar's edges overflow on conversion);
+- JSON values whose strings break the same rules or whose objects have too many keys.
+
+A mutation's own arguments come back as its payload's `userErrors` (`UserErrorsExtension` reads
+them from the context); anything else refuses the whole operation, as a query's bad input does.
+
+`OperationPolicy` refuses what the transport or the document makes ambiguous: a subscription over
+HTTP, several operations without `operationName`; and gives the limits' refusals a code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationContext,
+    ValueNode,
+    VariableNode,
+    parse,
+    value_from_ast_untyped,
+)
+from graphql.validation import validate
+from starlette.websockets import WebSocket
+from strawberry.extensions import ParserCache
+
+from kernel.errors import DomainError, invalid
+from kernel.limits import JSON_MAX_KEYS, JSON_MAX_STRING, MAX_DATE, MAX_PROBLEMS, MIN_DATE, max_length
+from schema.errors import (
+    OPERATION_RESOLUTION_FAILURE,
+    QUERY_TOO_COMPLEX,
+    REQUEST_ERROR,
+    SUBSCRIPTION_NEEDS_WEBSOCKET,
+)
+
+Path = tuple[str, ...]
+
+
+def text_problem(value: str, limit: int) -> str | None:
+    """Why a string cannot be taken, or None: too long, a lone surrogate, or a NUL character."""
+    if len(value) > limit:
+        return f"At most {limit} characters."
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Not valid text (a lone UTF-16 surrogate)."
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    return None
+
+
+class _Walk:
+    """One operation's input values, each checked once; problems kept per mutation root field."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.defaults: dict[str, ValueNode] = {}
+        self.walked: set[str] = set()  # variables already checked
+        self.spread: set[str] = set()  # fragments already walked
+        self.count = 0
+        self.by_root: dict[str, list[DomainError]] = {}  # a mutation's own arguments, by response key
+        self.operation: list[DomainError] = []  # everything else
+
+    def run(self, operation: OperationDefinitionNode) -> None:
+        self.defaults = {
+            v.variable.name.value: v.default_value
+            for v in operation.variable_definitions or ()
+            if v.default_value is not None
+        }
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            return
+        by_field = operation.operation is OperationType.MUTATION
+        for selection in operation.selection_set.selections:
+            if isinstance(selection, FieldNode) and by_field:
+                key = (selection.alias or selection.name).value
+                self.field(root, selection, self.by_root.setdefault(key, []))
+            else:
+                self.selection(root, selection)
+        self.by_root = {key: errors for key, errors in self.by_root.items() if errors}
+
+    def selection(self, parent: GraphQLNamedType, node: Any) -> None:
+        if isinstance(node, FieldNode):
+            self.field(parent, node, self.operation)
+        elif isinstance(node, InlineFragmentNode):
+            condition = (
+                self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+            )
+            self.selections(condition, node.selection_set)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in self.spread:
+            self.spread.add(node.name.value)
+            fragment = self.fragments.get(node.name.value)
+            if fragment is not None:
+                self.selections(
+                    self.schema.get_type(fragment.type_condition.name.value), fragment.selection_set
+                )
+
+    def selections(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode | None) -> None:
+        if parent is not None and selection_set is not None:
+            for node in selection_set.selections:
+                self.selection(parent, node)
+
+    def field(self, parent: GraphQLNamedType, node: FieldNode, problems: list[DomainError]) -> None:
+        if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            return
+        definition = parent.fields.get(node.name.value)
+        if definition is None:  # __typename and introspection
+            return
+        for argument in node.arguments or ():
+            spec = definition.args.get(argument.name.value)
+            if spec is not None:
+                self.literal(argument.value, spec.type, (argument.name.value,), argument.name.value, problems)
+        named: Any = definition.type
+        while isinstance(named, GraphQLNonNull | GraphQLList):
+            named = named.of_type
+        self.selections(named, node.selection_set)
+
+    def problem(self, problems: list[DomainError], message: str, path: Path) -> None:
+        self.count += 1
+        if self.count <= MAX_PROBLEMS:
+            problems.append(invalid(message, *path))
+
+    @property
+    def full(self) -> bool:
+        return self.count >= MAX_PROBLEMS
+
+    def literal(
+        self, node: ValueNode, type_: GraphQLInputType, path: Path, name: str, problems: list[DomainError]
+    ) -> None:
+        """A value written in the document, which may hold variables."""
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(node, VariableNode):
+            var = node.name.value
+            if var in self.walked:
+                return
+            self.walked.add(var)
+            if var in self.variables:
+                self.value(self.variables[var], type_, path, name, problems)
+            elif var in self.defaults:
+                self.literal(self.defaults[var], type_, path, name, problems)
+        elif isinstance(type_, GraphQLList) and isinstance(node, ListValueNode):
+            for i, item in enumerate(node.values):
+                self.literal(item, type_.of_type, (*path, str(i)), name, problems)
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(node, ObjectValueNode):
+            for entry in node.fields:
+                field = type_.fields.get(entry.name.value)
+                if field is not None:
+                    self.literal(
+                        entry.value, field.type, (*path, entry.name.value), entry.name.value, problems
+                    )
+        elif isinstance(type_, GraphQLScalarType) and not isinstance(node, ListValueNode | ObjectValueNode):
+            self.value(value_from_ast_untyped(node), type_, path, name, problems)
+        elif isinstance(type_, GraphQLScalarType):  # a JSON literal
+            self.json(value_from_ast_untyped(node, dict(self.variables)), path, problems)
+
+    def value(self, raw: Any, type_: Any, path: Path, name: str, problems: list[DomainError]) -> None:
+        """A plain value (a variable's, or a literal's) of `type_`; a value of the wrong shape is left
+        to GraphQL's own coercion, which refuses it with GRAPHQL_VALIDATION_FAILED."""
+        if self.full or raw is None:
+            return
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            items = raw if isinstance(raw, list) else [raw]
+            for i, item in enumerate(items):
+                self.value(item, type_.of_type, (*path, str(i)), name, problems)
+        elif isinstance(type_, GraphQLInputObjectType):
+            if isinstance(raw, dict):
+                for key, item in raw.items():
+                    field = type_.fields.get(key)
+                    if field is not None:
+                        self.value(item, field.type, (*path, key), key, problems)
+        elif isinstance(type_, GraphQLScalarType):
+            self.scalar(raw, type_, path, name, problems)
+
+    def scalar(
+        self, raw: Any, type_: GraphQLScalarType, path: Path, name: str, problems: list[DomainError]
+    ) -> None:
+        if type_.name in ("String", "ID"):
+            if isinstance(raw, str) and (reason := text_problem(raw, max_length(name))):
+                self.problem(problems, reason, path)
+        elif type_.name in ("Date", "DateTime"):
+            try:
+                parsed = type_.parse_value(raw)
+            except Exception:  # not a date at all: GraphQL's coercion says so
+                return
+            day = parsed.date() if isinstance(parsed, datetime) else parsed
+            if isinstance(day, date) and not MIN_DATE <= day <= MAX_DATE:
+                self.problem(problems, f"Must be between {MIN_DATE} and {MAX_DATE}.", path)
+        elif type_.name == "JSON":
+            self.json(raw, path, problems)
+
+    def json(self, raw: Any, path: Path, problems: list[DomainError]) -> None:
+        """Every string (keys too) and object of a JSON value; iterative, as a value may nest deeply."""
+        stack: list[tuple[Any, Path]] = [(raw, path)]
+        while stack and not self.full:
+            value, at = stack.pop()
+            if isinstance(value, str):
+                if reason := text_problem(value, JSON_MAX_STRING):
+                    self.problem(problems, reason, at)
+            elif isinstance(value, dict):
+                if len(value) > JSON_MAX_KEYS:
+                    self.problem(problems, f"At most {JSON_MAX_KEYS} keys in one object.", at)
+                    continue
+                for key, item in value.items():
+                    if reason := text_problem(key, max_length("code")):
+                        self.problem(problems, f"A key: {reason}", at)
+                    else:
+                        stack.append((item, (*at, key)))
+            elif isinstance(value, list):
+                stack.extend((item, (*at, str(i))) for i, item in enumerate(value))
+
+
+def _as_graphql_error(error: DomainError) -> GraphQLError:
+    return GraphQLError(error.message, extensions=error.extensions)
+
+
+def _selected_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == name), None)
+
+
+# Stands in for a document refused while parsing, so the refusal is answered after validation like
+# any other (a syntax error raised while parsing ends a WebSocket operation without an `error`).
+_REFUSED_DOCUMENT = parse("query Refused { __typename }")
+
+
+class OperationPolicy(ParserCache):
+    """Parses (cached), then, after the document validates: exactly one operation to run, on a
+    transport that can run it, and every input value within the boundary (`_Walk`). Refusals are
+    pre-execution errors, so HTTP answers them as errors and a WebSocket with an `error` message.
+
+    Runs after `ValidationCache` in the extension list (it reads the validation's result)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: GraphQLError | None = None  # the document could not be parsed
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        try:
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        except GraphQLSyntaxError as error:
+            # The parser stops at the token limit with a syntax error: that one is QUERY_TOO_COMPLEX.
+            too_many = error.message.endswith("tokens. Parsing aborted.")
+            self.refused = GraphQLError(
+                error.message,
+                extensions={"code": QUERY_TOO_COMPLEX if too_many else REQUEST_ERROR},
+                source=error.source,
+                positions=error.positions,
+            )
+            ec.graphql_document = _REFUSED_DOCUMENT
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        document = ec.graphql_document
+        if self.refused is not None:
+            ec.pre_execution_errors = [self.refused]
+        elif document is not None:
+            if ec.pre_execution_errors is None:  # no validation cache ran before us
+                ec.pre_execution_errors = validate(ec.schema._schema, document, ec.validation_rules)
+            if not ec.pre_execution_errors:
+                refusals = self.refusals(document)
+                if refusals:
+                    ec.pre_execution_errors = refusals  # a new list: the cached one stays as it was
+        yield
+
+    def refusals(self, document: DocumentNode) -> list[GraphQLError]:
+        ec = self.execution_context
+        # What the client sent: `operation_name` itself falls back to the document's first operation.
+        asked: str | None = ec._provided_operation_name
+        operation = _selected_operation(document, asked)
+        if operation is None:
+            message = (
+                "Name the operation to run (operationName)."
+                if asked is None
+                else f"No operation named {asked!r}."
+            )
+            return [GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})]
+        request = getattr(ec.context, "request", None)
+        if operation.operation is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
+            message = "Subscriptions run over a WebSocket (graphql-transport-ws), not over HTTP."
+            return [GraphQLError(message, extensions={"code": SUBSCRIPTION_NEEDS_WEBSOCKET})]
+        walk = _Walk(ec.schema._schema, document, ec.variables or {})
+        walk.run(operation)
+        if walk.by_root and hasattr(ec.context, "input_errors"):
+            ec.context.input_errors = walk.by_root  # a mutation answers these as its userErrors
+        else:
+            walk.operation.extend(error for errors in walk.by_root.values() for error in errors)
+        return [_as_graphql_error(e) for e in walk.operation]
+
+
+def too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """`rule` (a limiter's) with QUERY_TOO_COMPLEX on the errors it reports."""
+
+    class Coded(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(_CodingContext(context))
+
+    Coded.__name__ = f"Coded{rule.__name__}"
+    return Coded
+
+
+class _CodingContext:
+    """A validation context whose reported errors carry QUERY_TOO_COMPLEX."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        self._context = context
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {"code": QUERY_TOO_COMPLEX}
+        self._context.report_error(error)
+
+    def __getattr__(self, name: str) -> Callable[..., Any] | Any:
+        return getattr(self._context, name)
