@@ -18,11 +18,9 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.transactions import in_transaction
 
 from kernel.errors import DomainError, ErrorCode
+from kernel.limits import MAX_ID, MIN_ID
 
 log = logging.getLogger("kernel.database")
-
-# Ids are signed 64-bit integers in both engines; a larger number can name no row.
-MAX_ID = 2**63 - 1
 
 # A connection that died under a request: killed (pg_terminate_backend), server restarting, network.
 _CONNECTION_LOST = (
@@ -36,7 +34,7 @@ _CONNECTION_LOST = (
 
 def is_row_id(value: int) -> bool:
     """Whether `value` can be a row's id at all (a larger one overflows the drivers)."""
-    return 0 < value <= MAX_ID
+    return MIN_ID <= value <= MAX_ID
 
 
 def is_connection_lost(exc: BaseException) -> bool:
