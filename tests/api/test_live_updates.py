@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from server.seed import load_demo_city
+from tests.api.conftest import REDIS_URL
 from tests.reports.helpers import db_id
 from tests.servers import Server
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 WEST = {"latitude": 30.26, "longitude": 120.10}
 
 SUBMIT = """mutation($input: SubmitReportInput!) {
@@ -48,20 +47,6 @@ def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
         for server in (first, second):
             if server is not None:
                 server.stop()
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except OSError:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required under CI: {REDIS_URL}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    yield client
-    await client.aclose()
 
 
 async def call(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:

@@ -4,12 +4,10 @@ or, when nothing happens, at the next periodic check. graphql-transport-ws on a 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +18,10 @@ from identity.models import Role, User
 from reports.casework import case_channel, department_channel
 from server.db import tortoise_config
 from server.seed import load_demo_city
+from tests.api.conftest import REDIS_URL
 from tests.api.test_live_updates import (
     CASE_UPDATED,
     QUEUE_UPDATED,
-    REDIS_URL,
     SUBMIT,
     TRANSITION,
     WEST,
@@ -31,6 +29,7 @@ from tests.api.test_live_updates import (
     listening,
 )
 from tests.conftest import DATABASE_URL, IS_POSTGRES
+from tests.graphql_client import gql_data
 from tests.reports.helpers import db_id
 from tests.servers import Server
 
@@ -38,32 +37,6 @@ SIGN_IN = """mutation($input: SignInInput!) { signIn(input: $input) { accessToke
 SIGN_OUT = "mutation($t: String!) { signOut(input: {refreshToken: $t}) { signedOut } }"
 REFRESH = """mutation($t: String!) { tokenRefresh(input: {refreshToken: $t}) {
   refreshToken userErrors { code } } }"""
-
-
-async def call(
-    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = (
-        await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
-    ).json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    """Where the test sees that the server's subscriptions are listening (as in test_live_updates)."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except OSError:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required under CI: {REDIS_URL}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -90,12 +63,12 @@ async def server_database(tmp_path: Path) -> AsyncIterator[None]:
 
 async def signed_in(http: httpx.AsyncClient, username: str) -> dict[str, str]:
     login = {"login": username, "password": load_demo_city()["password"]}
-    return (await call(http, SIGN_IN, {"input": login}))["signIn"]
+    return (await gql_data(http, SIGN_IN, {"input": login}))["signIn"]
 
 
 async def resident(http: httpx.AsyncClient) -> str:
     query = "mutation($input: DeviceRegisterInput!) { deviceRegister(input: $input) { accessToken } }"
-    return (await call(http, query, {"input": {"deviceKey": uuid.uuid4().hex * 2}}))["deviceRegister"][
+    return (await gql_data(http, query, {"input": {"deviceKey": uuid.uuid4().hex * 2}}))["deviceRegister"][
         "accessToken"
     ]
 
@@ -127,7 +100,7 @@ async def test_signing_out_ends_the_sessions_subscriptions_at_the_next_update(
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
         citizen = await resident(http)
         report = {"clientId": str(uuid.uuid4()), "categoryCode": "noise.neighbour", "location": WEST}
-        case = (await call(http, SUBMIT, {"input": report}, citizen))["submitReport"]["case"]
+        case = (await gql_data(http, SUBMIT, {"input": report}, citizen))["submitReport"]["case"]
         officer = await signed_in(http, "police.west")
         colleague = await signed_in(http, "police.west")  # the same person on another device
 
@@ -139,13 +112,13 @@ async def test_signing_out_ends_the_sessions_subscriptions_at_the_next_update(
         await listening(redis, case_channel(db_id(case["id"])), 2)
         await listening(redis, department_channel(db_id(case["department"]["id"])), 1)
         accept = {"input": {"caseId": case["id"], "action": "ACCEPT"}}
-        await call(http, TRANSITION, accept, colleague["accessToken"])
+        await gql_data(http, TRANSITION, accept, colleague["accessToken"])
         assert {(await socket.receive())["id"], (await socket.receive())["id"]} == {"case", "queue"}
         assert (await other.receive())["type"] == "next"
 
-        await call(http, SIGN_OUT, {"t": officer["refreshToken"]})
+        await gql_data(http, SIGN_OUT, {"t": officer["refreshToken"]})
         start = {"input": {"caseId": case["id"], "action": "START"}}
-        await call(http, TRANSITION, start, colleague["accessToken"])
+        await gql_data(http, TRANSITION, start, colleague["accessToken"])
         await ended(socket, "case", "queue")
         # The other session goes on hearing; the signed-out socket starts nothing new.
         update = (await other.receive())["payload"]["data"]["caseUpdated"]
@@ -179,16 +152,18 @@ async def test_quiet_subscriptions_end_with_their_session(
         ]:
             sockets[name] = await Socket.open(server, tokens["accessToken"])
             # The office follows the triage queue, staff their department's.
-            me = await call(http, "{ me { department { id } } }", {}, tokens["accessToken"])
+            me = await gql_data(http, "{ me { department { id } } }", {}, tokens["accessToken"])
             department = me["me"]["department"]
             await sockets[name].subscribe("live", QUEUE_UPDATED, {"id": department and department["id"]})
             if department:
                 await listening(redis, department_channel(db_id(department["id"])), 1)
         await listening(redis, department_channel(None), 4)
 
-        await call(http, SIGN_OUT, {"t": signing_out["refreshToken"]})
-        assert (await call(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"]["userErrors"] == []
-        again = (await call(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"]
+        await gql_data(http, SIGN_OUT, {"t": signing_out["refreshToken"]})
+        assert (await gql_data(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"][
+            "userErrors"
+        ] == []
+        again = (await gql_data(http, REFRESH, {"t": reused["refreshToken"]}))["tokenRefresh"]
         assert again["userErrors"] == [{"code": "UNAUTHENTICATED"}]  # reuse: the family is revoked
         async with server_database(tmp_path):
             await User.filter(username="admin").update(is_active=False)
