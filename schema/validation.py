@@ -17,6 +17,7 @@ HTTP, several operations without `operationName`; and gives the limits' refusals
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -80,43 +81,78 @@ def text_problem(value: str, limit: int) -> str | None:
     return None
 
 
-class _Walk:
-    """One operation's input values, each checked once; problems kept per mutation root field."""
+# Scalars whose values the boundary checks; every other scalar and enum passes untouched.
+_CHECKED_SCALARS = frozenset({"String", "ID", "Date", "DateTime", "JSON"})
+Bucket = str | None  # a mutation root field's response key, or None for the operation as a whole
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]) -> None:
+
+def _may_need_check(type_: Any, seen: set[str] | None = None) -> bool:
+    """Whether a value of `type_` can hold anything the boundary checks (a string, a date, JSON)."""
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLScalarType):
+        return type_.name in _CHECKED_SCALARS
+    if isinstance(type_, GraphQLInputObjectType):
+        seen = seen if seen is not None else set()
+        if type_.name in seen:
+            return False  # already being looked at further up
+        seen.add(type_.name)
+        return any(_may_need_check(field.type, seen) for field in type_.fields.values())
+    return False
+
+
+class _Plan:
+    """What one operation of one document needs checked, worked out once (`_plan_for`): the problems of
+    the values written in the document, and the variables to check, in the order the document uses
+    them. Only the variables' values differ between requests, so a request replays the plan (`_Walk`).
+
+    Steps: ("problem", bucket, message, path); ("variable", name, type, path, field name, bucket,
+    default's steps) for a variable whose type can hold a checked value; ("json", value node, path,
+    bucket) for a JSON literal, which may embed variables."""
+
+    def __init__(self, roots: list[str], steps: list[tuple[Any, ...]]) -> None:
+        self.roots = roots  # the mutation root fields' response keys, in document order
+        self.steps = steps
+
+
+class _Planner:
+    """Walks one operation's arguments with their GraphQL types to build its `_Plan`."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
         self.schema = schema
-        self.variables = variables
+        self.document = document
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.defaults: dict[str, ValueNode] = {}
-        self.walked: set[str] = set()  # variables already checked
+        self.used: set[str] = set()  # variables already planned (each is checked where first used)
         self.spread: set[str] = set()  # fragments already walked
-        self.count = 0
-        self.by_root: dict[str, list[DomainError]] = {}  # a mutation's own arguments, by response key
-        self.operation: list[DomainError] = []  # everything else
+        self.count = 0  # static problems (past MAX_PROBLEMS none can be reported)
+        self.roots: list[str] = []
+        self.steps: list[tuple[Any, ...]] = []
 
-    def run(self, operation: OperationDefinitionNode) -> None:
+    def plan(self, operation: OperationDefinitionNode) -> _Plan:
         self.defaults = {
             v.variable.name.value: v.default_value
             for v in operation.variable_definitions or ()
             if v.default_value is not None
         }
         root = self.schema.get_root_type(operation.operation)
-        if root is None:
-            return
-        by_field = operation.operation is OperationType.MUTATION
-        for selection in operation.selection_set.selections:
-            if isinstance(selection, FieldNode) and by_field:
-                key = (selection.alias or selection.name).value
-                self.field(root, selection, self.by_root.setdefault(key, []))
-            else:
-                self.selection(root, selection)
-        self.by_root = {key: errors for key, errors in self.by_root.items() if errors}
+        if root is not None:
+            by_field = operation.operation is OperationType.MUTATION
+            for selection in operation.selection_set.selections:
+                if isinstance(selection, FieldNode) and by_field:
+                    key = (selection.alias or selection.name).value
+                    if key not in self.roots:
+                        self.roots.append(key)
+                    self.field(root, selection, key)
+                else:
+                    self.selection(root, selection)
+        return _Plan(self.roots, self.steps)
 
     def selection(self, parent: GraphQLNamedType, node: Any) -> None:
         if isinstance(node, FieldNode):
-            self.field(parent, node, self.operation)
+            self.field(parent, node, None)
         elif isinstance(node, InlineFragmentNode):
             condition = (
                 self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
@@ -135,7 +171,7 @@ class _Walk:
             for node in selection_set.selections:
                 self.selection(parent, node)
 
-    def field(self, parent: GraphQLNamedType, node: FieldNode, problems: list[DomainError]) -> None:
+    def field(self, parent: GraphQLNamedType, node: FieldNode, bucket: Bucket) -> None:
         if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return
         definition = parent.fields.get(node.name.value)
@@ -144,52 +180,95 @@ class _Walk:
         for argument in node.arguments or ():
             spec = definition.args.get(argument.name.value)
             if spec is not None:
-                self.literal(argument.value, spec.type, (argument.name.value,), argument.name.value, problems)
+                self.literal(argument.value, spec.type, (argument.name.value,), argument.name.value, bucket)
         named: Any = definition.type
         while isinstance(named, GraphQLNonNull | GraphQLList):
             named = named.of_type
         self.selections(named, node.selection_set)
 
-    def problem(self, problems: list[DomainError], message: str, path: Path) -> None:
-        self.count += 1
-        if self.count <= MAX_PROBLEMS:
-            problems.append(invalid(message, *path))
-
-    @property
-    def full(self) -> bool:
-        return self.count >= MAX_PROBLEMS
-
     def literal(
-        self, node: ValueNode, type_: GraphQLInputType, path: Path, name: str, problems: list[DomainError]
+        self, node: ValueNode, type_: GraphQLInputType, path: Path, name: str, bucket: Bucket
     ) -> None:
         """A value written in the document, which may hold variables."""
         if isinstance(type_, GraphQLNonNull):
             type_ = type_.of_type
         if isinstance(node, VariableNode):
             var = node.name.value
-            if var in self.walked:
+            if var in self.used:
                 return
-            self.walked.add(var)
-            if var in self.variables:
-                self.value(self.variables[var], type_, path, name, problems)
-            elif var in self.defaults:
-                self.literal(self.defaults[var], type_, path, name, problems)
+            self.used.add(var)
+            if _may_need_check(type_):
+                # A default is a constant literal: what it would report is known now.
+                default: list[tuple[Any, ...]] = []
+                if var in self.defaults:
+                    planner = _Planner(self.schema, self.document)
+                    planner.literal(self.defaults[var], type_, path, name, bucket)
+                    default = planner.steps
+                self.steps.append(("variable", var, type_, path, name, bucket, default))
         elif isinstance(type_, GraphQLList) and isinstance(node, ListValueNode):
             for i, item in enumerate(node.values):
-                self.literal(item, type_.of_type, (*path, str(i)), name, problems)
+                self.literal(item, type_.of_type, (*path, str(i)), name, bucket)
         elif isinstance(type_, GraphQLInputObjectType) and isinstance(node, ObjectValueNode):
             for entry in node.fields:
                 field = type_.fields.get(entry.name.value)
                 if field is not None:
-                    self.literal(
-                        entry.value, field.type, (*path, entry.name.value), entry.name.value, problems
-                    )
+                    self.literal(entry.value, field.type, (*path, entry.name.value), entry.name.value, bucket)
         elif isinstance(type_, GraphQLScalarType) and not isinstance(node, ListValueNode | ObjectValueNode):
-            self.value(value_from_ast_untyped(node), type_, path, name, problems)
-        elif isinstance(type_, GraphQLScalarType):  # a JSON literal
-            self.json(value_from_ast_untyped(node, dict(self.variables)), path, problems)
+            if type_.name in _CHECKED_SCALARS:
+                checker = _Recorder({}, _Plan([], []))
+                checker.value(value_from_ast_untyped(node), type_, path, name, None)
+                for message, at in checker.recorded:
+                    if self.count < MAX_PROBLEMS:  # past that, no request can report more
+                        self.count += 1
+                        self.steps.append(("problem", bucket, message, at))
+        elif isinstance(type_, GraphQLScalarType):  # a JSON literal: it may embed variables
+            self.steps.append(("json", node, path, bucket))
 
-    def value(self, raw: Any, type_: Any, path: Path, name: str, problems: list[DomainError]) -> None:
+
+class _Walk:
+    """One request's input values, checked by replaying its operation's `_Plan`; problems kept per
+    mutation root field."""
+
+    def __init__(self, variables: Mapping[str, Any], plan: _Plan) -> None:
+        self.variables = variables
+        self.plan = plan
+        self.count = 0
+        self.by_root: dict[str, list[DomainError]] = {key: [] for key in plan.roots}
+        self.operation: list[DomainError] = []  # everything else
+
+    def run(self) -> None:
+        self.replay(self.plan.steps)
+        self.by_root = {key: errors for key, errors in self.by_root.items() if errors}
+
+    def replay(self, steps: list[tuple[Any, ...]]) -> None:
+        for step in steps:
+            kind = step[0]
+            if kind == "problem":
+                _, bucket, message, path = step
+                self.problem(bucket, message, path)
+            elif kind == "variable":
+                _, var, type_, path, name, bucket, default = step
+                if var in self.variables:
+                    self.value(self.variables[var], type_, path, name, bucket)
+                else:
+                    self.replay(default)
+            else:
+                _, node, path, bucket = step
+                self.json(value_from_ast_untyped(node, dict(self.variables)), path, bucket)
+
+    def bucket(self, bucket: Bucket) -> list[DomainError]:
+        return self.operation if bucket is None else self.by_root[bucket]
+
+    def problem(self, bucket: Bucket, message: str, path: Path) -> None:
+        self.count += 1
+        if self.count <= MAX_PROBLEMS:
+            self.bucket(bucket).append(invalid(message, *path))
+
+    @property
+    def full(self) -> bool:
+        return self.count >= MAX_PROBLEMS
+
+    def value(self, raw: Any, type_: Any, path: Path, name: str, bucket: Bucket) -> None:
         """A plain value (a variable's, or a literal's) of `type_`; a value of the wrong shape is left
         to GraphQL's own coercion, which refuses it with GRAPHQL_VALIDATION_FAILED."""
         if self.full or raw is None:
@@ -199,22 +278,20 @@ class _Walk:
         if isinstance(type_, GraphQLList):
             items = raw if isinstance(raw, list) else [raw]
             for i, item in enumerate(items):
-                self.value(item, type_.of_type, (*path, str(i)), name, problems)
+                self.value(item, type_.of_type, (*path, str(i)), name, bucket)
         elif isinstance(type_, GraphQLInputObjectType):
             if isinstance(raw, dict):
                 for key, item in raw.items():
                     field = type_.fields.get(key)
                     if field is not None:
-                        self.value(item, field.type, (*path, key), key, problems)
+                        self.value(item, field.type, (*path, key), key, bucket)
         elif isinstance(type_, GraphQLScalarType):
-            self.scalar(raw, type_, path, name, problems)
+            self.scalar(raw, type_, path, name, bucket)
 
-    def scalar(
-        self, raw: Any, type_: GraphQLScalarType, path: Path, name: str, problems: list[DomainError]
-    ) -> None:
+    def scalar(self, raw: Any, type_: GraphQLScalarType, path: Path, name: str, bucket: Bucket) -> None:
         if type_.name in ("String", "ID"):
             if isinstance(raw, str) and (reason := text_problem(raw, max_length(name))):
-                self.problem(problems, reason, path)
+                self.problem(bucket, reason, path)
         elif type_.name in ("Date", "DateTime"):
             try:
                 parsed = type_.parse_value(raw)
@@ -222,29 +299,62 @@ class _Walk:
                 return
             day = parsed.date() if isinstance(parsed, datetime) else parsed
             if isinstance(day, date) and not MIN_DATE <= day <= MAX_DATE:
-                self.problem(problems, f"Must be between {MIN_DATE} and {MAX_DATE}.", path)
+                self.problem(bucket, f"Must be between {MIN_DATE} and {MAX_DATE}.", path)
         elif type_.name == "JSON":
-            self.json(raw, path, problems)
+            self.json(raw, path, bucket)
 
-    def json(self, raw: Any, path: Path, problems: list[DomainError]) -> None:
+    def json(self, raw: Any, path: Path, bucket: Bucket) -> None:
         """Every string (keys too) and object of a JSON value; iterative, as a value may nest deeply."""
         stack: list[tuple[Any, Path]] = [(raw, path)]
         while stack and not self.full:
             value, at = stack.pop()
             if isinstance(value, str):
                 if reason := text_problem(value, JSON_MAX_STRING):
-                    self.problem(problems, reason, at)
+                    self.problem(bucket, reason, at)
             elif isinstance(value, dict):
                 if len(value) > JSON_MAX_KEYS:
-                    self.problem(problems, f"At most {JSON_MAX_KEYS} keys in one object.", at)
+                    self.problem(bucket, f"At most {JSON_MAX_KEYS} keys in one object.", at)
                     continue
                 for key, item in value.items():
                     if reason := text_problem(key, max_length("code")):
-                        self.problem(problems, f"A key: {reason}", at)
+                        self.problem(bucket, f"A key: {reason}", at)
                     else:
                         stack.append((item, (*at, key)))
             elif isinstance(value, list):
                 stack.extend((item, (*at, str(i))) for i, item in enumerate(value))
+
+
+# Plans by (schema, document, operation), as objects: ParserCache hands out the same document object
+# for the same text, so a repeated query finds its plan. Entries keep their keys alive, so an id is
+# never reused while its entry lives; bounded like the parse cache, as document texts come from clients.
+_PLANS: OrderedDict[tuple[int, int, int], tuple[tuple[object, ...], _Plan]] = OrderedDict()
+_PLANS_MAX = 256
+
+
+def _plan_for(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> _Plan:
+    key = (id(schema), id(document), id(operation))
+    entry = _PLANS.get(key)
+    if entry is not None:  # the entry holds these very objects, so their ids are still theirs
+        _PLANS.move_to_end(key)
+        return entry[1]
+    plan = _Planner(schema, document).plan(operation)
+    _PLANS[key] = ((schema, document, operation), plan)
+    while len(_PLANS) > _PLANS_MAX:
+        _PLANS.popitem(last=False)
+    return plan
+
+
+class _Recorder(_Walk):
+    """Checks a literal while planning: keeps what it finds as (message, path), for the plan."""
+
+    def __init__(self, variables: Mapping[str, Any], plan: _Plan) -> None:
+        super().__init__(variables, plan)
+        self.recorded: list[tuple[str, Path]] = []
+
+    def problem(self, bucket: Bucket, message: str, path: Path) -> None:
+        self.count += 1
+        if self.count <= MAX_PROBLEMS:
+            self.recorded.append((message, path))
 
 
 def _as_graphql_error(error: DomainError) -> GraphQLError:
@@ -320,8 +430,11 @@ class OperationPolicy(ParserCache):
         if operation.operation is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
             message = "Subscriptions run over a WebSocket (graphql-transport-ws), not over HTTP."
             return [GraphQLError(message, extensions={"code": SUBSCRIPTION_NEEDS_WEBSOCKET})]
-        walk = _Walk(ec.schema._schema, document, ec.variables or {})
-        walk.run(operation)
+        plan = _plan_for(ec.schema._schema, document, operation)
+        if not plan.steps:  # nothing in this operation can be out of bounds (the queue page's case)
+            return []
+        walk = _Walk(ec.variables or {}, plan)
+        walk.run()
         if walk.by_root and hasattr(ec.context, "input_errors"):
             ec.context.input_errors = walk.by_root  # a mutation answers these as its userErrors
         else:

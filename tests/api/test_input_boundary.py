@@ -158,6 +158,24 @@ async def test_text_written_into_the_document_is_checked_too(client: httpx.Async
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
+async def test_one_document_is_checked_anew_with_each_requests_variables(client: httpx.AsyncClient) -> None:
+    # The document's own part of the check is worked out once; each request's values are still checked.
+    query = """mutation($login: String! = "a\\u0000b", $password: String!) {
+      signIn(input: {login: $login, password: $password}) { userErrors { code field } } }"""
+
+    async def invalid_fields(variables: dict[str, str]) -> list[list[str]]:
+        errors = (await gql(client, query, variables))["data"]["signIn"]["userErrors"]
+        return [e["field"] for e in errors if e["code"] == "INVALID"]
+
+    assert await invalid_fields({"password": "p"}) == [["input", "login"]]  # the default
+    assert await invalid_fields({"login": "someone", "password": "p" * 2000}) == [["input", "password"]]
+    assert await invalid_fields({"login": "someone", "password": "p"}) == []
+    assert await invalid_fields({"login": NUL, "password": SURROGATE}) == [
+        ["input", "login"],
+        ["input", "password"],
+    ]
+
+
 @pytest.mark.usefixtures("demo")
 @pytest.mark.parametrize(
     ("changes", "field"),
