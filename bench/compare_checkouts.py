@@ -169,9 +169,9 @@ async def measure(servers: list[Server], rounds: int, requests: int, department:
             await wait_ready(client)
         calls = [await paths(client, department) for client in clients]
         for call in calls:  # warm both servers on every path
-            for path in call.values():
+            for request in call.values():
                 for _ in range(max(5, requests // 5)):
-                    await path()
+                    await request()
         for r in range(rounds):
             order = list(range(len(servers))) if r % 2 == 0 else list(reversed(range(len(servers))))
             for path in calls[0]:
