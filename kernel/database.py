@@ -29,6 +29,10 @@ _CONNECTION_LOST = (
     pg.PostgresConnectionError,
     pg.InterfaceError,
     pg.OperatorInterventionError,
+    # A pooled connection whose backend was killed between two uses can fail with a protocol state
+    # error ("cannot switch to state 15; another operation (2) is in progress": asyncpg issues 784
+    # and 1069) instead of a connection error; the pool discards it like a closed one.
+    pg.InternalClientError,
 )
 
 

@@ -3,7 +3,8 @@
 - Mutations answer expected failures as data: `userErrors { code field message }` on their payload.
 - Queries raise; a `DomainError` reaches the client with its message and a stable `extensions.code`.
 - Anything unexpected is masked as "Unexpected error." (the log keeps the trace); a lost database
-  connection is UNAVAILABLE, or OUTCOME_UNKNOWN in a mutation whose commit had started.
+  connection is UNAVAILABLE, or OUTCOME_UNKNOWN in a mutation whose commit had started (or under its
+  payload, read after the mutation ran).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.types.field import StrawberryField
+from strawberry.types.graphql import OperationType
 
-from kernel.database import UNAVAILABLE_MESSAGE, connection_loss_reported, is_connection_lost
+from kernel.database import (
+    OUTCOME_UNKNOWN_MESSAGE,
+    UNAVAILABLE_MESSAGE,
+    connection_loss_reported,
+    is_connection_lost,
+)
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 
 
@@ -104,12 +111,24 @@ class ErrorPolicy(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         if error.original_error is not None and is_connection_lost(error.original_error):
-            # Not a bug: the database went away under a read. Nothing is written outside mutations.
-            masked.message = UNAVAILABLE_MESSAGE
-            masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
+            # Not a bug: the database went away under a read. In a mutation that read is its payload's,
+            # after a mutation resolver returned (its own loss is a userError): the change may well be
+            # saved, so "nothing was saved" would be false.
+            if self._in_mutation():
+                masked.message = OUTCOME_UNKNOWN_MESSAGE
+                masked.extensions = {"code": ErrorCode.OUTCOME_UNKNOWN.value}
+            else:
+                masked.message = UNAVAILABLE_MESSAGE
+                masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
         else:
             masked.extensions = {"code": "INTERNAL"}
         return masked
+
+    def _in_mutation(self) -> bool:
+        try:
+            return self.execution_context.operation_type is OperationType.MUTATION
+        except RuntimeError:  # no document
+            return False
 
     def on_operation(self) -> Iterator[None]:
         yield from super().on_operation()

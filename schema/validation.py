@@ -398,6 +398,17 @@ class OperationPolicy(ParserCache):
                 positions=error.positions,
             )
             ec.graphql_document = _REFUSED_DOCUMENT
+        else:
+            asked: str | None = ec._provided_operation_name
+            if asked is not None and _selected_operation(ec.graphql_document, asked) is None:
+                self.refused = GraphQLError(
+                    f"No operation named {asked!r}.", extensions={"code": OPERATION_RESOLUTION_FAILURE}
+                )
+                ec.graphql_document = _REFUSED_DOCUMENT
+        if self.refused is not None:
+            # Strawberry looks the named operation up before validation and answers a plain-text 400
+            # (or a bare WebSocket close) when it is missing: the stand-in is run by its own name.
+            ec._provided_operation_name = None
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -420,11 +431,8 @@ class OperationPolicy(ParserCache):
         asked: str | None = ec._provided_operation_name
         operation = _selected_operation(document, asked)
         if operation is None:
-            message = (
-                "Name the operation to run (operationName)."
-                if asked is None
-                else f"No operation named {asked!r}."
-            )
+            # A name not in the document was refused while parsing (`on_parse`).
+            message = "Name the operation to run (operationName)."
             return [GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})]
         request = getattr(ec.context, "request", None)
         if operation.operation is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):

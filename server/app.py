@@ -27,13 +27,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
 from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel import clock
-from kernel.errors import DomainError
+from kernel.database import connection_loss_reported
+from kernel.errors import DomainError, ErrorCode
 from kernel.events import LocalEventBus
 from media.config import MediaConfig
 from media.intake import PhotoIntake
@@ -99,9 +102,30 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+# "Try Again Later" (RFC 6455's registry): a close a graphql-ws client retries, unlike its 44xx codes.
+WS_TRY_AGAIN_LATER = 1013
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws whose `connection_init` closes the socket with 1013 and the reason
+    `UNAVAILABLE` when the token check loses its database connection, instead of the exception
+    escaping the socket (the client would see an abnormal close, or nothing)."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DomainError as exc:  # only a lost connection gets here (`AppGraphQL.on_ws_connect`)
+            await self.websocket.close(code=WS_TRY_AGAIN_LATER, reason=exc.code.value)
+
+
+_CONNECTION_LOST = (ErrorCode.UNAVAILABLE, ErrorCode.OUTCOME_UNKNOWN)
+
+
 class AppGraphQL(GraphQL[Context, None]):
     """Strawberry's view, with a strict body parser: a body it cannot use is a JSON 400 BAD_REQUEST
     (through the app's `BadRequest` handler), never a crash in strawberry or a plain-text answer."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, settings: Settings, identity: IdentityConfig, services: Services) -> None:
         limits = settings.limits
@@ -176,8 +200,11 @@ class AppGraphQL(GraphQL[Context, None]):
         token = (context.connection_params or {}).get("authToken")
         if token:
             try:
-                context.principal = await authenticate(str(token), self.identity)
+                async with connection_loss_reported():
+                    context.principal = await authenticate(str(token), self.identity)
             except DomainError as exc:
+                if exc.code in _CONNECTION_LOST:
+                    raise  # closed as UNAVAILABLE by `TransportWSHandler`
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
         return await super().on_ws_connect(context)
 

@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 import httpx
 import jwt
 import pytest
+from asyncpg.exceptions import InternalClientError
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
 
 from identity.models import Role
 from kernel import clock
-from kernel.database import atomic, connection_loss_reported
+from kernel.database import atomic, connection_loss_reported, is_connection_lost
 from kernel.errors import DomainError, ErrorCode
 from reports.models import Category, Report
 from server.seed import seed_demo
@@ -159,6 +161,15 @@ async def test_a_connection_lost_after_a_commit_started_is_outcome_unknown(db: T
             raise ConnectionResetError("the server closed the connection")  # e.g. reading the answer
     assert refused.value.code is ErrorCode.OUTCOME_UNKNOWN
     assert "same clientId" in refused.value.message
+
+
+def test_a_killed_pooled_connections_protocol_error_is_a_lost_connection() -> None:
+    # What asyncpg raises on a pooled connection whose backend was terminated between two uses.
+    error = InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    wrapped = OperationalError(error)  # as Tortoise re-raises it, `from` the driver's
+    wrapped.__cause__ = error
+    assert is_connection_lost(wrapped)
+    assert not is_connection_lost(ValueError("a bug"))
 
 
 async def test_other_errors_pass_through(db: TortoiseContext) -> None:

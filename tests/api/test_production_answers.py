@@ -94,6 +94,22 @@ async def test_exactly_one_operation_runs(production: httpx.AsyncClient) -> None
     assert await post(production, {"query": "query A { __typename }"}) == {"data": {"__typename": "Query"}}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "query A { __typename } query B { __typename }", "operationName": "C"},
+        {"query": "query A { __typename }", "operationName": "B"},
+        {"query": "{ __typename }", "operationName": "A"},
+        {"query": "{ me { ", "operationName": "A"},  # a syntax error with a name keeps its own code
+    ],
+)
+async def test_an_operation_name_not_in_the_document_is_refused_with_a_code(
+    production: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    expected = "GRAPHQL_VALIDATION_FAILED" if body["query"].endswith("{ ") else "OPERATION_RESOLUTION_FAILURE"
+    assert codes(await post(production, body)) == [expected]
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     running = Server(
@@ -126,6 +142,16 @@ async def test_the_websocket_refuses_with_the_same_codes(server: Server) -> None
             assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COMPLEX"]
         errors = await refused_over_socket(socket, "two", "query A { __typename } query B { __typename }")
         assert [e["extensions"]["code"] for e in errors] == ["OPERATION_RESOLUTION_FAILURE"]
+        await socket.send(
+            {
+                "id": "named",
+                "type": "subscribe",
+                "payload": {"query": "query A { __typename }", "operationName": "B"},
+            }
+        )
+        message = await socket.receive()
+        assert message["id"] == "named" and message["type"] == "error", message
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["OPERATION_RESOLUTION_FAILURE"]
         errors = await refused_over_socket(socket, "typo", "subscription { caseUpdatd(caseId: 1) { kind } }")
         assert "did you mean" not in json.dumps(errors).lower()
         assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_VALIDATION_FAILED"]
