@@ -227,7 +227,9 @@ async def test_new_reports_and_joins_reach_queue_and_case_subscribers(
     async with httpx.AsyncClient(base_url=first.url, timeout=20) as http:
         officer = await staff(http, "police.west")
         first_resident, second_resident = await resident(http), await resident(http)
-        report = {"clientId": str(uuid.uuid4()), "categoryCode": "noise.neighbour", "location": WEST}
+        # Away from the other tests' cases, which share the database on PostgreSQL and would be joined.
+        here = {"latitude": 30.23, "longitude": 120.08}
+        report = {"clientId": str(uuid.uuid4()), "categoryCode": "noise.neighbour", "location": here}
         opened = (await call(http, SUBMIT, {"input": report}, first_resident))["submitReport"]["case"]
         queue_socket = await Socket.open(second, officer)
         await queue_socket.subscribe("queue", QUEUE_UPDATED, {"id": opened["department"]["id"]})
