@@ -1,6 +1,7 @@
-"""Live-update fan-out: domain code publishes small JSON messages on named channels after it commits;
-subscriptions listen. In one process the local bus is enough; with REDIS_URL the server uses Redis
-so every process's subscribers hear every process's events.
+"""Live-update fan-out: the outbox relay (`kernel.outbox`) publishes small JSON messages on named
+channels once their change has committed; subscriptions listen. In one process the local bus is
+enough; with REDIS_URL the server uses Redis so every process's subscribers hear every process's
+events.
 """
 
 from __future__ import annotations

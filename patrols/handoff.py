@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from identity.models import User
-from kernel import clock
+from kernel import clock, outbox
 from kernel.database import atomic
 from kernel.errors import not_found
 from patrols.catalog import observation_categories
@@ -46,6 +46,16 @@ async def escalate(user: User, observation_id: int, routing: Snapshot) -> Observ
         observation.case_reference = case.reference
         observation.escalated_at = clock.now()
         await observation.save(update_fields=["case_id", "case_reference", "escalated_at"])
+        handed_off = outbox.change(
+            "observation_handed_off",
+            "observation",
+            observation.id,
+            [],
+            clock.now(),
+            case=case.id,
+            patrol=patrol.id,
+        )
+        await outbox.emit(handed_off)
     return observation
 
 

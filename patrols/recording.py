@@ -19,7 +19,7 @@ import anyio
 from tortoise.expressions import Q
 
 from identity.models import User
-from kernel import clock
+from kernel import clock, outbox
 from kernel.database import atomic
 from kernel.errors import DomainError, DomainErrors, ErrorCode, forbidden, invalid, not_found
 from kernel.geo import CoordinateSystem, to_wgs84, validate_lat_lon
@@ -460,6 +460,11 @@ async def finish_patrol(
             patrol.clock_skew_s = skew
         await patrol.save(
             update_fields=["pauses", "status", "finished_at", "finished_received_at", "clock_skew_s"]
+        )
+        await outbox.emit(
+            outbox.change(
+                "patrol_finished", "patrol", patrol.id, [], now, chief=patrol.chief_id, area=patrol.area_id
+            )
         )
     await metrics.recompute(patrol)
     return patrol

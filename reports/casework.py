@@ -3,7 +3,7 @@
 A step is checked by `reports.lifecycle` (who may, from which status, with which inputs), then written as
 a conditional update on the case's version plus one appended event. Two people acting at once: the first
 update matches the version, the second matches nothing and gets CONFLICT with the current state. After
-the commit the change is published on the event bus for live updates.
+the transaction the change is announced in the outbox, which the server relays to live subscribers.
 
 Deadlines follow the case's SLA policy (`reports.sla`), chosen from its category's policy, its priority
 and the receiving department's region when a department first gets the case (and again when its category
@@ -21,10 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from identity.models import User
-from kernel import clock
+from kernel import clock, outbox
 from kernel.database import atomic
 from kernel.errors import DomainError, conflict, invalid
-from kernel.events import EventBus
 from media.service import claim_photos, set_public
 from reports import access, lifecycle
 from reports.calendar import Interval
@@ -223,7 +222,6 @@ async def transition(
     user: User | None,
     step: Step,
     *,
-    events: EventBus | None = None,
     also: AlsoInTransaction | None = None,
 ) -> Case:
     """Apply one lifecycle step as `user` (None: the system). Raises a DomainError saying why not."""
@@ -266,7 +264,7 @@ async def transition(
             **_timeliness(case, step.action, now),
             **await _priors(case.id, step.action, department),
         }
-        await CaseEvent.create(
+        event = CaseEvent(
             case_id=case.id,
             actor_id=user.id if user else None,
             kind=step.action.value,
@@ -288,6 +286,7 @@ async def transition(
             *changes.items(),
         ):
             setattr(case, name, value)
+        await log(case, event, also_to=(before_department,))
         if also is not None:
             await also(case)
             case = await Case.get(id=case.id)
@@ -295,7 +294,6 @@ async def transition(
         await set_public(await case_photo_ids(case.id))
     elif step.action is Action.RESOLVE and case.public:
         await set_public(step.given.photo_ids)
-    await publish(events, case, step.action.value, before_department)
     return case
 
 
@@ -323,20 +321,20 @@ async def case_photo_ids(case_id: int) -> list[int]:
     return [int(p) for (ids,) in rows for p in ids]
 
 
-async def publish(events: EventBus | None, case: Case, kind: str, before_department: int | None) -> None:
-    """Tell live subscribers: the case's own channel and every queue it left or entered."""
-    if events is None:
-        return
-    message = {
-        "case": case.id,
-        "kind": kind,
-        "status": case.status.value,
-        "version": case.version,
-        "department": case.department_id,
-    }
-    await events.publish(case_channel(case.id), message)
-    for department in {before_department, case.department_id}:
-        await events.publish(department_channel(department), message)
+def announcement(case: Case, event: CaseEvent, also_to: tuple[int | None, ...] = ()) -> outbox.OutboxEvent:
+    """The outbox row for one of the case's events: heard on the case's channel and in the queue it
+    is in (and in `also_to`, the queue it just left)."""
+    departments = {case.department_id, *also_to}
+    channels = [case_channel(case.id), *sorted(department_channel(d) for d in departments)]
+    return outbox.change(
+        event.kind, "case", case.id, channels, event.created_at, department=case.department_id
+    )
+
+
+async def log(case: Case, *events: CaseEvent, also_to: tuple[int | None, ...] = ()) -> None:
+    """Append `events` to the case's log and announce them, in the caller's transaction."""
+    await CaseEvent.bulk_create(list(events))
+    await outbox.emit(*(announcement(case, event, also_to) for event in events))
 
 
 def new_event(
@@ -360,7 +358,7 @@ async def record(
     case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
 ) -> CaseEvent:
     event = new_event(case, user, kind, note, at=at, **data)
-    await event.save()
+    await log(case, event)
     return event
 
 

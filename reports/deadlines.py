@@ -27,10 +27,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 
 from identity.models import Role, User
-from kernel import clock
+from kernel import clock, outbox
 from kernel.database import atomic
 from kernel.errors import DomainError, conflict, forbidden, invalid, not_found
-from kernel.events import EventBus
 from reports import access, casework
 from reports.calendar import WorkingCalendar
 from reports.casework import INPUT, Step
@@ -104,12 +103,10 @@ class SweepResult:
         return f"{self.reminded} reminded, {self.escalated} escalated, {self.closed} closed (quiet period)"
 
 
-async def sweep_deadlines(
-    now: datetime, quiet_period: timedelta, *, events: EventBus | None = None
-) -> SweepResult:
+async def sweep_deadlines(now: datetime, quiet_period: timedelta) -> SweepResult:
     """The periodic job: escalation pass, then the quiet-period close."""
-    result = await escalate_due_cases(now, events=events)
-    result.closed = await close_quiet_cases(now, quiet_period, events=events)
+    result = await escalate_due_cases(now)
+    result.closed = await close_quiet_cases(now, quiet_period)
     return result
 
 
@@ -173,9 +170,7 @@ def reminder_horizon(span: Span, warn_at: float, now: datetime, calendar: Workin
     return lead.due(now, calendar).astimezone(UTC)
 
 
-async def escalate_due_cases(
-    now: datetime, *, batch_size: int = BATCH_SIZE, events: EventBus | None = None
-) -> SweepResult:
+async def escalate_due_cases(now: datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     """One pass: remind approaching and escalate overdue cases, each once per due time."""
     now = now.astimezone(UTC)  # SQLite compares stored timestamps as UTC text
     result = SweepResult()
@@ -218,13 +213,12 @@ async def escalate_due_cases(
             chunk = ids[start : start + batch_size]
             batch = Case.filter(needs_work, id__in=chunk).order_by(due, "id").only(*_READ)
             step = partial(_step, watch=watch, category_policy=category_policy, now=now, calendar=calendar)
-            for case, kind in await _run_batch(batch, step):
+            for kind in await _run_batch(batch, step):
                 setattr(result, kind, getattr(result, kind) + 1)
-                await casework.publish(events, case, kind, case.department_id)
     return result
 
 
-async def _run_batch(query: Any, step: CaseStep) -> list[tuple[Case, str]]:
+async def _run_batch(query: Any, step: CaseStep) -> list[str]:
     """Apply `step` to each row of `query` in one transaction, with the events it calls for; on
     PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED (another process's batch is skipped,
     not waited for)."""
@@ -238,7 +232,8 @@ async def _run_batch(query: Any, step: CaseStep) -> list[tuple[Case, str]]:
         recorded = [event for case in rows if (event := await step(tx, case)) is not None]
         await CaseEvent.bulk_create(recorded, using_db=tx)
         by_id = {case.id: case for case in rows}
-        return [(by_id[event.case_id], event.kind) for event in recorded]
+        await outbox.emit(*(casework.announcement(by_id[event.case_id], event) for event in recorded))
+        return [event.kind for event in recorded]
 
 
 def _sql(conn: BaseDBAsyncClient, text: str) -> str:
@@ -309,9 +304,7 @@ async def _step(
 # --- the quiet-period close ----------------------------------------------------------------------
 
 
-async def close_quiet_cases(
-    now: datetime, quiet_period: timedelta, *, batch_size: int = BATCH_SIZE, events: EventBus | None = None
-) -> int:
+async def close_quiet_cases(now: datetime, quiet_period: timedelta, *, batch_size: int = BATCH_SIZE) -> int:
     """Close (AUTO_CLOSE) cases awaiting their residents' answer for `quiet_period` without one.
 
     A RESOLVED case whose category asks for verification waits for the check instead. Each close is a
@@ -337,7 +330,7 @@ async def close_quiet_cases(
         for case_id, version, _ in rows:
             step = Step(Action.AUTO_CLOSE, expected_version=version)
             try:
-                case = await casework.transition(case_id, None, step, events=events)
+                case = await casework.transition(case_id, None, step)
             except DomainError:
                 continue  # changed meanwhile (a resident answered, another process closed it)
             closed += case.status == Status.CLOSED
@@ -350,7 +343,7 @@ async def close_quiet_cases(
 
 
 async def request_extension(
-    user: User, case_id: int, amount: float, reason: str | None, *, events: EventBus | None = None
+    user: User, case_id: int, amount: float, reason: str | None
 ) -> tuple[DeadlineExtension, Case]:
     """The case's department asks for `amount` more (in the unit of its resolution span).
 
@@ -395,7 +388,6 @@ async def request_extension(
             amount=amount,
             unit=policy.resolution.unit.value,
         )
-    await casework.publish(events, case, "extension_requested", case.department_id)
     return extension, case
 
 
@@ -409,7 +401,7 @@ def _check_amount(amount: float, unit: SpanUnit) -> None:
 
 
 async def decide_extension(
-    user: User, extension_id: int, approve: bool, note: str | None, *, events: EventBus | None = None
+    user: User, extension_id: int, approve: bool, note: str | None
 ) -> tuple[DeadlineExtension, Case]:
     """A dispatcher approves (the resolution deadline moves) or declines a pending request.
 
@@ -449,7 +441,6 @@ async def decide_extension(
         text,
         now,
     )
-    await casework.publish(events, case, kind, case.department_id)
     return extension, case
 
 

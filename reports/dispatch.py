@@ -9,7 +9,6 @@ from identity.models import Role, User
 from kernel import clock
 from kernel.database import atomic
 from kernel.errors import conflict, forbidden, invalid, not_found
-from kernel.events import EventBus
 from kernel.geo import LatLon
 from media.service import set_public
 from reports import access, casework
@@ -34,13 +33,12 @@ async def route_case(
     department_code: str,
     note: str | None,
     expected_version: int | None,
-    events: EventBus | None = None,
 ) -> Case:
     """Send a case from triage, or after a return, to a department (or move it to another one)."""
     given = TransitionInput(department_code=department_code, note=note)
     department = casework.department_of(snapshot, department_code)
     step = Step(Action.REROUTE, expected_version, given, department_id=department)
-    return await casework.transition(case_id, user, step, events=events)
+    return await casework.transition(case_id, user, step)
 
 
 async def _recount(case_id: int) -> None:
@@ -55,7 +53,6 @@ async def merge_cases(
     into_case_id: int,
     note: str | None,
     expected_version: int | None,
-    events: EventBus | None = None,
 ) -> tuple[Case, Case]:
     """Merge a duplicate into another case: its reports move, reporters count once, it points to its target.
 
@@ -85,18 +82,15 @@ async def merge_cases(
 
     given = TransitionInput(merge_into=str(into_case_id), note=note)
     merged = await casework.transition(
-        case_id, user, Step(Action.MERGE, expected_version, given), events=events, also=move_reports
+        case_id, user, Step(Action.MERGE, expected_version, given), also=move_reports
     )
     target = await Case.get(id=into_case_id)
     if target.public:
         await set_public(await casework.case_photo_ids(target.id))
-    await casework.publish(events, target, "merged_in", target.department_id)
     return merged, target
 
 
-async def split_report(
-    snapshot: Snapshot, user: User, report_id: int, note: str | None, events: EventBus | None = None
-) -> tuple[Case, Case]:
+async def split_report(snapshot: Snapshot, user: User, report_id: int, note: str | None) -> tuple[Case, Case]:
     """Take a report that was wrongly grouped out of its case into a new case of its own, routed afresh."""
     _require_dispatcher(user)
     report = await Report.get_or_none(id=report_id)
@@ -124,8 +118,6 @@ async def split_report(
             source, user, "report_split", (note or "").strip(), report=report.id, to=new_case.id
         )
     source = await Case.get(id=source.id)
-    await casework.publish(events, source, "report_split", source.department_id)
-    await casework.publish(events, new_case, "submit", None)
     return source, new_case
 
 
@@ -135,7 +127,6 @@ async def change_category(
     case_id: int,
     category_code: str,
     note: str | None,
-    events: EventBus | None = None,
 ) -> Case:
     """Correct a case's category; where the new category belongs to another department, re-route it."""
     _require_dispatcher(user)
@@ -161,18 +152,15 @@ async def change_category(
         # One transaction: a case that may not move now keeps its category too.
         given = TransitionInput(department_code=decision.department_code, note=decision.reason)
         step = Step(Action.REROUTE, None, given, department_id=department, category_id=new_id)
-        moved = await casework.transition(case.id, user, step, events=events, also=recategorize)
+        moved = await casework.transition(case.id, user, step, also=recategorize)
         return await Case.get(id=moved.id)
     async with atomic():
         await recategorize(case)
     fresh = await Case.get(id=case.id)
-    await casework.publish(events, fresh, "category_changed", fresh.department_id)
     return fresh
 
 
-async def set_priority(
-    user: User, case_id: int, priority: Priority, note: str | None, events: EventBus | None = None
-) -> Case:
+async def set_priority(user: User, case_id: int, priority: Priority, note: str | None) -> Case:
     _require_dispatcher(user)
     case, _ = await access.case_for(user, case_id, *INPUT, "caseId")
     if case.priority == priority:
@@ -183,5 +171,4 @@ async def set_priority(
             case, user, "priority_changed", (note or "").strip(), old=int(case.priority), new=int(priority)
         )
     fresh = await Case.get(id=case.id)
-    await casework.publish(events, fresh, "priority_changed", fresh.department_id)
     return fresh

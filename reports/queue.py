@@ -31,7 +31,6 @@ from identity.models import Role, User
 from kernel import clock
 from kernel.database import atomic
 from kernel.errors import DomainError, conflict, forbidden, invalid
-from kernel.events import EventBus
 from kernel.geo import BBox
 from kernel.rawsql import as_datetime, fetch
 from reports import access, casework
@@ -399,9 +398,7 @@ async def status_counts(scope: Scope, given: QueueFilter) -> dict[Status, int]:
 # --- assigning and bulk accepting -----------------------------------------------------------------
 
 
-async def assign_case(
-    user: User, case_id: int, assignee_id: int | None, events: EventBus | None = None
-) -> Case:
+async def assign_case(user: User, case_id: int, assignee_id: int | None) -> Case:
     """Give a case to one of its department's staff (None: take it back). Sending it again changes nothing."""
     case, _ = await access.case_for(user, case_id, "input", "caseId", need_reporter=False)
     office = user.role in (Role.DISPATCHER, Role.ADMIN)
@@ -425,7 +422,6 @@ async def assign_case(
             raise conflict("The case was assigned or moved meanwhile. Reload it.", "input", "caseId")
         await casework.record(case, user, "assigned", assignee=assignee_id, previous=previous)
     case.assignee_id = assignee_id
-    await casework.publish(events, case, "assigned", case.department_id)
     return case
 
 
@@ -442,9 +438,7 @@ class AcceptResult:
     error: DomainError | None
 
 
-async def accept_cases(
-    user: User, items: Sequence[AcceptItem], events: EventBus | None = None
-) -> list[AcceptResult]:
+async def accept_cases(user: User, items: Sequence[AcceptItem]) -> list[AcceptResult]:
     """Accept several cases, each its own transition: one refused (stale, wrong state) stops no other."""
     if not 1 <= len(items) <= MAX_BULK_ACCEPT:
         raise invalid(f"Give 1 to {MAX_BULK_ACCEPT} cases.", "input", "cases")
@@ -452,7 +446,7 @@ async def accept_cases(
     for index, item in enumerate(items):
         step = casework.Step(Action.ACCEPT, item.expected_version)
         try:
-            case = await casework.transition(item.case_id, user, step, events=events)
+            case = await casework.transition(item.case_id, user, step)
         except DomainError as exc:
             # The transition names its own input's fields; point them at this item of the list.
             name = (exc.field or ["input", "caseId"])[-1]

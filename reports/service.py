@@ -27,7 +27,7 @@ from kernel.geo import BBox, CoordinateSystem, LatLon, bbox_around, haversine_m,
 from kernel.idempotency import create_once, fingerprint
 from media.service import MAX_PHOTOS_PER_ITEM, claim_photos, set_public
 from reports import access
-from reports.casework import dispatch_policy
+from reports.casework import dispatch_policy, log
 from reports.categories import Category
 from reports.evidence import validate_evidence
 from reports.lifecycle import Action, Status
@@ -326,7 +326,7 @@ async def _add_report(case: Case, report: Report, now: datetime, *, me_too: bool
         last_reported_at=now,
         updated_at=now,
     )
-    await CaseEvent.create(
+    event = CaseEvent(
         case_id=case.id,
         actor_id=report.reporter_id,
         kind=REPORT_ADDED,
@@ -336,6 +336,7 @@ async def _add_report(case: Case, report: Report, now: datetime, *, me_too: bool
         data={"report": report.id, "new_reporter": new_reporter, "me_too": me_too},
         created_at=now,
     )
+    await log(case, event)
 
 
 def public_point(point: LatLon, home_related: bool) -> LatLon:
@@ -407,8 +408,9 @@ async def open_case(
     # The reference is the year and the row id: short to read out on the phone, unique by construction.
     case.reference = f"{now.year}-{case.id:06d}"
     await Case.filter(id=case.id).update(reference=case.reference)
-    await CaseEvent.bulk_create(
-        [
+    await log(
+        case,
+        *[
             CaseEvent(
                 case_id=case.id,
                 actor_id=reporter_id,
@@ -428,7 +430,7 @@ async def open_case(
                 data={"rule": decision.rule_id, "department": decision.department_code},
                 created_at=now,
             ),
-        ]
+        ],
     )
     return case
 

@@ -50,11 +50,6 @@ class Context:
     def require_user(self) -> User:
         return self.require_principal().user
 
-    @property
-    def events(self) -> EventBus | None:
-        """Where committed changes are published for live updates (none outside a running app)."""
-        return self.services.events if self.services else None
-
     def require_role(self, *roles: Role) -> Principal:
         principal = self.require_principal()
         if principal.role not in roles:

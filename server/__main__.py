@@ -114,18 +114,12 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
     from datetime import timedelta
 
     from kernel import clock
-    from kernel.events import LocalEventBus
     from reports.deadlines import sweep_deadlines
-    from server.redis_bus import RedisEventBus
 
     async def work() -> None:
-        # With Redis, live subscribers of the running servers hear about the changes too.
-        events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
-        try:
-            quiet = timedelta(days=settings.feedback_quiet_days)
-            print(await sweep_deadlines(clock.now(), quiet, events=events))
-        finally:
-            await events.close()
+        # The changes go to the outbox; running servers relay them to their live subscribers.
+        quiet = timedelta(days=settings.feedback_quiet_days)
+        print(await sweep_deadlines(clock.now(), quiet))
 
     asyncio.run(_with_db(settings, work))
 

@@ -38,6 +38,7 @@ from kernel import clock
 from kernel.database import connection_loss_reported
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import LocalEventBus
+from kernel.outbox import OutboxRelay
 from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
@@ -229,12 +230,13 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     async def background(app: Starlette) -> AsyncIterator[None]:
         assert services.media is not None
         async with anyio.create_task_group() as tasks:
+            tasks.start_soon(OutboxRelay(services.events).run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
                 tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)
             if settings.deadline_sweep_seconds > 0:
                 quiet = timedelta(days=settings.feedback_quiet_days)
-                deadline_sweep = lambda: sweep_deadlines(clock.now(), quiet, events=services.events)  # noqa: E731
+                deadline_sweep = lambda: sweep_deadlines(clock.now(), quiet)  # noqa: E731
                 tasks.start_soon(run_every, settings.deadline_sweep_seconds, "deadline sweep", deadline_sweep)
             yield
             tasks.cancel_scope.cancel()

@@ -16,6 +16,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from server.settings import default_database_url
 
 MODEL_MODULES = [
+    "kernel.outbox",
     "identity.models",
     "media.models",
     "reports.models",

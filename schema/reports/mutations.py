@@ -196,7 +196,7 @@ class CaseworkMutation:
     async def case_transition(self, info: Info, input: CaseTransitionInput) -> CasePayload:
         user = info.context.require_user()
         case_id, step = input.to_domain()
-        case = await casework.transition(case_id, user, step, events=info.context.events)
+        case = await casework.transition(case_id, user, step)
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation("Send a case to a department: from triage, after a return, or elsewhere. Dispatchers.")
@@ -208,7 +208,6 @@ class CaseworkMutation:
             input.department_code,
             input.note,
             input.expected_version,
-            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
@@ -220,7 +219,6 @@ class CaseworkMutation:
             _case_id(input.into_case, "intoCase"),
             input.note,
             input.expected_version,
-            info.context.events,
         )
         return CaseMergePayload(case=CaseNode.from_model(merged), target=CaseNode.from_model(target))
 
@@ -231,7 +229,6 @@ class CaseworkMutation:
             info.context.require_user(),
             decode_id(input.report_id, "Report", "input", "reportId"),
             input.note,
-            info.context.events,
         )
         return ReportSplitPayload(case=CaseNode.from_model(source), new_case=CaseNode.from_model(new_case))
 
@@ -243,7 +240,6 @@ class CaseworkMutation:
             _case_id(input.case_id),
             input.category_code,
             input.note,
-            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
@@ -254,7 +250,6 @@ class CaseworkMutation:
             _case_id(input.case_id),
             input.priority,
             input.note,
-            info.context.events,
         )
         return CasePayload(case=CaseNode.from_model(case))
 
@@ -277,7 +272,7 @@ class QueueMutation:
         user = info.context.require_user()
         case_id = _case_id(input.case_id)
         assignee = decode_id(input.assignee_id, "User", "input", "assigneeId") if input.assignee_id else None
-        case = await queue.assign_case(user, case_id, assignee, info.context.events)
+        case = await queue.assign_case(user, case_id, assignee)
         return CasePayload(case=CaseNode.from_model(case))
 
     @payload_mutation(
@@ -286,7 +281,7 @@ class QueueMutation:
     )
     async def cases_accept(self, info: Info, input: CasesAcceptInput) -> CasesAcceptPayload:
         user = info.context.require_user()
-        results = await queue.accept_cases(user, input.to_domain(), info.context.events)
+        results = await queue.accept_cases(user, input.to_domain())
         return CasesAcceptPayload(
             results=[
                 CaseAcceptResult(
@@ -313,7 +308,6 @@ class DeadlinesMutation:
             _case_id(input.case_id),
             input.amount,
             input.reason,
-            events=info.context.events,
         )
         return CaseExtensionPayload(
             extension=DeadlineExtensionNode.from_model(extension), case=CaseNode.from_model(case)
@@ -331,7 +325,6 @@ class DeadlinesMutation:
             decode_id(input.extension_id, "DeadlineExtension", "input", "extensionId"),
             input.approve,
             input.note,
-            events=info.context.events,
         )
         return CaseExtensionPayload(
             extension=DeadlineExtensionNode.from_model(extension), case=CaseNode.from_model(case)

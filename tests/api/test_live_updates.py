@@ -4,6 +4,7 @@ made through another, fanned out by the real Redis."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ SUBMIT = """mutation($input: SubmitReportInput!) {
   submitReport(input: $input) { case { id department { id } } userErrors { code message } } }"""
 TRANSITION = """mutation($input: CaseTransitionInput!) {
   caseTransition(input: $input) { case { status } userErrors { code message } } }"""
+OPENING = ("submit", "route", "triage")
 CASE_UPDATED = "subscription($id: ID!) { caseUpdated(caseId: $id) { kind caseId case { status version } } }"
 QUEUE_UPDATED = """subscription($id: ID) {
   departmentQueueUpdated(departmentId: $id) { kind caseId case { status } } }"""
@@ -96,6 +98,15 @@ class Socket:
     async def receive(self) -> dict[str, Any]:
         return json.loads(await asyncio.wait_for(self.connection.recv(), timeout=10))
 
+    async def next_change(self) -> dict[str, Any]:
+        """The next message that is not of the case's opening (submitted, routed), which the relay
+        may still be delivering when a test subscribes right after submitting."""
+        while True:
+            message = await self.receive()
+            data = (message.get("payload") or {}).get("data") or {}
+            if not any(update.get("kind") in OPENING for update in data.values()):
+                return message
+
     async def subscribe(self, op: str, query: str, variables: dict[str, Any]) -> None:
         await self.send({"id": op, "type": "subscribe", "payload": {"query": query, "variables": variables}})
 
@@ -149,21 +160,21 @@ async def test_case_and_queue_updates_reach_subscribers_on_another_process(
 
         accepted = await call(http, TRANSITION, {"input": {"caseId": case_id, "action": "ACCEPT"}}, officer)
         assert accepted["caseTransition"]["case"]["status"] == "ACCEPTED"
-        updates = {m["id"]: m for m in [await staff_socket.receive(), await staff_socket.receive()]}
+        updates = {m["id"]: m for m in [await staff_socket.next_change(), await staff_socket.next_change()]}
         assert updates["case"]["payload"]["data"]["caseUpdated"]["case"]["status"] == "ACCEPTED"
         assert updates["queue"]["payload"]["data"]["departmentQueueUpdated"]["kind"] == "accept"
-        mine = (await citizen_socket.receive())["payload"]["data"]["caseUpdated"]
+        mine = (await citizen_socket.next_change())["payload"]["data"]["caseUpdated"]
         assert (mine["kind"], mine["case"]["status"]) == ("accept", "ACCEPTED")
 
         # Returned to triage: the department stops seeing the case, so its case stream ends, and its
         # queue hears that the case left; the resident keeps following.
         returned = {"caseId": case_id, "action": "RETURN", "reason": "A neighbour dispute, not ours"}
         await call(http, TRANSITION, {"input": returned}, officer)
-        messages = {m["id"]: m for m in [await staff_socket.receive(), await staff_socket.receive()]}
+        messages = {m["id"]: m for m in [await staff_socket.next_change(), await staff_socket.next_change()]}
         assert messages["case"]["type"] == "complete"
         left = messages["queue"]["payload"]["data"]["departmentQueueUpdated"]
         assert (left["kind"], left["case"], left["caseId"]) == ("return", None, case_id)
-        mine = (await citizen_socket.receive())["payload"]["data"]["caseUpdated"]
+        mine = (await citizen_socket.next_change())["payload"]["data"]["caseUpdated"]
         assert mine["case"]["status"] == "RETURNED"
         for socket in (staff_socket, citizen_socket):
             await socket.connection.close()
@@ -191,3 +202,59 @@ async def test_subscriptions_are_authorized(servers: tuple[Server, Server], redi
     anonymous = await Socket.open(second, None)
     assert "Sign in first" in await anonymous.refusal("peek", CASE_UPDATED, {"id": case_id})
     await anonymous.connection.close()
+
+
+JOINING = """subscription($id: ID!) { caseUpdated(caseId: $id) { kind caseId case { reporterCount } } }"""
+
+
+async def updates_until(socket: Socket, op: str, field: str, kind: str, case_id: str) -> dict[str, Any]:
+    """The operation's updates, skipping others, until the case's of `kind` (a change may be several
+    steps, and the queue may still hear of the case opened before)."""
+    for _ in range(10):
+        message = await socket.receive()
+        assert message["id"] == op, message
+        update = message["payload"]["data"][field]
+        if (update["kind"], update["caseId"]) == (kind, case_id):
+            return dict(update)
+    raise AssertionError(f"no {kind} update")
+
+
+async def test_new_reports_and_joins_reach_queue_and_case_subscribers(
+    servers: tuple[Server, Server], redis: Redis
+) -> None:
+    """Written to the outbox on one process, relayed through Redis, heard on the other."""
+    first, second = servers
+    async with httpx.AsyncClient(base_url=first.url, timeout=20) as http:
+        officer = await staff(http, "police.west")
+        first_resident, second_resident = await resident(http), await resident(http)
+        # Away from the other tests' cases, which share the database on PostgreSQL and would be joined.
+        here = {"latitude": 30.23, "longitude": 120.08}
+        report = {"clientId": str(uuid.uuid4()), "categoryCode": "noise.neighbour", "location": here}
+        opened = (await call(http, SUBMIT, {"input": report}, first_resident))["submitReport"]["case"]
+        queue_socket = await Socket.open(second, officer)
+        await queue_socket.subscribe("queue", QUEUE_UPDATED, {"id": opened["department"]["id"]})
+        await listening(redis, f"department:{db_id(opened['department']['id'])}", 1)
+
+        # A new report in the department's area: its queue hears of the new case, routed to it.
+        another = {
+            **report,
+            "clientId": str(uuid.uuid4()),
+            "location": {"latitude": 30.2, "longitude": 120.05},
+        }
+        new_case = (await call(http, SUBMIT, {"input": another}, first_resident))["submitReport"]["case"]
+        routed = await updates_until(queue_socket, "queue", "departmentQueueUpdated", "route", new_case["id"])
+        assert routed["case"]["status"] == "ROUTED"
+
+        # A second resident says "me too": the case's followers see two reporters.
+        case_socket = await Socket.open(second, first_resident)
+        await case_socket.subscribe("case", JOINING, {"id": new_case["id"]})
+        await listening(redis, f"case:{db_id(new_case['id'])}", 1)
+        public_id = base64.b64encode(f"PublicCase:{db_id(new_case['id'])}".encode()).decode()
+        me_too = {**another, "clientId": str(uuid.uuid4()), "joinCase": public_id}
+        joined = (await call(http, SUBMIT, {"input": me_too}, second_resident))["submitReport"]
+        assert joined["userErrors"] == []
+        assert joined["case"]["id"] == new_case["id"]
+        update = await updates_until(case_socket, "case", "caseUpdated", "report_added", new_case["id"])
+        assert update["case"]["reporterCount"] == 2
+        for socket in (queue_socket, case_socket):
+            await socket.connection.close()

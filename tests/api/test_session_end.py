@@ -113,15 +113,15 @@ async def test_signing_out_ends_the_sessions_subscriptions_at_the_next_update(
         await listening(redis, department_channel(db_id(case["department"]["id"])), 1)
         accept = {"input": {"caseId": case["id"], "action": "ACCEPT"}}
         await gql_data(http, TRANSITION, accept, colleague["accessToken"])
-        assert {(await socket.receive())["id"], (await socket.receive())["id"]} == {"case", "queue"}
-        assert (await other.receive())["type"] == "next"
+        assert {(await socket.next_change())["id"], (await socket.next_change())["id"]} == {"case", "queue"}
+        assert (await other.next_change())["type"] == "next"
 
         await gql_data(http, SIGN_OUT, {"t": officer["refreshToken"]})
         start = {"input": {"caseId": case["id"], "action": "START"}}
         await gql_data(http, TRANSITION, start, colleague["accessToken"])
         await ended(socket, "case", "queue")
         # The other session goes on hearing; the signed-out socket starts nothing new.
-        update = (await other.receive())["payload"]["data"]["caseUpdated"]
+        update = (await other.next_change())["payload"]["data"]["caseUpdated"]
         assert update["case"]["status"] == "IN_PROGRESS"
         refused = await socket.refusal("again", CASE_UPDATED, {"id": case["id"]})
         assert "UNAUTHENTICATED" in refused

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kernel import clock
+from kernel.outbox import OutboxEvent
 from reports.models import Report, ReportSource
 from server.seed import load_demo_city, seed_demo
 from tests.conftest import make_settings
@@ -208,6 +209,14 @@ async def test_offline_patrol_uploaded_after_finish_matches_independent_figures(
     assert case["category"]["code"] == "water.floating_rubbish"
     report = await Report.get(case__reference=reference)
     assert report.source == ReportSource.PATROL and report.origin["area_code"] == "R-QH-01"
+    # Announced once each, in the transactions that made them (the retry announced nothing).
+    announced = (
+        await OutboxEvent.filter(subject__in=["patrol", "observation"])
+        .order_by("id")
+        .values_list("kind", "data")
+    )
+    assert [kind for kind, _ in announced] == ["patrol_finished", "observation_handed_off"]
+    assert announced[1][1]["case"] == report.case_id
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -270,6 +279,7 @@ async def test_finishing_twice_returns_the_same_patrol(client, city):
     clock.set_clock(lambda: T0 + timedelta(hours=2))
     twice = await finish(client, token, patrol["id"], T0 + timedelta(seconds=500))
     assert twice == once and once["patrol"]["status"] == "FINISHED"
+    assert await OutboxEvent.filter(kind="patrol_finished").count() == 1
 
 
 async def test_points_a_week_after_the_finish_are_stored_and_flag_a_late_upload(client, city):
