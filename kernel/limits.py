@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 
-# A database id: BIGINT's positive range (SQLite's INTEGER and PostgreSQL's BIGINT both stop here).
+# A database id: the positive range of our primary keys, PostgreSQL's INTEGER (a larger id in a query
+# overflows its parameter on PostgreSQL, though SQLite would take it).
 MIN_ID = 1
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 
 # Dates and times anyone may send: far enough both ways for any record, and clear of the calendar's
 # edges (year 1 with a positive offset, or 9999 with a negative one, is not a moment Python can hold).
