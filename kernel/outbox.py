@@ -61,10 +61,7 @@ async def emit(*rows: OutboxEvent) -> None:
     """Write `rows` in the current transaction, and nudge this process's relays."""
     if not rows:
         return
-    if len(rows) == 1:
-        await rows[0].save()
-    else:
-        await OutboxEvent.bulk_create(list(rows))
+    await OutboxEvent.bulk_create(list(rows))
     for relay in _relays:
         relay.wake()
 

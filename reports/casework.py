@@ -356,10 +356,8 @@ def new_event(
 
 async def record(
     case: Case, user: User | None, kind: str, note: str = "", *, at: datetime | None = None, **data: Any
-) -> CaseEvent:
-    event = new_event(case, user, kind, note, at=at, **data)
-    await log(case, event)
-    return event
+) -> None:
+    await log(case, new_event(case, user, kind, note, at=at, **data))
 
 
 def department_of(snapshot: Snapshot, code: str | None) -> int:
