@@ -75,17 +75,23 @@ async def relay_pending(bus: EventBus, limit: int = 200) -> int:
     pending = OutboxEvent.filter(published_at=None).order_by("id").limit(limit)
     if not await pending.exists():  # the usual answer, without a transaction
         return 0
+    if not connections.get("default").capabilities.support_for_update:
+        # SQLite: no transaction around read-then-write, whose lock upgrade can fail a writer at once
+        # ("database is locked"); the single UPDATE waits its turn like any write.
+        return await _publish(bus, await pending)
     async with atomic():
-        if connections.get("default").capabilities.support_for_update:
-            pending = pending.select_for_update(skip_locked=True)
-        rows = await pending
-        if not rows:
-            return 0
-        for row in rows:
-            message = message_of(row)
-            for channel in row.channels:
-                await bus.publish(channel, message)
-        await OutboxEvent.filter(id__in=[row.id for row in rows]).update(published_at=clock.now())
+        return await _publish(bus, await pending.select_for_update(skip_locked=True))
+
+
+async def _publish(bus: EventBus, rows: list[OutboxEvent]) -> int:
+    """Publish `rows` in order and mark them published."""
+    if not rows:
+        return 0
+    for row in rows:
+        message = message_of(row)
+        for channel in row.channels:
+            await bus.publish(channel, message)
+    await OutboxEvent.filter(id__in=[row.id for row in rows]).update(published_at=clock.now())
     return len(rows)
 
 
