@@ -41,11 +41,12 @@ class OutboxEvent(Model):
     data: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
     published_at = fields.DatetimeField(null=True)
+    planned_at = fields.DatetimeField(null=True, description="When its deliveries were planned")
 
     class Meta:
         table = "outbox"
         table_description = "Committed changes, in order, waiting to be (or already) relayed"
-        indexes = [Index(fields=["published_at", "id"])]
+        indexes = [Index(fields=["published_at", "id"]), Index(fields=["planned_at", "id"])]
 
 
 def change(

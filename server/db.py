@@ -21,6 +21,7 @@ MODEL_MODULES = [
     "media.models",
     "reports.models",
     "patrols.models",
+    "delivery.models",
 ]
 
 

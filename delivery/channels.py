@@ -1,0 +1,42 @@
+"""The contract between the worker and what sends: a channel takes a claimed delivery and says how
+it went; the worker alone decides retries, dead letters and the attempt log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from delivery.models import Delivery
+
+
+class Result(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # a transient failure (timeout, 5xx, throttled): try again after a backoff
+    FAILED = "failed"  # a permanent refusal (4xx, a rejected template): retrying cannot help
+    GONE = "gone"  # the target no longer exists (410, an expired push subscription): `Channel.gone`
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    status_code: int | None = None
+    error: str | None = None
+    # A receiver's own "try again after" (Retry-After, a provider's throttle), in seconds.
+    retry_after: float | None = None
+
+
+class Channel(Protocol):
+    name: str  # the `Delivery.channel` it sends
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        """Send once; never raise for the receiver's failures (answer RETRY/FAILED/GONE instead)."""
+        ...
+
+    async def gone(self, delivery: Delivery) -> None:
+        """The target is gone: disable or remove it (its other pending deliveries are cancelled)."""
+        ...
+
+    async def failed(self, delivery: Delivery) -> None:
+        """The delivery went dead; count it against its target (webhooks disable a failing endpoint)."""
+        ...

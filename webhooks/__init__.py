@@ -1,0 +1,1 @@
+"""Webhooks for integrators: endpoints, signing, and the channel that calls them."""
