@@ -37,6 +37,7 @@ class Channel(Protocol):
         """The target is gone: disable or remove it (its other pending deliveries are cancelled)."""
         ...
 
-    async def failed(self, delivery: Delivery) -> None:
-        """The delivery went dead; count it against its target (webhooks disable a failing endpoint)."""
+    async def after_attempt(self, delivery: Delivery, outcome: Outcome) -> None:
+        """Called after every attempt, once it is recorded: a channel may keep its target's health
+        (webhooks count consecutive failures per endpoint and disable it past a limit)."""
         ...

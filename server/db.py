@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "reports.models",
     "patrols.models",
     "delivery.models",
+    "notifications.models",
 ]
 
 
