@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -62,6 +62,8 @@ class _Commits:
 
 
 _commits: ContextVar[_Commits | None] = ContextVar("envcase_commits", default=None)
+# What to run once the open transaction's work is committed (`after_commit`); one list per block.
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("envcase_after_commit", default=None)
 
 
 @contextlib.asynccontextmanager
@@ -72,11 +74,40 @@ async def atomic() -> AsyncIterator[TransactionalDBClient]:
     before the answer was lost. A nested block is a savepoint, and only the outermost commits.
     """
     transaction = in_transaction()
-    async with transaction as connection:
-        yield connection
-        commits = _commits.get()
-        if commits is not None and not isinstance(transaction, NestedTransactionContext):
-            commits.started = True  # the body is done; leaving the block sends COMMIT
+    outermost = not isinstance(transaction, NestedTransactionContext)
+    enclosing = _after_commit.get()
+    hooks: list[Callable[[], None]] = []
+    token = _after_commit.set(hooks)
+    try:
+        async with transaction as connection:
+            yield connection
+            commits = _commits.get()
+            if commits is not None and outermost:
+                commits.started = True  # the body is done; leaving the block sends COMMIT
+    finally:
+        _after_commit.reset(token)
+    # Committed (or, for a savepoint, released into the enclosing transaction, which may still roll back).
+    if outermost or enclosing is None:
+        for hook in hooks:
+            _call_safely(hook)
+    else:
+        enclosing.extend(hooks)
+
+
+def after_commit(hook: Callable[[], None]) -> None:
+    """Call `hook` once the open transaction commits, never if it rolls back; at once outside one."""
+    hooks = _after_commit.get()
+    if hooks is None:
+        _call_safely(hook)
+    else:
+        hooks.append(hook)
+
+
+def _call_safely(hook: Callable[[], None]) -> None:
+    try:
+        hook()
+    except Exception:  # the change is committed: a failing listener must not turn it into an error
+        log.exception("after-commit hook failed")
 
 
 UNAVAILABLE_MESSAGE = "The database connection was lost; nothing was saved. Try again."

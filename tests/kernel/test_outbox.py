@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
+import anyio
 import pytest
 from tortoise.context import TortoiseContext
 
 from kernel import clock
 from kernel.database import atomic
 from kernel.events import LocalEventBus, Message
-from kernel.outbox import OutboxEvent, change, emit, relay_pending
+from kernel.outbox import OutboxEvent, OutboxRelay, change, emit, relay_pending
 from tests.conftest import IS_POSTGRES
 
 
@@ -70,3 +72,39 @@ async def test_two_relays_never_publish_the_same_row(db: TortoiseContext) -> Non
     assert await first == 2
     kinds = [m["kind"] for m in slow.published] + [m["kind"] for m in fast.published]
     assert sorted(kinds) == ["accept", "resolve", "start"]
+
+
+async def test_a_running_relay_publishes_this_process_commits_at_once_and_marks_them(
+    db: TortoiseContext,
+) -> None:
+    bus = LocalEventBus()
+    relay = OutboxRelay(bus, interval=0.05, settle=timedelta(hours=1))  # polling finds nothing
+    async with bus.subscribe("case:7") as messages, anyio.create_task_group() as tasks:
+        tasks.start_soon(relay.run)
+        await asyncio.sleep(0)
+        await write("accept")
+        await write("start", fail=True)
+        with contextlib.suppress(RuntimeError):
+            async with atomic():  # a savepoint rolled back inside a transaction that commits
+                await write("merge", fail=True)
+                await write("resolve")
+        received = [await asyncio.wait_for(anext(messages), 2) for _ in range(2)]
+        assert [m["kind"] for m in received] == ["accept", "resolve"]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(messages), 0.2)
+        for _ in range(100):  # marked published by the relay's next pass
+            if not await OutboxEvent.filter(published_at=None).exists():
+                break
+            await asyncio.sleep(0.02)
+        tasks.cancel_scope.cancel()
+    assert await OutboxEvent.filter(published_at=None).count() == 0
+    assert await relay_pending(bus) == 0  # nothing left for polling to publish twice
+
+
+async def test_changes_no_process_published_are_polled_once_settled(db: TortoiseContext) -> None:
+    await write("accept")  # no relay in this process: as `python -m server escalate` writes
+    bus = LocalEventBus()
+    assert await relay_pending(bus, settle=timedelta(minutes=1)) == 0  # maybe still being published
+    async with bus.subscribe("case:7") as messages:
+        assert await relay_pending(bus, settle=timedelta(0)) == 1
+        assert (await asyncio.wait_for(anext(messages), 1))["kind"] == "accept"
