@@ -16,6 +16,9 @@ Message = dict[str, Any]
 
 
 class EventBus(Protocol):
+    # Subscriptions in place in this process (a subscription counts once it hears its channels).
+    listening: int
+
     async def publish(self, channel: str, message: Message) -> None: ...
 
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
@@ -31,6 +34,7 @@ class LocalEventBus:
     def __init__(self, queue_size: int = 256) -> None:
         self.queue_size = queue_size
         self.queues: dict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
+        self.listening = 0
 
     async def publish(self, channel: str, message: Message) -> None:
         for queue in list(self.queues.get(channel, ())):
@@ -48,9 +52,11 @@ class LocalEventBus:
             while True:
                 yield await queue.get()
 
+        self.listening += 1
         try:
             yield messages()
         finally:
+            self.listening -= 1
             for channel in channels:
                 self.queues[channel].discard(queue)
                 if not self.queues[channel]:

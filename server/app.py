@@ -37,7 +37,7 @@ from identity.service import authenticate
 from kernel import clock
 from kernel.database import connection_loss_reported
 from kernel.errors import DomainError, ErrorCode
-from kernel.events import LocalEventBus
+from kernel.events import EventBus, LocalEventBus
 from kernel.outbox import OutboxRelay
 from media.config import MediaConfig
 from media.intake import PhotoIntake
@@ -210,13 +210,13 @@ class AppGraphQL(GraphQL[Context, None]):
         return await super().on_ws_connect(context)
 
 
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(events: EventBus, request: Request) -> JSONResponse:
     try:
         await get_connection("default").execute_query("SELECT 1")
     except Exception:  # any failure to reach the database means "not ready"
         log.exception("health check: database unreachable")
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    return JSONResponse({"status": "ok", "database": "ok", "liveSubscriptions": events.listening})
 
 
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
@@ -277,7 +277,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz", functools.partial(healthz, services.events), methods=["GET"]),
         *media_routes(services),
         *patrol_routes(services),
     ]

@@ -22,7 +22,11 @@ def _no_leak(response: httpx.Response) -> None:
 
 async def test_health_checks_the_database(client):
     response = await client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok"}
+    assert response.status_code == 200 and response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "liveSubscriptions": 0,
+    }
 
 
 async def test_every_response_has_a_request_id(client):

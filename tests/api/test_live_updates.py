@@ -123,14 +123,15 @@ class Socket:
                 return " ".join(seen)
 
 
-async def listening(redis: Redis, channel: str, count: int) -> None:
-    """Wait until the servers have subscribed to a channel, so no event is published before anyone hears."""
-    for _ in range(200):
-        ((_, subscribers),) = await redis.pubsub_numsub(f"envcase:{channel}")
-        if subscribers >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nobody subscribed to {channel}")
+async def listening(server: Server, count: int) -> None:
+    """Wait until `count` subscriptions are in place on the server (hearing their channels, through
+    Redis where it is used), so no event is published before they can hear it."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for _ in range(200):
+            if (await http.get("/healthz")).json()["liveSubscriptions"] >= count:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} subscriptions in place")
 
 
 async def test_case_and_queue_updates_reach_subscribers_on_another_process(
@@ -156,7 +157,7 @@ async def test_case_and_queue_updates_reach_subscribers_on_another_process(
         await staff_socket.subscribe("case", CASE_UPDATED, {"id": case_id})
         await staff_socket.subscribe("queue", QUEUE_UPDATED, {"id": department_id})
         await citizen_socket.subscribe("mine", CASE_UPDATED, {"id": case_id})
-        await listening(redis, f"case:{db_id(case_id)}", 2)
+        await listening(second, 3)
 
         accepted = await call(http, TRANSITION, {"input": {"caseId": case_id, "action": "ACCEPT"}}, officer)
         assert accepted["caseTransition"]["case"]["status"] == "ACCEPTED"
@@ -233,7 +234,7 @@ async def test_new_reports_and_joins_reach_queue_and_case_subscribers(
         opened = (await call(http, SUBMIT, {"input": report}, first_resident))["submitReport"]["case"]
         queue_socket = await Socket.open(second, officer)
         await queue_socket.subscribe("queue", QUEUE_UPDATED, {"id": opened["department"]["id"]})
-        await listening(redis, f"department:{db_id(opened['department']['id'])}", 1)
+        await listening(second, 1)
 
         # A new report in the department's area: its queue hears of the new case, routed to it.
         another = {
@@ -248,7 +249,7 @@ async def test_new_reports_and_joins_reach_queue_and_case_subscribers(
         # A second resident says "me too": the case's followers see two reporters.
         case_socket = await Socket.open(second, first_resident)
         await case_socket.subscribe("case", JOINING, {"id": new_case["id"]})
-        await listening(redis, f"case:{db_id(new_case['id'])}", 1)
+        await listening(second, 2)
         public_id = base64.b64encode(f"PublicCase:{db_id(new_case['id'])}".encode()).decode()
         me_too = {**another, "clientId": str(uuid.uuid4()), "joinCase": public_id}
         joined = (await call(http, SUBMIT, {"input": me_too}, second_resident))["submitReport"]
