@@ -63,12 +63,14 @@ def _url(event: OutboxEvent, params: dict[str, Any]) -> str:
 
 
 def notification_planner(
-    templates_path: Path = DEFAULT_PATH,
+    templates_path: Path | None = None,
 ) -> Callable[[OutboxEvent], Coroutine[Any, Any, list[Delivery]]]:
-    """A planner rendering with the templates at `templates_path` (the city's own, if it keeps one)."""
+    """A planner rendering with the templates at `templates_path` (the city's own; None: the shipped
+    ones). The file is loaded and checked now, so a broken one stops the worker at start."""
+    templates = load_templates(templates_path or DEFAULT_PATH)
 
     async def plan(event: OutboxEvent) -> list[Delivery]:
-        return await plan_with(load_templates(templates_path), event)
+        return await plan_with(templates, event)
 
     return plan
 
