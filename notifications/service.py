@@ -108,9 +108,11 @@ async def update_preferences(user: User, change: PreferenceChange) -> Notificati
     if errors:
         raise DomainErrors(errors)
     async with atomic():
-        preference = await NotificationPreference.get_or_none(user_id=user.id)
-        if preference is None:
-            preference = NotificationPreference(user_id=user.id)
+        # Two first saves at once: get_or_create retries the lookup after the other's insert won.
+        preference, _ = await NotificationPreference.get_or_create(
+            user_id=user.id, defaults={"updated_at": clock.now()}
+        )
+        preference = await NotificationPreference.filter(id=preference.id).select_for_update().get()
         if change.language is not None:
             preference.language = change.language
         if change.push_enabled is not None:

@@ -53,11 +53,13 @@ async def _announce(
     chief_id: int, rule_code: str, window: PeriodWindow, done: int, required: int, now: datetime
 ) -> int:
     first_day, last_day, label = window.first_day, window.last_day, window.label
-    rule_row = await PatrolRuleRow.get_or_none(code=rule_code)
-    if rule_row is None:
-        return 0
     since = datetime.combine(first_day, time(), LOCAL_TZ).astimezone(UTC) - timedelta(days=1)
     async with atomic():
+        # Locking the rule's row (PostgreSQL) makes processes sweeping at once take turns here, so the
+        # second sees the first's row; SQLite runs one process by design.
+        rule_row = await PatrolRuleRow.filter(code=rule_code).select_for_update().first()
+        if rule_row is None:
+            return 0
         earlier = await OutboxEvent.filter(
             kind=KIND, subject=SUBJECT, subject_id=rule_row.id, created_at__gte=since
         ).values_list("data")
