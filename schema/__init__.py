@@ -25,6 +25,8 @@ from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.node import parse_global_id
+from schema.notifications.mutations import NotificationsMutation
+from schema.notifications.queries import NotificationsQuery
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
@@ -34,7 +36,9 @@ from schema.validation import OperationPolicy, too_complex
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery):
+class Query(
+    IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery, NotificationsQuery
+):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
@@ -57,6 +61,7 @@ class Mutation(
     QueueMutation,
     DeadlinesMutation,
     PatrolsMutation,
+    NotificationsMutation,
 ):
     pass
 

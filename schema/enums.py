@@ -11,6 +11,7 @@ import strawberry
 from identity.models import Role
 from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
+from notifications.models import Language
 from patrols.models import PatrolStatus
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, Period
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
@@ -20,6 +21,7 @@ from reports.queue import QueueOrder
 from reports.sla import DeadlineState
 from reports.statistics import Dimension
 
+strawberry.enum(Language, name="NotificationLanguage", description="ZH_CN: zh-CN (the default). EN: en.")
 strawberry.enum(PatrolMode, name="PatrolMode")
 strawberry.enum(PatrolStatus, name="PatrolStatus")
 strawberry.enum(AreaKind, name="PatrolAreaKind")

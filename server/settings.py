@@ -128,6 +128,12 @@ class Settings(_FromEnvironment):
     feedback_quiet_days: float = Field(7.0, ge=0, validation_alias="FEEDBACK_QUIET_DAYS")
     # > 0: this process also runs the escalation pass that often
     deadline_sweep_seconds: int = Field(0, validation_alias="DEADLINE_SWEEP_SECONDS")
+    # the city's own message templates (notifications/data/templates.json shape); None: the shipped ones
+    notification_templates_path: Path | None = Field(None, validation_alias="NOTIFICATION_TEMPLATES_PATH")
+    # > 0: this process also runs the patrol shortfall pass that often
+    patrol_shortfall_sweep_seconds: int = Field(0, validation_alias="PATROL_SHORTFALL_SWEEP_SECONDS")
+    # tell a chief short of patrols when their rule's period ends within this many days
+    patrol_shortfall_days_before: int = Field(2, ge=0, validation_alias="PATROL_SHORTFALL_DAYS_BEFORE")
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
