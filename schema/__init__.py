@@ -25,6 +25,7 @@ from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.node import parse_global_id
+from schema.notifications.push import PushMutation, PushQuery
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
@@ -34,7 +35,7 @@ from schema.validation import OperationPolicy, too_complex
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery):
+class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery, PushQuery):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
@@ -57,6 +58,7 @@ class Mutation(
     QueueMutation,
     DeadlinesMutation,
     PatrolsMutation,
+    PushMutation,
 ):
     pass
 
