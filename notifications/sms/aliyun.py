@@ -105,3 +105,6 @@ class AliyunSms:
         if status >= 500 or (not code and status == 429):
             return Outcome(Result.RETRY, status_code=status, error=error)
         return Outcome(Result.FAILED, status_code=status, error=error)
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -60,6 +60,12 @@ class SmsChannel:
             log.info("SMS %s to %s: %s", message.kind, mask_phone(message.phone), outcome.error)
         return outcome
 
+    async def close(self) -> None:
+        """Close the provider's HTTP client (the worker's shutdown)."""
+        close = getattr(self.provider, "close", None)
+        if close is not None:
+            await close()
+
     async def gone(self, delivery: Delivery) -> None:
         """A phone number is never "gone" to a provider; nothing to remove."""
 

@@ -118,3 +118,6 @@ class TencentSms:
         if code.startswith(RETRY_ERRORS) or status >= 500:
             return Outcome(Result.RETRY, status_code=status, error=detail)
         return Outcome(Result.FAILED, status_code=status, error=detail)
+
+    async def close(self) -> None:
+        await self.client.aclose()
