@@ -12,9 +12,16 @@ class OtpSender(Protocol):
 
 
 class LogOtpSender:
-    """Development sender: writes the code to the log instead of sending an SMS."""
+    """Development sender: writes the code to the log instead of sending an SMS. With `reveal=False`
+    (ENVIRONMENT=production) the log shows neither the number nor the code."""
+
+    def __init__(self, *, reveal: bool = True) -> None:
+        self.reveal = reveal
 
     async def send(self, phone: str, code: str) -> None:
+        if not self.reveal:
+            log.warning("one-time code for ***%s (development sender, no SMS sent)", phone[-2:])
+            return
         log.warning("one-time code for %s: %s (development sender, no SMS sent)", phone, code)
 
 

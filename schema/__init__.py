@@ -26,6 +26,7 @@ from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.node import parse_global_id
 from schema.notifications.mutations import NotificationsMutation
+from schema.notifications.push import PushMutation, PushQuery
 from schema.notifications.queries import NotificationsQuery
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
@@ -37,7 +38,14 @@ from schema.validation import OperationPolicy, too_complex
 
 @strawberry.type
 class Query(
-    IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery, NotificationsQuery
+    IdentityQuery,
+    MediaQuery,
+    ReportsQuery,
+    QueueQuery,
+    StatisticsQuery,
+    PatrolsQuery,
+    NotificationsQuery,
+    PushQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -62,6 +70,7 @@ class Mutation(
     DeadlinesMutation,
     PatrolsMutation,
     NotificationsMutation,
+    PushMutation,
 ):
     pass
 

@@ -39,6 +39,12 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from server.channels import ConfigurationError, refuse_unsafe_production
+
+    try:
+        refuse_unsafe_production(settings)
+    except ConfigurationError as exc:
+        sys.exit(f"error: {exc}")
     asyncio.run(apply_migrations(settings.database_url))
     if args.seed_demo:
         cmd_seed_demo(settings, args)

@@ -47,6 +47,7 @@ from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
 from server.auth import bearer_authentication, principal_of
+from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
@@ -96,6 +97,7 @@ def identity_config(settings: Settings) -> IdentityConfig:
         sign_in_failures=settings.limits.sign_in_failures,
         sign_in_failures_per_address=settings.limits.sign_in_failures_per_address,
         sign_in_window_seconds=settings.limits.sign_in_window_seconds,
+        otp_sender=otp_sender(settings),
     )
 
 
@@ -245,6 +247,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        refuse_unsafe_production(settings)  # before anything starts: a clear refusal, not a half server
         if not init_db:
             async with background(app):
                 yield

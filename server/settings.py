@@ -135,6 +135,33 @@ class Settings(_FromEnvironment):
     # tell a chief short of patrols when their rule's period ends within this many days
     patrol_shortfall_days_before: int = Field(2, ge=0, validation_alias="PATROL_SHORTFALL_DAYS_BEFORE")
 
+    # Web Push (docs/notification-channels.md): the VAPID key as PEM or base64url of the raw 32-byte
+    # private scalar, or a file holding it; push is off when neither is set.
+    vapid_private_key: str | None = Field(None, validation_alias="VAPID_PRIVATE_KEY")
+    vapid_private_key_file: Path | None = Field(None, validation_alias="VAPID_PRIVATE_KEY_FILE")
+    vapid_subject: str = Field("mailto:admin@example.org", validation_alias="VAPID_SUBJECT")
+    # seconds a push service keeps an undelivered message
+    push_ttl_seconds: int = Field(24 * 3600, ge=0, validation_alias="PUSH_TTL_SECONDS")
+    # tests only: accept http:// and loopback/private push endpoints
+    push_allow_insecure: bool = Field(False, validation_alias="PUSH_ALLOW_INSECURE")
+    # who sends one-time codes: the development log, or an SMS through SMS_PROVIDER
+    otp_sender: Literal["log", "sms"] = Field("log", validation_alias="OTP_SENDER")
+    sms_provider: Literal["log", "aliyun", "tencent"] = Field("log", validation_alias="SMS_PROVIDER")
+    # message kind + language -> provider template, and sign names (notifications/data/sms_templates.json)
+    sms_templates_file: Path | None = Field(None, validation_alias="SMS_TEMPLATES_FILE")
+    sms_timeout_seconds: float = Field(10, gt=0, validation_alias="SMS_TIMEOUT_SECONDS")
+    aliyun_access_key_id: str | None = Field(None, validation_alias="ALIYUN_ACCESS_KEY_ID")
+    aliyun_access_key_secret: str | None = Field(None, validation_alias="ALIYUN_ACCESS_KEY_SECRET")
+    aliyun_sms_endpoint: str = Field("https://dysmsapi.aliyuncs.com/", validation_alias="ALIYUN_SMS_ENDPOINT")
+    aliyun_region: str = Field("cn-hangzhou", validation_alias="ALIYUN_REGION")
+    tencent_secret_id: str | None = Field(None, validation_alias="TENCENT_SECRET_ID")
+    tencent_secret_key: str | None = Field(None, validation_alias="TENCENT_SECRET_KEY")
+    tencent_sms_app_id: str | None = Field(None, validation_alias="TENCENT_SMS_APP_ID")
+    tencent_sms_endpoint: str = Field(
+        "https://sms.tencentcloudapi.com/", validation_alias="TENCENT_SMS_ENDPOINT"
+    )
+    tencent_region: str = Field("ap-guangzhou", validation_alias="TENCENT_REGION")
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""GraphQL for notifications: the inbox, preferences and Web Push subscriptions."""
