@@ -64,7 +64,7 @@ async def resident(phone: str = PHONE) -> int:
 
 
 def closure(user_id: int, language: str) -> Any:
-    payload = {"template": "case_closed", "params": {"case": "2026-000123"}, "language": language}
+    payload = {"template": "case_closed", "params": {"reference": "2026-000123"}, "language": language}
     return new_delivery("sms", user_id, payload)
 
 
@@ -79,7 +79,7 @@ async def test_closure_notice_in_the_residents_language(db, provider, language):
     assert sent.template == TEMPLATES["templates"]["case_closed"][language][name]
     assert sent.sign_name == TEMPLATES["sign_names"][name][language]
     if name == "aliyun":
-        assert sent.phone == "13800138000" and sent.params == {"case": "2026-000123"}
+        assert sent.phone == "13800138000" and sent.params == {"reference": "2026-000123"}
     else:
         assert sent.phone == PHONE and sent.params == ["2026-000123"]
 
