@@ -39,6 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
 from server.seed import load_demo_city  # noqa: E402
 
 REGISTER = "mutation($i: DeviceRegisterInput!) { deviceRegister(input: $i) { accessToken } }"
@@ -65,10 +66,7 @@ def start(env: dict[str, str], data: Path, *args: str) -> tuple[subprocess.Popen
             **os.environ,
             **env,
             "DATA_DIR": str(data),
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
-            "REQUESTS_PER_MINUTE": "100000000",
-            "REPORT_SUBMISSIONS_PER_HOUR": "100000000",
+            **PRODUCTION_SERVER_ENV,
             "LOG_LEVEL": "warning",
         },
         stdout=subprocess.DEVNULL,

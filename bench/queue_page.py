@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
@@ -332,15 +333,8 @@ async def measure(url: str, count: int, quick: bool, tmp: Path) -> dict[str, Any
         **os.environ,
         "DATABASE_URL": url,
         "DATA_DIR": str(tmp),
-        "REQUESTS_PER_MINUTE": "100000000",
-        "ENVIRONMENT": "production",
-        # production refuses the log code sender (issue 14); the benchmarks send no codes
-        "OTP_SENDER": "sms",
-        "SMS_PROVIDER": "aliyun",
-        "ALIYUN_ACCESS_KEY_ID": "bench",
-        "ALIYUN_ACCESS_KEY_SECRET": "bench",
+        **PRODUCTION_SERVER_ENV,
         "LOG_LEVEL": "warning",
-        "SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
     }
     pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
     if pin:
