@@ -43,6 +43,7 @@ from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
 from media.storage import LocalStorage
+from notifications.shortfall import sweep_patrol_shortfall
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
@@ -240,6 +241,11 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 quiet = timedelta(days=settings.feedback_quiet_days)
                 deadline_sweep = lambda: sweep_deadlines(clock.now(), quiet)  # noqa: E731
                 tasks.start_soon(run_every, settings.deadline_sweep_seconds, "deadline sweep", deadline_sweep)
+            if settings.patrol_shortfall_sweep_seconds > 0:
+                days_before = settings.patrol_shortfall_days_before
+                shortfall = lambda: sweep_patrol_shortfall(clock.now(), days_before)  # noqa: E731
+                every = settings.patrol_shortfall_sweep_seconds
+                tasks.start_soon(run_every, every, "patrol shortfall sweep", shortfall)
             yield
             tasks.cancel_scope.cancel()
         services.media.close()
