@@ -26,7 +26,7 @@ from typing import Any
 
 from identity.models import Role, User
 from kernel.outbox import OutboxEvent
-from reports.models import Case, CaseEvent, Category, Report, ReportSource
+from reports.models import Case, Category, Report, ReportSource
 
 RESIDENT_KINDS = {
     "accept": "case_accepted",
@@ -80,11 +80,8 @@ async def _case_audience(event: OutboxEvent) -> Audience:
     case = await Case.get_or_none(id=event.subject_id)
     if case is None:
         return Audience()
-    # The case event written with this row: who acted, and what it carried (the assignee, the deadline).
-    same = CaseEvent.filter(case_id=case.id, kind=kind, created_at=event.created_at)
-    logged = await same.order_by("-id").first()
-    actor_id = logged.actor_id if logged is not None else None
-    data: dict[str, Any] = logged.data if logged is not None and isinstance(logged.data, dict) else {}
+    actor_id = event.data.get("actor")
+    data: dict[str, Any] = event.data.get("details") or {}
     audience = Audience(
         params={"reference": case.reference},
         category=await Category.get_or_none(id=case.category_id),

@@ -326,8 +326,16 @@ def announcement(case: Case, event: CaseEvent, also_to: tuple[int | None, ...] =
     is in (and in `also_to`, the queue it just left)."""
     departments = {case.department_id, *also_to}
     channels = [case_channel(case.id), *sorted(department_channel(d) for d in departments)]
+    # Who acted and what the event carried (an assignee, a deadline): listeners need not read the log back.
     return outbox.change(
-        event.kind, "case", case.id, channels, event.created_at, department=case.department_id
+        event.kind,
+        "case",
+        case.id,
+        channels,
+        event.created_at,
+        department=case.department_id,
+        actor=event.actor_id,
+        details=event.data or {},
     )
 
 
