@@ -31,10 +31,14 @@ from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueM
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
 from schema.reports.subscriptions import CaseworkSubscription
 from schema.validation import OperationPolicy, too_complex
+from schema.webhooks.mutations import WebhooksMutation
+from schema.webhooks.queries import WebhooksQuery
 
 
 @strawberry.type
-class Query(IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery):
+class Query(
+    IdentityQuery, MediaQuery, ReportsQuery, QueueQuery, StatisticsQuery, PatrolsQuery, WebhooksQuery
+):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
     )
@@ -57,6 +61,7 @@ class Mutation(
     QueueMutation,
     DeadlinesMutation,
     PatrolsMutation,
+    WebhooksMutation,
 ):
     pass
 

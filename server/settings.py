@@ -25,6 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from webhooks.addresses import AllowList
+
 DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
 
 
@@ -128,12 +130,27 @@ class Settings(_FromEnvironment):
     feedback_quiet_days: float = Field(7.0, ge=0, validation_alias="FEEDBACK_QUIET_DAYS")
     # > 0: this process also runs the escalation pass that often
     deadline_sweep_seconds: int = Field(0, validation_alias="DEADLINE_SWEEP_SECONDS")
+    # Webhooks (docs/webhooks.md): addresses and networks a webhook may reach although they are
+    # loopback, private, link-local or otherwise not public (comma-separated IPs or CIDRs)
+    webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="WEBHOOK_ALLOWED_HOSTS"
+    )
+    # one webhook call may take this long in all (connect, send, answer)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="WEBHOOK_TIMEOUT_SECONDS")
+    # an endpoint is disabled after this many failed attempts in a row
+    webhook_failure_limit: int = Field(20, ge=1, validation_alias="WEBHOOK_FAILURE_LIMIT")
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        AllowList.parse(value)  # a ValueError names the entry that is neither
         return value
 
     @property
