@@ -26,6 +26,7 @@ from tortoise.expressions import F
 
 from delivery.channels import Outcome, Result
 from delivery.models import Delivery
+from kernel import clock
 from kernel.database import atomic
 from webhooks import signing
 from webhooks.addresses import AddressRefused, AllowList, Target, check_url
@@ -114,8 +115,10 @@ class WebhookChannel:
             target = await check_url(endpoint.url, self.config.allow)
         except AddressRefused as exc:
             return Outcome(Result.FAILED, error=str(exc))
+        # Which secrets still sign follows the server's clock; the header carries the real time, which
+        # receivers compare with their own clocks.
+        secrets = await signing_secrets(endpoint.id, clock.now())
         now = datetime.now(UTC)
-        secrets = await signing_secrets(endpoint.id, now)
         if not secrets:
             return Outcome(Result.FAILED, error="The endpoint has no signing secret.")
         body = body_of(delivery)
