@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,7 +30,7 @@ from delivery.models import Delivery
 from kernel import clock
 from kernel.database import atomic
 from webhooks import signing
-from webhooks.addresses import AddressRefused, AllowList, Target, check_url
+from webhooks.addresses import AddressRefused, AllowList, IPAddress, Target, check_url
 from webhooks.endpoints import CHANNEL, disable, signing_secrets
 from webhooks.models import WebhookEndpoint
 
@@ -69,11 +70,10 @@ def retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def _pinned(url: str, target: Target) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
-    """The URL with its host replaced by the checked address (no second lookup), the Host header, and
+def _pinned(url: str, target: Target, address: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The URL with its host replaced by a checked address (no second lookup), the Host header, and
     the TLS server name (certificates are still verified against the host in the URL)."""
     original = httpx.URL(url)
-    address = target.addresses[0]
     pinned = original.copy_with(host=str(address))
     host_header = original.netloc.decode("ascii")
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
@@ -83,25 +83,35 @@ def _pinned(url: str, target: Target) -> tuple[httpx.URL, dict[str, str], dict[s
 class WebhookChannel:
     name = CHANNEL
 
-    def __init__(self, config: WebhookConfig, client: httpx.AsyncClient | None = None) -> None:
-        self.config = config
-        self._client = client
+    # Connections are pooled per host name: a pooled connection is keyed by address, and one opened
+    # for another name's TLS session must never carry this name's requests.
+    MAX_CLIENTS = 256
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.config.timeout_seconds),
-                follow_redirects=False,
-                trust_env=False,  # no proxy from the environment: it would bypass the address guard
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._client
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    async def _client_for(self, host: str) -> httpx.AsyncClient:
+        client = self._clients.get(host)
+        if client is not None:
+            self._clients.move_to_end(host)  # the most recently used last
+            return client
+        client = self._clients[host] = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.config.timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: it would bypass the address guard
+            headers={"User-Agent": USER_AGENT},
+        )
+        if len(self._clients) > self.MAX_CLIENTS:  # the least recently used host's connections go
+            _, oldest = self._clients.popitem(last=False)
+            await oldest.aclose()
+        return client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the pooled connections (when the worker stops)."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()
 
     async def send(self, delivery: Delivery) -> Outcome:
         endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
@@ -122,20 +132,31 @@ class WebhookChannel:
         if not secrets:
             return Outcome(Result.FAILED, error="The endpoint has no signing secret.")
         body = body_of(delivery)
-        url, host, extensions = _pinned(endpoint.url, target)
-        headers = {
-            **host,
-            "Content-Type": "application/json",
-            **signing.headers(message_id(delivery), now, body, secrets),
-        }
+        signed = signing.headers(message_id(delivery), now, body, secrets)
+        client = await self._client_for(target.host)
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                response = await self.client.post(url, content=body, headers=headers, extensions=extensions)
+                response = await self._post(client, endpoint.url, target, body, signed)
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(Result.RETRY, error=f"No answer within {self.config.timeout_seconds:g} s.")
         except httpx.HTTPError as exc:
             return Outcome(Result.RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
         return self._outcome(response)
+
+    @staticmethod
+    async def _post(
+        client: httpx.AsyncClient, url: str, target: Target, body: bytes, signed: dict[str, str]
+    ) -> httpx.Response:
+        """POST to the checked addresses in turn, until one accepts the connection."""
+        for i, address in enumerate(target.addresses):
+            pinned, host, extensions = _pinned(url, target, address)
+            headers = {**host, "Content-Type": "application/json", **signed}
+            try:
+                return await client.post(pinned, content=body, headers=headers, extensions=extensions)
+            except httpx.ConnectError:
+                if i == len(target.addresses) - 1:
+                    raise
+        raise AssertionError("a target has at least one address")
 
     @staticmethod
     def _outcome(response: httpx.Response) -> Outcome:

@@ -12,8 +12,9 @@ from delivery.models import Delivery
 from delivery.service import enqueue, new_delivery
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import admin_token, create_endpoint, registered
-from webhooks.addresses import AddressRefused, AllowList, check_url
+from webhooks.addresses import AddressRefused, AllowList, check_url, resolve
 from webhooks.channel import WebhookChannel, WebhookConfig
+from webhooks.models import WebhookEndpoint
 
 REFUSED = [
     "https://127.0.0.1/hook",
@@ -122,3 +123,38 @@ async def test_sending_checks_again_and_fails_clearly(client: httpx.AsyncClient,
     assert (await allowed.send(delivery)).result == Result.DELIVERED
     await allowed.aclose()
     assert len(receiver.received) == 1
+
+
+@pytest.mark.usefixtures("demo")
+async def test_an_allow_listed_name_is_called_at_its_checked_address(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """`localhost` may resolve to ::1 first, where nothing listens: the next checked address is tried,
+    and the request still names the host it was registered with."""
+    port = receiver.url.rsplit(":", 1)[1]
+    endpoint_id, _ = await registered(client, f"http://127.0.0.1:{port}/by-name")
+    await WebhookEndpoint.filter(id=endpoint_id).update(url=f"http://localhost:{port}/by-name")
+    await enqueue(new_delivery("webhook", endpoint_id, {"type": "case.submitted", "data": {}}))
+    delivery = await Delivery.get(target_id=endpoint_id)
+    sender = WebhookChannel(WebhookConfig(allow=AllowList.parse(["127.0.0.1", "::1"])))
+    assert (await sender.send(delivery)).result == Result.DELIVERED
+    await sender.aclose()
+    (request,) = receiver.received
+    assert request.headers["host"] == f"localhost:{port}" and request.path == "/by-name"
+    # Without ::1 allowed, a name that also resolves there is refused outright.
+    if "::1" in str(await resolve("localhost", int(port))):
+        strict = WebhookChannel(WebhookConfig(allow=AllowList.parse(["127.0.0.1"])))
+        assert (await strict.send(delivery)).result == Result.FAILED
+        await strict.aclose()
+
+
+def test_the_setting_takes_addresses_and_networks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from tests.conftest import make_settings
+
+    monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1, ::1,10.0.0.0/8")
+    assert make_settings().webhook_allowed_hosts == ("127.0.0.1", "::1", "10.0.0.0/8")
+    monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", "localhost")
+    with pytest.raises(ValidationError):
+        make_settings()

@@ -32,8 +32,10 @@ pytestmark = pytest.mark.usefixtures("demo")
 LOCAL = AllowList.parse(["127.0.0.1"])
 
 
-def channel(**config: object) -> WebhookChannel:
-    return WebhookChannel(WebhookConfig(**{"allow": LOCAL, "timeout_seconds": 5.0, **config}))  # type: ignore[arg-type]
+def channel(timeout_seconds: float = 5.0, failure_limit: int = 20) -> WebhookChannel:
+    return WebhookChannel(
+        WebhookConfig(allow=LOCAL, timeout_seconds=timeout_seconds, failure_limit=failure_limit)
+    )
 
 
 async def a_delivery(endpoint_id: int, n: int = 0) -> Delivery:
