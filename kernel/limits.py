@@ -27,6 +27,7 @@ TEXT_LIMITS: dict[str, int] = {
     "short": 32,  # jurisdiction codes, phone numbers, months, regions
     "name": 200,  # names, logins, ids, cursors; also any field not listed below
     "secret": 1024,  # passwords and tokens
+    "url": 2048,  # webhook URLs
     "filter": 200,  # free-text search
     "text": 4000,  # notes, reasons, comments, notices, a rule's source
     "description": 8000,  # a report's description
@@ -52,6 +53,7 @@ TEXT_KINDS: dict[str, str] = {
     "month": "short",
     "region": "short",
     "password": "secret",
+    "url": "url",
     "refreshToken": "secret",
     "deviceKey": "secret",
     "text": "filter",

@@ -34,6 +34,8 @@ from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueM
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
 from schema.reports.subscriptions import CaseworkSubscription
 from schema.validation import OperationPolicy, too_complex
+from schema.webhooks.mutations import WebhooksMutation
+from schema.webhooks.queries import WebhooksQuery
 
 
 @strawberry.type
@@ -46,6 +48,7 @@ class Query(
     PatrolsQuery,
     NotificationsQuery,
     PushQuery,
+    WebhooksQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -71,6 +74,7 @@ class Mutation(
     PatrolsMutation,
     NotificationsMutation,
     PushMutation,
+    WebhooksMutation,
 ):
     pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
+from delivery.models import DeliveryStatus
 from identity.models import Role
 from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
@@ -50,4 +51,10 @@ strawberry.enum(ExtensionStatus, name="ExtensionStatus")
 strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
 strawberry.enum(Dimension, name="StatisticsDimension", description="What statistics rows are grouped by.")
 strawberry.enum(Role, name="Role")
+strawberry.enum(
+    DeliveryStatus,
+    name="DeliveryStatus",
+    description="PENDING: waiting for its next attempt. DEAD: given up (an admin may replay it). "
+    "CANCELLED: its target was disabled or removed first.",
+)
 strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation was refused.")

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "patrols.models",
     "delivery.models",
     "notifications.models",
+    "webhooks.models",
 ]
 
 

@@ -25,6 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from webhooks.addresses import AllowList
+
 DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
 
 
@@ -162,11 +164,27 @@ class Settings(_FromEnvironment):
     )
     tencent_region: str = Field("ap-guangzhou", validation_alias="TENCENT_REGION")
 
-    @field_validator("allowed_origins", mode="before")
+    # Webhooks (docs/webhooks.md): addresses and networks a webhook may reach although they are
+    # loopback, private, link-local or otherwise not public (comma-separated IPs or CIDRs)
+    webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="WEBHOOK_ALLOWED_HOSTS"
+    )
+    # one webhook call may take this long in all (connect, send, answer)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="WEBHOOK_TIMEOUT_SECONDS")
+    # an endpoint is disabled after this many failed attempts in a row
+    webhook_failure_limit: int = Field(20, ge=1, validation_alias="WEBHOOK_FAILURE_LIMIT")
+
+    @field_validator("allowed_origins", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        AllowList.parse(value)  # a ValueError names the entry that is neither
         return value
 
     @property

@@ -1,0 +1,27 @@
+"""Root query fields of webhooks: the registered endpoints. Admins only."""
+
+from __future__ import annotations
+
+import strawberry
+
+from identity.models import Role
+from schema.context import Info
+from schema.pagination import Connection, keyset_page
+from schema.webhooks.types import WebhookEndpointNode
+from webhooks.models import WebhookEndpoint
+
+
+@strawberry.type
+class WebhooksQuery:
+    @strawberry.field(description="Registered webhook endpoints, newest first. Admins only.")
+    async def webhook_endpoints(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[WebhookEndpointNode]:
+        info.context.require_role(Role.ADMIN)
+        return await keyset_page(
+            WebhookEndpoint.all(),
+            order=["-id"],
+            first=first,
+            after=after,
+            to_node=WebhookEndpointNode.from_model,
+        )

@@ -1,0 +1,203 @@
+"""The webhook channel: one signed POST per delivery, and the endpoint's health.
+
+`send` answers how the call went (the worker retries, dead-letters and logs):
+- 2xx: DELIVERED;
+- 410 Gone: GONE, and `gone` disables the endpoint;
+- 408, 429, 5xx, a timeout or a connection error: RETRY (a `Retry-After` in seconds or as a date is
+  passed on);
+- any other answer (other 4xx, a 3xx: redirects are not followed), an address the guard refuses, or a
+  disabled or removed endpoint: FAILED.
+
+`after_attempt` counts failed attempts in a row per endpoint; past the limit the endpoint is disabled,
+its pending deliveries are cancelled and a `webhook_endpoint.disabled` event is written. A success
+resets the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from tortoise.expressions import F
+
+from delivery.channels import Outcome, Result
+from delivery.models import Delivery
+from kernel import clock
+from kernel.database import atomic
+from webhooks import signing
+from webhooks.addresses import AddressRefused, AllowList, IPAddress, Target, check_url
+from webhooks.endpoints import CHANNEL, disable, signing_secrets
+from webhooks.models import WebhookEndpoint
+
+RETRY_STATUSES = frozenset({408, 425, 429})
+MAX_RETRY_AFTER_SECONDS = 24 * 3600
+USER_AGENT = "envcase-webhooks/1"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """What the server's settings say about webhooks (webhooks never reads server settings itself)."""
+
+    allow: AllowList = field(default_factory=AllowList)
+    timeout_seconds: float = 10.0
+    failure_limit: int = 20
+
+
+def message_id(delivery: Delivery) -> str:
+    """The `webhook-id`: the delivery's own, the same on every retry and replay (receivers dedupe)."""
+    return f"msg_{delivery.id}"
+
+
+def body_of(delivery: Delivery) -> bytes:
+    return json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _pinned(url: str, target: Target, address: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The URL with its host replaced by a checked address (no second lookup), the Host header, and
+    the TLS server name (certificates are still verified against the host in the URL)."""
+    original = httpx.URL(url)
+    pinned = original.copy_with(host=str(address))
+    host_header = original.netloc.decode("ascii")
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions
+
+
+class WebhookChannel:
+    name = CHANNEL
+
+    # Connections are pooled per host name: a pooled connection is keyed by address, and one opened
+    # for another name's TLS session must never carry this name's requests.
+    MAX_CLIENTS = 256
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    async def _client_for(self, host: str) -> httpx.AsyncClient:
+        client = self._clients.get(host)
+        if client is not None:
+            self._clients.move_to_end(host)  # the most recently used last
+            return client
+        client = self._clients[host] = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.config.timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: it would bypass the address guard
+            headers={"User-Agent": USER_AGENT},
+        )
+        if len(self._clients) > self.MAX_CLIENTS:  # the least recently used host's connections go
+            _, oldest = self._clients.popitem(last=False)
+            await oldest.aclose()
+        return client
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (when the worker stops)."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+        if endpoint is None:
+            return Outcome(Result.FAILED, error="The webhook endpoint was removed.")
+        if not endpoint.enabled:
+            return Outcome(
+                Result.FAILED, error=f"The webhook endpoint is disabled: {endpoint.disabled_reason}"
+            )
+        try:
+            target = await check_url(endpoint.url, self.config.allow)
+        except AddressRefused as exc:
+            return Outcome(Result.FAILED, error=str(exc))
+        # Which secrets still sign follows the server's clock; the header carries the real time, which
+        # receivers compare with their own clocks.
+        secrets = await signing_secrets(endpoint.id, clock.now())
+        now = datetime.now(UTC)
+        if not secrets:
+            return Outcome(Result.FAILED, error="The endpoint has no signing secret.")
+        body = body_of(delivery)
+        signed = signing.headers(message_id(delivery), now, body, secrets)
+        client = await self._client_for(target.host)
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                response = await self._post(client, endpoint.url, target, body, signed)
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome(Result.RETRY, error=f"No answer within {self.config.timeout_seconds:g} s.")
+        except httpx.HTTPError as exc:
+            return Outcome(Result.RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
+        return self._outcome(response)
+
+    @staticmethod
+    async def _post(
+        client: httpx.AsyncClient, url: str, target: Target, body: bytes, signed: dict[str, str]
+    ) -> httpx.Response:
+        """POST to the checked addresses in turn, until one accepts the connection."""
+        for i, address in enumerate(target.addresses):
+            pinned, host, extensions = _pinned(url, target, address)
+            headers = {**host, "Content-Type": "application/json", **signed}
+            try:
+                return await client.post(pinned, content=body, headers=headers, extensions=extensions)
+            except httpx.ConnectError:
+                if i == len(target.addresses) - 1:
+                    raise
+        raise AssertionError("a target has at least one address")
+
+    @staticmethod
+    def _outcome(response: httpx.Response) -> Outcome:
+        code = response.status_code
+        if 200 <= code < 300:
+            return Outcome(Result.DELIVERED, status_code=code)
+        if code == 410:
+            return Outcome(Result.GONE, status_code=code, error="The receiver answered 410 Gone.")
+        if code in RETRY_STATUSES or code >= 500:
+            return Outcome(
+                Result.RETRY,
+                status_code=code,
+                error=f"The receiver answered {code}.",
+                retry_after=retry_after(response.headers.get("Retry-After")),
+            )
+        if 300 <= code < 400:
+            return Outcome(Result.FAILED, status_code=code, error=f"Redirect ({code}) not followed.")
+        return Outcome(Result.FAILED, status_code=code, error=f"The receiver refused it ({code}).")
+
+    async def gone(self, delivery: Delivery) -> None:
+        endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+        if endpoint is None:
+            return
+        async with atomic():
+            await disable(endpoint, "The receiver answered 410 Gone.", except_id=delivery.id)
+
+    async def after_attempt(self, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome.result == Result.DELIVERED:
+            await WebhookEndpoint.filter(id=delivery.target_id, consecutive_failures__gt=0).update(
+                consecutive_failures=0
+            )
+            return
+        if outcome.result == Result.GONE:
+            return  # `gone` disabled it
+        async with atomic():
+            await WebhookEndpoint.filter(id=delivery.target_id, enabled=True).update(
+                consecutive_failures=F("consecutive_failures") + 1
+            )
+            endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+            if endpoint and endpoint.enabled and endpoint.consecutive_failures >= self.config.failure_limit:
+                await disable(
+                    endpoint,
+                    f"{endpoint.consecutive_failures} failed attempts in a row; the last: {outcome.error}",
+                )
