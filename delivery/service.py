@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from delivery.models import Delivery
+from delivery.models import Delivery, DeliveryStatus
 from kernel import clock
+from kernel.database import after_commit
+from kernel.errors import DomainError, ErrorCode
 
 
 class Wakeable(Protocol):
@@ -43,5 +45,34 @@ async def enqueue(*deliveries: Delivery) -> None:
     if not deliveries:
         return
     await Delivery.bulk_create(list(deliveries))
+    after_commit(_wake_workers)
+
+
+def _wake_workers() -> None:
     for worker in workers_here:
         worker.wake()
+
+
+REPLAYABLE = (DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)
+
+
+async def replay(delivery: Delivery) -> Delivery:
+    """Send a dead or cancelled delivery again: pending, due now, its attempt count back to 0 (so it
+    gets the full number of retries); its attempt log is kept. Anything else is a CONFLICT."""
+    if delivery.status not in REPLAYABLE:
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            f"Only a dead or cancelled delivery can be replayed; this one is {delivery.status.value}.",
+            ["input", "id"],
+        )
+    now = clock.now()
+    updated = await Delivery.filter(id=delivery.id, status__in=REPLAYABLE).update(
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, lease_until=None, finished_at=None
+    )
+    if not updated:  # replayed (or removed) meanwhile
+        raise DomainError(
+            ErrorCode.CONFLICT, "The delivery changed meanwhile; read it again.", ["input", "id"]
+        )
+    await delivery.refresh_from_db()
+    _wake_workers()
+    return delivery

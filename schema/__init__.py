@@ -19,6 +19,8 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema import enums  # noqa: F401  (gives the domain enums their GraphQL names before any type uses them)
 from schema.context import Info
+from schema.delivery.mutations import DeliveryMutation
+from schema.delivery.queries import DeliveryQuery
 from schema.errors import ErrorPolicy
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
@@ -49,6 +51,7 @@ class Query(
     NotificationsQuery,
     PushQuery,
     WebhooksQuery,
+    DeliveryQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -75,6 +78,7 @@ class Mutation(
     NotificationsMutation,
     PushMutation,
     WebhooksMutation,
+    DeliveryMutation,
 ):
     pass
 

@@ -1,6 +1,6 @@
 """The `envcase` command (also `python -m server`).
 
-Subcommands: run, migrate, create-user, seed-demo, sweep-media, escalate.
+Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox.
 """
 
 from __future__ import annotations
@@ -130,6 +130,40 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
+    import signal
+
+    from server.deliveries import delivery_worker
+
+    async def work() -> None:
+        worker = delivery_worker(settings)
+        loop = asyncio.get_running_loop()
+        running = asyncio.create_task(worker.run())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, running.cancel)
+        logging.getLogger("server").info(
+            "delivery worker started (channels: %s)", ", ".join(worker.channels) or "none"
+        )
+        # Stopping cancels the pass in flight: what it claimed but did not record comes back after its
+        # lease and is sent again with the same delivery id (at least once).
+        try:
+            await running
+        except asyncio.CancelledError:
+            logging.getLogger("server").info("delivery worker stopped")
+
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_prune_outbox(settings: Settings, _: argparse.Namespace) -> None:
+    from delivery.pruning import prune
+    from server.deliveries import delivery_config
+
+    async def work() -> None:
+        print(f"removed {await prune(delivery_config(settings))}")
+
+    asyncio.run(_with_db(settings, work))
+
+
 def cmd_schema(settings: Settings, _: argparse.Namespace) -> None:
     from schema import build_schema
 
@@ -145,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     run.add_argument("--seed-demo", action="store_true", help="load the demo city first (idempotent)")
+    sub.add_parser(
+        "worker", help="run the delivery worker (webhooks, push, SMS); several may run on several machines"
+    )
     sub.add_parser("migrate", help="apply database migrations")
     create = sub.add_parser("create-user", help="create a staff, dispatcher, chief or admin account")
     create.add_argument("--role", required=True, choices=["ADMIN", "DISPATCHER", "STAFF", "CHIEF"])
@@ -161,12 +198,18 @@ def main(argv: list[str] | None = None) -> None:
         "escalate",
         help="one deadline pass: remind, escalate, close quiet resolved cases (cron-safe, several at once)",
     )
+    sub.add_parser(
+        "prune-outbox",
+        help="delete old relayed and planned outbox rows and old finished deliveries (cron-safe)",
+    )
     sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
     _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
     commands = {
         "run": cmd_run,
+        "worker": cmd_worker,
+        "prune-outbox": cmd_prune_outbox,
         "migrate": cmd_migrate,
         "create-user": cmd_create_user,
         "seed-demo": cmd_seed_demo,

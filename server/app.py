@@ -50,6 +50,7 @@ from schema.context import Context, Services
 from server.auth import bearer_authentication, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
+from server.deliveries import delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
@@ -234,6 +235,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         assert services.media is not None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(OutboxRelay(services.events).run)
+            if settings.delivery_worker_in_process:  # else `python -m server worker` runs it
+                tasks.start_soon(delivery_worker(settings).run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
                 tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)

@@ -163,6 +163,21 @@ class Settings(_FromEnvironment):
         "https://sms.tencentcloudapi.com/", validation_alias="TENCENT_SMS_ENDPOINT"
     )
     tencent_region: str = Field("ap-guangzhou", validation_alias="TENCENT_REGION")
+    # The delivery worker (webhooks, push, SMS): false when `python -m server worker` runs it instead
+    delivery_worker_in_process: bool = Field(True, validation_alias="DELIVERY_WORKER_IN_PROCESS")
+    delivery_batch: int = Field(100, ge=1, le=1000, validation_alias="DELIVERY_BATCH")
+    # a claimed delivery comes back to the others this long after its worker died
+    delivery_lease_seconds: float = Field(60, gt=0, validation_alias="DELIVERY_LEASE_SECONDS")
+    delivery_max_attempts: int = Field(8, ge=1, validation_alias="DELIVERY_MAX_ATTEMPTS")
+    delivery_backoff_base_seconds: float = Field(5, gt=0, validation_alias="DELIVERY_BACKOFF_BASE_SECONDS")
+    delivery_backoff_cap_seconds: float = Field(3600, gt=0, validation_alias="DELIVERY_BACKOFF_CAP_SECONDS")
+    delivery_timeout_seconds: float = Field(10, gt=0, validation_alias="DELIVERY_TIMEOUT_SECONDS")
+    delivery_concurrency: int = Field(32, ge=1, validation_alias="DELIVERY_CONCURRENCY")
+    delivery_poll_seconds: float = Field(1, gt=0, validation_alias="DELIVERY_POLL_SECONDS")
+    # published and planned outbox rows are deleted after this
+    outbox_retention_days: float = Field(30, gt=0, validation_alias="OUTBOX_RETENTION_DAYS")
+    # delivered and cancelled deliveries (with their attempts) are deleted after this
+    delivery_retention_days: float = Field(30, gt=0, validation_alias="DELIVERY_RETENTION_DAYS")
 
     # Webhooks (docs/webhooks.md): addresses and networks a webhook may reach although they are
     # loopback, private, link-local or otherwise not public (comma-separated IPs or CIDRs)

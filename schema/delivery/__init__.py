@@ -1,0 +1,1 @@
+"""The admin face of deliveries: the delivery log, dead letters and replay."""

@@ -1,0 +1,45 @@
+"""The delivery worker this deployment runs: its channels and planners, and its settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from delivery.channels import Channel
+from delivery.config import DeliveryConfig
+from delivery.planning import Planner
+from delivery.worker import DeliveryWorker
+from server.settings import Settings
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    if settings.delivery_lease_seconds <= settings.delivery_timeout_seconds:
+        raise ValueError("DELIVERY_LEASE_SECONDS must be longer than DELIVERY_TIMEOUT_SECONDS")
+    return DeliveryConfig(
+        batch=settings.delivery_batch,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        max_attempts=settings.delivery_max_attempts,
+        backoff_base=settings.delivery_backoff_base_seconds,
+        backoff_cap=settings.delivery_backoff_cap_seconds,
+        timeout=settings.delivery_timeout_seconds,
+        concurrency=settings.delivery_concurrency,
+        poll=settings.delivery_poll_seconds,
+        outbox_retention=timedelta(days=settings.outbox_retention_days),
+        delivered_retention=timedelta(days=settings.delivery_retention_days),
+    )
+
+
+def channels(settings: Settings) -> Sequence[Channel]:
+    # The channels that send: the webhook channel (webhooks) and the push and SMS channels
+    # (notifications) plug in here. A worker claims only deliveries of the channels listed.
+    return []
+
+
+def planners(settings: Settings) -> Sequence[Planner]:
+    # The planners that turn outbox rows into deliveries: webhooks' (one per matching endpoint) and
+    # notifications' (inbox rows, push and SMS) plug in here. With none, outbox rows stay unplanned.
+    return []
+
+
+def delivery_worker(settings: Settings) -> DeliveryWorker:
+    return DeliveryWorker(channels(settings), planners(settings), delivery_config(settings))
