@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -39,6 +40,9 @@ from kernel import clock, outbox
 from kernel.database import atomic
 
 log = logging.getLogger("delivery.worker")
+
+PLANNING_BATCH = 200  # outbox rows planned per pass
+CHANNEL_CHECK_SECONDS = 300.0  # how often a running worker looks for deliveries no channel of its sends
 
 
 def backoff_seconds(attempts: int, config: DeliveryConfig, retry_after: float | None = None) -> float:
@@ -71,7 +75,10 @@ class DeliveryWorker:
         self.planners = list(planners)
         self.config = config
         self._nudged = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._last_prune = time.monotonic()
+        self._last_channel_check = -math.inf
+        self._reported_channels: set[str] = set()
 
     def wake(self) -> None:
         self._nudged.set()
@@ -80,19 +87,30 @@ class DeliveryWorker:
         """An outbox listener: this process committed changes, to plan now rather than at the next poll."""
         self._nudged.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Finish the pass in flight (its attempts are recorded), then leave `run`."""
+        self._stopping.set()
+        self._nudged.set()
+
     async def run(self) -> None:
         workers_here.add(self)
         outbox.listeners.add(self)  # planning starts when this process commits a change
         try:
-            while True:
+            while not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._nudged.wait(), self.config.poll)
                 self._nudged.clear()
                 for delay in self.FOLLOW_UPS:
+                    if self._stopping.is_set():
+                        break
                     await asyncio.sleep(delay)
-                    while await self._pass_safely() >= self.config.batch:  # a backlog: drain it
+                    while await self._pass_safely() and not self._stopping.is_set():  # a backlog: drain it
                         pass
-                await self._prune_now_and_then()
+                await self._housekeeping()
         finally:
             workers_here.discard(self)
             outbox.listeners.discard(self)
@@ -105,12 +123,43 @@ class DeliveryWorker:
             await self.deliver(claimed)
         return len(claimed)
 
-    async def _pass_safely(self) -> int:
+    async def _pass_safely(self) -> bool:
+        """One pass; whether there may be more to do at once (a full batch, or a full planning)."""
         try:
-            return await self.run_once()
+            planned = await plan_pending(self.planners, PLANNING_BATCH)
+            claimed = await self.claim()
+            if claimed:
+                await self.deliver(claimed)
         except Exception:  # a lost connection: claimed items come back after their lease
             log.exception("delivery pass failed")
-            return 0
+            return False
+        return planned >= PLANNING_BATCH or len(claimed) >= self.config.batch
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_channel_check >= CHANNEL_CHECK_SECONDS:
+            self._last_channel_check = now
+            try:
+                await self._report_unknown_channels()
+            except Exception:
+                log.exception("checking for deliveries of unknown channels failed")
+        await self._prune_now_and_then()
+
+    async def _report_unknown_channels(self) -> None:
+        """Log once per name: due deliveries of a channel this worker does not send stay pending."""
+        names = await (
+            Delivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=clock.now())
+            .exclude(channel__in=[*self.channels, *self._reported_channels])
+            .distinct()
+            .values_list("channel", flat=True)
+        )
+        for name in names:
+            self._reported_channels.add(str(name))
+            log.warning(
+                "pending deliveries of channel %r wait: this worker does not send it (it sends: %s)",
+                name,
+                ", ".join(self.channels) or "nothing",
+            )
 
     async def _prune_now_and_then(self) -> None:
         every = self.config.prune_every

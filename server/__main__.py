@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -137,20 +138,25 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
 
     async def work() -> None:
         worker = delivery_worker(settings)
-        loop = asyncio.get_running_loop()
         running = asyncio.create_task(worker.run())
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, running.cancel)
-        logging.getLogger("server").info(
-            "delivery worker started (channels: %s)", ", ".join(worker.channels) or "none"
-        )
-        # Stopping cancels the pass in flight: what it claimed but did not record comes back after its
-        # lease and is sent again with the same delivery id (at least once).
-        try:
-            await running
-        except asyncio.CancelledError:
-            logging.getLogger("server").info("delivery worker stopped")
+        loop = asyncio.get_running_loop()
 
+        def stop() -> None:  # the first signal finishes the pass in flight; a second one cuts it short
+            if worker.stopping:
+                running.cancel()
+            worker.stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        log = logging.getLogger("server")
+        log.info("delivery worker started (channels: %s)", ", ".join(worker.channels) or "none")
+        # Cut short, what the pass had claimed and not recorded comes back after its lease and is sent
+        # again with the same delivery id (at least once).
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        log.info("delivery worker stopped")
+
+    asyncio.run(apply_migrations(settings.database_url))  # as `run` does: either may start first
     asyncio.run(_with_db(settings, work))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -13,8 +14,14 @@ from server.settings import Settings
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
-    if settings.delivery_lease_seconds <= settings.delivery_timeout_seconds:
-        raise ValueError("DELIVERY_LEASE_SECONDS must be longer than DELIVERY_TIMEOUT_SECONDS")
+    # A batch is sent `concurrency` at a time, each send within the timeout: the lease must outlast
+    # the slowest batch, or another worker would take items back while they are still being sent.
+    rounds = math.ceil(settings.delivery_batch / settings.delivery_concurrency)
+    if settings.delivery_lease_seconds <= rounds * settings.delivery_timeout_seconds:
+        raise ValueError(
+            "DELIVERY_LEASE_SECONDS must be longer than DELIVERY_TIMEOUT_SECONDS times "
+            f"ceil(DELIVERY_BATCH / DELIVERY_CONCURRENCY) = {rounds * settings.delivery_timeout_seconds:g} s"
+        )
     return DeliveryConfig(
         batch=settings.delivery_batch,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
