@@ -229,14 +229,16 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     services = Services(settings=settings, events=events, media=photo_intake(settings))
     graphql = AppGraphQL(settings, identity, services)
+    # Built here, so settings it refuses stop the app before it serves.
+    deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
 
     @asynccontextmanager
     async def background(app: Starlette) -> AsyncIterator[None]:
         assert services.media is not None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(OutboxRelay(services.events).run)
-            if settings.delivery_worker_in_process:  # else `python -m server worker` runs it
-                tasks.start_soon(delivery_worker(settings).run)
+            if deliveries is not None:  # else `python -m server worker` runs it
+                tasks.start_soon(deliveries.run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
                 tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)

@@ -336,8 +336,19 @@ async def test_two_workers_never_send_the_same_delivery_at_once(receiver: Receiv
 @pytest.mark.skipif(not IS_POSTGRES, reason="SKIP LOCKED claims are PostgreSQL's; SQLite runs one worker")
 async def test_two_workers_plan_each_change_once_in_order(receiver: Receiver, channel: PostChannel) -> None:
     await write_changes(*(f"step{i}" for i in range(30)))
-    results = await asyncio.gather(plan_pending([Planner()], limit=5), plan_pending([Planner()], limit=5))
-    assert sum(results) == 5  # one plans while the other delivers meanwhile
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    class Slow(Planner):
+        async def __call__(self, event: OutboxEvent) -> Sequence[Delivery]:
+            entered.set()
+            await gate.wait()
+            return await super().__call__(event)
+
+    first = asyncio.create_task(plan_pending([Slow()], limit=5))
+    await asyncio.wait_for(entered.wait(), 5)  # the first worker is planning, holding its rows
+    assert await asyncio.wait_for(plan_pending([Planner()], limit=5), 5) == 0  # the other one: no wait
+    gate.set()
+    assert await first == 5
     while await plan_pending([Planner()], limit=7):
         pass
     events = await Delivery.all().order_by("id").values_list("event_id", flat=True)
