@@ -19,9 +19,14 @@ def visible_deliveries(principal: Principal | None, rows: Sequence[Delivery]) ->
     return rows if is_admin(principal) else []
 
 
-def deliveries(status: DeliveryStatus | None = None, channel: str | None = None) -> QuerySet[Delivery]:
-    """The delivery log (callers check `is_admin` first), optionally of one status and channel."""
+def deliveries(
+    status: DeliveryStatus | None = None, channel: str | None = None, target_id: int | None = None
+) -> QuerySet[Delivery]:
+    """The delivery log (callers check who may see it first), optionally of one status, channel and
+    target (a webhook endpoint's own log: channel and target)."""
     rows = Delivery.all()
+    if target_id is not None:
+        rows = rows.filter(target_id=target_id)
     if status is not None:
         rows = rows.filter(status=status)
     if channel is not None:

@@ -3,9 +3,10 @@ it went; the worker alone decides retries, dead letters and the attempt log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from delivery.models import Delivery
 
@@ -41,3 +42,12 @@ class Channel(Protocol):
         """Called after every attempt, once it is recorded: a channel may keep its target's health
         (webhooks count consecutive failures per endpoint and disable it past a limit)."""
         ...
+
+
+@runtime_checkable
+class BatchAware(Protocol):
+    """Optional, beside `Channel`: a channel with `after_attempts` is told of a whole batch's attempts
+    in one call (in delivery id order) instead of one `after_attempt` call each, so it can keep its
+    targets' health in a few queries (a webhook batch may hold a hundred attempts)."""
+
+    async def after_attempts(self, results: Sequence[tuple[Delivery, Outcome]]) -> None: ...

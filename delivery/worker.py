@@ -30,7 +30,7 @@ from tortoise.connection import connections
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Min
 
-from delivery.channels import Channel, Outcome, Result
+from delivery.channels import BatchAware, Channel, Outcome, Result
 from delivery.config import DeliveryConfig
 from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
 from delivery.planning import Planner, plan_pending
@@ -233,13 +233,29 @@ class DeliveryWorker:
         sent = await asyncio.gather(*(send(d) for d in deliveries))
         await self._record(sent)
         for item in sent:
-            channel = self.channels[item.delivery.channel]
             if item.outcome.result is Result.GONE:
-                await self._gone(channel, item.delivery)
+                await self._gone(self.channels[item.delivery.channel], item.delivery)
+        by_channel: dict[str, list[tuple[Delivery, Outcome]]] = {}
+        for item in sent:
+            by_channel.setdefault(item.delivery.channel, []).append((item.delivery, item.outcome))
+        for name, results in by_channel.items():
+            await self._after_attempts(self.channels[name], results)
+
+    @staticmethod
+    async def _after_attempts(channel: Channel, results: list[tuple[Delivery, Outcome]]) -> None:
+        """Tell the channel how its attempts went: once for the batch when it can take them so
+        (`BatchAware`), else one call per attempt, in delivery id order."""
+        if isinstance(channel, BatchAware):
             try:
-                await channel.after_attempt(item.delivery, item.outcome)
+                await channel.after_attempts(results)
             except Exception:
-                log.exception("%s.after_attempt failed for delivery %s", channel.name, item.delivery.id)
+                log.exception("%s.after_attempts failed", channel.name)
+            return
+        for delivery, outcome in results:
+            try:
+                await channel.after_attempt(delivery, outcome)
+            except Exception:
+                log.exception("%s.after_attempt failed for delivery %s", channel.name, delivery.id)
 
     async def _send(self, delivery: Delivery) -> _Sent:
         channel = self.channels[delivery.channel]

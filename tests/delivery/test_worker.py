@@ -144,6 +144,26 @@ async def test_a_gone_target_is_dead_and_its_other_pending_deliveries_cancelled(
     assert other[0].status is DeliveryStatus.DELIVERED
 
 
+async def test_a_batch_aware_channel_hears_of_a_whole_batch_at_once(receiver: Receiver) -> None:
+    class Batching(PostChannel):
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.batches: list[list[tuple[int, Result]]] = []
+
+        async def after_attempts(self, results: Sequence[tuple[Delivery, Outcome]]) -> None:
+            self.batches.append([(d.id, o.result) for d, o in results])
+
+    receiver.answer(2, 500)
+    rows = [*await add(1, n=2), *await add(2)]
+    channel = Batching(receiver.url)
+    assert await DeliveryWorker([channel], [], FAST).run_once() == 3
+    assert channel.batches == [
+        [(rows[0].id, Result.DELIVERED), (rows[1].id, Result.DELIVERED), (rows[2].id, Result.RETRY)]
+    ]
+    assert channel.after == []  # not told twice
+    await channel.close()
+
+
 async def test_a_permanent_refusal_is_dead_at_once(receiver: Receiver, channel: PostChannel) -> None:
     receiver.answer(1, 400)
     (row,) = await add(1)
