@@ -5,6 +5,7 @@ planners that fail losing nothing, leases, and (PostgreSQL) two workers never se
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import cast
@@ -18,7 +19,7 @@ from delivery.config import DeliveryConfig
 from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
 from delivery.planning import plan_pending
 from delivery.pruning import prune
-from delivery.service import enqueue, new_delivery
+from delivery.service import enqueue, new_delivery, workers_here
 from delivery.worker import DeliveryWorker, backoff_seconds
 from kernel import clock
 from kernel.database import atomic
@@ -221,12 +222,23 @@ async def test_a_leased_delivery_is_not_claimed_until_its_lease_ends(
 
 
 async def test_deliveries_of_a_channel_this_worker_lacks_stay_pending_and_unclaimed(
-    receiver: Receiver, channel: PostChannel
+    receiver: Receiver, channel: PostChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
     (row,) = await add(1, channel="carrier-pigeon")
     assert await DeliveryWorker([channel], [], FAST).run_once() == 0
     await row.refresh_from_db()
     assert row.status is DeliveryStatus.PENDING and row.lease_until is None and row.attempts == 0
+    # A running worker says so in its log, once per channel name.
+    for worker in (DeliveryWorker([channel], [], FAST), DeliveryWorker([], [], FAST)):
+        with caplog.at_level(logging.WARNING, logger="delivery.worker"):
+            caplog.clear()
+            await worker._report_unknown_channels()
+            await add(2, channel="carrier-pigeon")
+            await worker._report_unknown_channels()
+        assert [r.getMessage() for r in caplog.records] == [
+            "pending deliveries of channel 'carrier-pigeon' wait: this worker does not send it "
+            f"(it sends: {', '.join(worker.channels) or 'nothing'})"
+        ]
 
 
 def test_backoff_has_full_jitter_under_an_exponential_cap_and_honours_retry_after() -> None:
@@ -299,9 +311,9 @@ async def test_the_running_loop_plans_and_delivers_when_woken(
             await asyncio.sleep(0.01)
         assert [r.body["kind"] for r in receiver.received] == ["accept"]
     finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        worker.stop()  # leaves after the pass in flight
+        await asyncio.wait_for(task, 5)
+    assert worker not in workers_here
 
 
 # Pruning
