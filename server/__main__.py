@@ -134,7 +134,7 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
     import signal
 
-    from server.deliveries import delivery_worker
+    from server.deliveries import close_channels, delivery_worker
 
     async def work() -> None:
         worker = delivery_worker(settings)
@@ -154,6 +154,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
         # again with the same delivery id (at least once).
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        await close_channels(worker)
         log.info("delivery worker stopped")
 
     asyncio.run(apply_migrations(settings.database_url))  # as `run` does: either may start first

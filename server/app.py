@@ -50,7 +50,7 @@ from schema.context import Context, Services
 from server.auth import bearer_authentication, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
-from server.deliveries import delivery_worker
+from server.deliveries import close_channels, delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
@@ -253,6 +253,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 tasks.start_soon(run_every, every, "patrol shortfall sweep", shortfall)
             yield
             tasks.cancel_scope.cancel()
+        if deliveries is not None:
+            await close_channels(deliveries)
         services.media.close()
         await services.events.close()
 

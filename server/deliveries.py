@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,6 +12,8 @@ from delivery.config import DeliveryConfig
 from delivery.planning import Planner
 from delivery.worker import DeliveryWorker
 from server.settings import Settings
+
+log = logging.getLogger("server")
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -50,3 +53,14 @@ def planners(settings: Settings) -> Sequence[Planner]:
 
 def delivery_worker(settings: Settings) -> DeliveryWorker:
     return DeliveryWorker(channels(settings), planners(settings), delivery_config(settings))
+
+
+async def close_channels(worker: DeliveryWorker) -> None:
+    """Close the channels' HTTP clients (those with `aclose`) once the worker has stopped."""
+    for channel in worker.channels.values():
+        aclose = getattr(channel, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                log.exception("closing the %s channel failed", channel.name)
