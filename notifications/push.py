@@ -258,5 +258,5 @@ class PushChannel:
         if outcome.result is Result.DELIVERED:
             await PushSubscription.filter(id=delivery.target_id).update(last_success_at=clock.now())
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         await self.client.aclose()

@@ -11,7 +11,12 @@ from delivery.channels import Channel
 from delivery.config import DeliveryConfig
 from delivery.planning import Planner
 from delivery.worker import DeliveryWorker
+from notifications.planner import notification_planner
+from server.channels import notification_channels
 from server.settings import Settings
+from webhooks.addresses import AllowList
+from webhooks.channel import WebhookChannel, WebhookConfig
+from webhooks.planning import plan_webhooks
 
 log = logging.getLogger("server")
 
@@ -40,15 +45,22 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 
 
 def channels(settings: Settings) -> Sequence[Channel]:
-    # The channels that send: the webhook channel (webhooks) and the push and SMS channels
-    # (notifications) plug in here. A worker claims only deliveries of the channels listed.
-    return []
+    """The channels that send: webhooks, and SMS and Web Push for people. A worker claims only
+    deliveries of the channels listed."""
+    webhook = WebhookChannel(
+        WebhookConfig(
+            allow=AllowList.parse(settings.webhook_allowed_hosts),
+            timeout_seconds=settings.webhook_timeout_seconds,
+            failure_limit=settings.webhook_failure_limit,
+        )
+    )
+    return [webhook, *notification_channels(settings)]
 
 
 def planners(settings: Settings) -> Sequence[Planner]:
-    # The planners that turn outbox rows into deliveries: webhooks' (one per matching endpoint) and
-    # notifications' (inbox rows, push and SMS) plug in here. With none, outbox rows stay unplanned.
-    return []
+    """What each outbox row becomes: a delivery per matching webhook endpoint; inbox rows, pushes and
+    text messages for the people who should hear of it."""
+    return [plan_webhooks, notification_planner(settings.notification_templates_path)]
 
 
 def delivery_worker(settings: Settings) -> DeliveryWorker:

@@ -171,7 +171,8 @@ class Settings(_FromEnvironment):
     delivery_max_attempts: int = Field(8, ge=1, validation_alias="DELIVERY_MAX_ATTEMPTS")
     delivery_backoff_base_seconds: float = Field(5, gt=0, validation_alias="DELIVERY_BACKOFF_BASE_SECONDS")
     delivery_backoff_cap_seconds: float = Field(3600, gt=0, validation_alias="DELIVERY_BACKOFF_CAP_SECONDS")
-    delivery_timeout_seconds: float = Field(10, gt=0, validation_alias="DELIVERY_TIMEOUT_SECONDS")
+    # above the channels' own timeouts (webhooks, SMS: 10 s), so theirs answer first with their reason
+    delivery_timeout_seconds: float = Field(12, gt=0, validation_alias="DELIVERY_TIMEOUT_SECONDS")
     delivery_concurrency: int = Field(32, ge=1, validation_alias="DELIVERY_CONCURRENCY")
     delivery_poll_seconds: float = Field(1, gt=0, validation_alias="DELIVERY_POLL_SECONDS")
     # published and planned outbox rows are deleted after this

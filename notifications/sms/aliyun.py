@@ -106,5 +106,5 @@ class AliyunSms:
             return Outcome(Result.RETRY, status_code=status, error=error)
         return Outcome(Result.FAILED, status_code=status, error=error)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         await self.client.aclose()

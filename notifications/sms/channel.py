@@ -60,11 +60,11 @@ class SmsChannel:
             log.info("SMS %s to %s: %s", message.kind, mask_phone(message.phone), outcome.error)
         return outcome
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the provider's HTTP client (the worker's shutdown)."""
-        close = getattr(self.provider, "close", None)
-        if close is not None:
-            await close()
+        aclose = getattr(self.provider, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def gone(self, delivery: Delivery) -> None:
         """A phone number is never "gone" to a provider; nothing to remove."""

@@ -119,5 +119,5 @@ class TencentSms:
             return Outcome(Result.RETRY, status_code=status, error=detail)
         return Outcome(Result.FAILED, status_code=status, error=detail)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         await self.client.aclose()

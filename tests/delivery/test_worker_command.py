@@ -32,7 +32,7 @@ def test_the_worker_command_starts_and_stops_on_sigterm(tmp_path: Path) -> None:
                 if "delivery worker started" in log.read_text() or process.poll() is not None:
                     break
                 time.sleep(0.05)
-            assert "delivery worker started (channels: none)" in log.read_text(), log.read_text()
+            assert "delivery worker started (channels: webhook, sms)" in log.read_text(), log.read_text()
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 0, log.read_text()
         finally:

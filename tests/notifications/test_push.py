@@ -132,7 +132,7 @@ async def _run(vapid_key: str, db: TortoiseContext, scenario: Any) -> None:
         try:
             await scenario(client, service, channel, base)
         finally:
-            await channel.close()
+            await channel.aclose()
 
 
 async def _subscribe(client: httpx.AsyncClient, token: str, endpoint: str, browser: Browser) -> None:
