@@ -56,18 +56,25 @@ def _wake_workers() -> None:
 REPLAYABLE = (DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)
 
 
-async def replay(delivery: Delivery) -> Delivery:
-    """Send a dead or cancelled delivery again: pending, due now, its attempt count back to 0 (so it
-    gets the full number of retries); its attempt log is kept. Anything else is a CONFLICT."""
-    if delivery.status not in REPLAYABLE:
+async def replay(delivery: Delivery, replayable: tuple[DeliveryStatus, ...] = REPLAYABLE) -> Delivery:
+    """Send a finished delivery again (by default a dead or cancelled one): the same row, so the same
+    delivery id for receivers that drop duplicates, pending and due now, its attempt count back to 0
+    (so it gets the full number of retries); its attempt log is kept. Anything else is a CONFLICT."""
+    if delivery.status not in replayable:
+        allowed = " or ".join(status.value for status in replayable)
         raise DomainError(
             ErrorCode.CONFLICT,
-            f"Only a dead or cancelled delivery can be replayed; this one is {delivery.status.value}.",
+            f"Only a {allowed} delivery can be replayed; this one is {delivery.status.value}.",
             ["input", "id"],
         )
     now = clock.now()
-    updated = await Delivery.filter(id=delivery.id, status__in=REPLAYABLE).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, lease_until=None, finished_at=None
+    updated = await Delivery.filter(id=delivery.id, status__in=replayable).update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        lease_until=None,
+        finished_at=None,
+        last_error=None,
     )
     if not updated:  # replayed (or removed) meanwhile
         raise DomainError(

@@ -13,6 +13,7 @@ from typing import Any
 from tortoise.expressions import Q
 
 from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
+from delivery.service import REPLAYABLE, replay
 from identity.models import User
 from kernel import clock, outbox
 from kernel.database import atomic
@@ -235,23 +236,11 @@ async def get_delivery(delivery_id: int, *field: str) -> Delivery:
 
 
 async def replay_delivery(delivery_id: int) -> Delivery:
-    """Send a finished delivery again: the same row goes back to pending, due now, so the receiver
-    gets the same `webhook-id` (and may drop it as a duplicate). Its attempt count restarts; the log
-    of earlier attempts stays. A delivery still pending is left alone; one whose endpoint is gone or
-    disabled cannot be replayed until the endpoint is enabled again."""
+    """Send a finished delivery again, a delivered one too (an integrator that lost it): the receiver
+    gets the same `webhook-id` and may drop it as a duplicate. One whose endpoint is gone or disabled
+    cannot be replayed until the endpoint is enabled again."""
     delivery = await get_delivery(delivery_id, *INPUT, "id")
-    if delivery.status == DeliveryStatus.PENDING:
-        raise conflict("The delivery is still pending; it will be tried again.", *INPUT, "id")
     endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
     if endpoint is None or not endpoint.enabled:
         raise conflict("The endpoint is disabled or removed; enable it first.", *INPUT, "id")
-    now = clock.now()
-    await Delivery.filter(id=delivery.id).update(
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        lease_until=None,
-        finished_at=None,
-        last_error=None,
-    )
-    return await Delivery.get(id=delivery.id)
+    return await replay(delivery, (*REPLAYABLE, DeliveryStatus.DELIVERED))
