@@ -15,7 +15,7 @@ from schema.context import Info
 from schema.node import ModelNode
 
 
-@strawberry.type(description="One try at sending a delivery.")
+@strawberry.type(name="DeliveryAttempt", description="One try at sending a delivery.")
 class DeliveryAttemptType:
     at: datetime
     succeeded: bool

@@ -8,10 +8,11 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
+from delivery.models import Delivery, DeliveryStatus
 from identity.service import Principal
 from kernel import clock
 from schema.context import Info
+from schema.delivery.types import DeliveryAttemptType
 from schema.errors import UserError
 from schema.identity.types import DepartmentNode
 from schema.node import ModelNode
@@ -19,25 +20,6 @@ from schema.pagination import Connection, keyset_page
 from schema.reports.types import CategoryNode
 from webhooks import access, endpoints
 from webhooks.models import WebhookEndpoint
-
-
-@strawberry.type(name="WebhookDeliveryAttempt", description="One try at a webhook delivery.")
-class WebhookDeliveryAttemptType:
-    at: datetime
-    succeeded: bool
-    status_code: int | None = strawberry.field(description="The receiver's HTTP status, when it answered.")
-    error: str | None
-    duration_ms: int
-
-    @classmethod
-    def from_model(cls, row: DeliveryAttempt) -> WebhookDeliveryAttemptType:
-        return cls(
-            at=row.at,
-            succeeded=row.succeeded,
-            status_code=row.status_code,
-            error=row.error,
-            duration_ms=row.duration_ms,
-        )
 
 
 @strawberry.type(
@@ -73,9 +55,9 @@ class WebhookDeliveryNode(ModelNode[Delivery]):
         return self._row.payload
 
     @strawberry.field(description="Every attempt, oldest first.")
-    async def attempt_log(self, info: Info) -> list[WebhookDeliveryAttemptType]:
+    async def attempt_log(self, info: Info) -> list[DeliveryAttemptType]:
         rows = await info.context.loaders.batch(endpoints.attempts_of).load(self._row.id)
-        return [WebhookDeliveryAttemptType.from_model(r) for r in rows]
+        return [DeliveryAttemptType.of(r) for r in rows]
 
 
 @strawberry.type(
