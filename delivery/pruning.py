@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from tortoise.queryset import QuerySet
 
 from delivery.config import DeliveryConfig
 from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
@@ -24,34 +28,34 @@ async def prune(config: DeliveryConfig, batch: int = 1000) -> Pruned:
     outbox retention, and delivered or cancelled deliveries (with their attempts) finished before the
     delivered retention. Pending and dead deliveries are kept. Safe in several processes at once."""
     now = clock.now()
-    outbox = 0
-    while True:
-        ids = await (
-            OutboxEvent.filter(
-                published_at__not_isnull=True,
-                planned_at__not_isnull=True,
-                created_at__lt=now - config.outbox_retention,
-            )
-            .order_by("id")
-            .limit(batch)
-            .values_list("id", flat=True)
-        )
-        if not ids:
-            break
-        outbox += await OutboxEvent.filter(id__in=ids).delete()
-    deliveries = 0
-    while True:
-        ids = await (
-            Delivery.filter(
-                status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED],
-                finished_at__lt=now - config.delivered_retention,
-            )
-            .order_by("id")
-            .limit(batch)
-            .values_list("id", flat=True)
-        )
-        if not ids:
-            break
+    expired_outbox = OutboxEvent.filter(
+        published_at__not_isnull=True,
+        planned_at__not_isnull=True,
+        created_at__lt=now - config.outbox_retention,
+    )
+    finished = Delivery.filter(
+        status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED],
+        finished_at__lt=now - config.delivered_retention,
+    )
+
+    async def delete_outbox(ids: list[int]) -> int:
+        return await OutboxEvent.filter(id__in=ids).delete()
+
+    async def delete_deliveries(ids: list[int]) -> int:
         await DeliveryAttempt.filter(delivery_id__in=ids).delete()
-        deliveries += await Delivery.filter(id__in=ids).delete()
-    return Pruned(outbox, deliveries)
+        return await Delivery.filter(id__in=ids).delete()
+
+    return Pruned(
+        await _in_batches(expired_outbox, batch, delete_outbox),
+        await _in_batches(finished, batch, delete_deliveries),
+    )
+
+
+async def _in_batches(
+    expired: QuerySet[Any], batch: int, delete: Callable[[list[int]], Awaitable[int]]
+) -> int:
+    """Delete what `expired` selects, `batch` rows at a time (no long lock, no huge statement)."""
+    deleted = 0
+    while ids := await expired.order_by("id").limit(batch).values_list("id", flat=True):
+        deleted += await delete([int(row_id) for row_id in ids])
+    return deleted
