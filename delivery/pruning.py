@@ -38,10 +38,10 @@ async def prune(config: DeliveryConfig, batch: int = 1000) -> Pruned:
         finished_at__lt=now - config.delivered_retention,
     )
 
-    async def delete_outbox(ids: list[int]) -> int:
+    async def delete_outbox(ids: list[Any]) -> int:
         return await OutboxEvent.filter(id__in=ids).delete()
 
-    async def delete_deliveries(ids: list[int]) -> int:
+    async def delete_deliveries(ids: list[Any]) -> int:
         await DeliveryAttempt.filter(delivery_id__in=ids).delete()
         return await Delivery.filter(id__in=ids).delete()
 
@@ -52,10 +52,10 @@ async def prune(config: DeliveryConfig, batch: int = 1000) -> Pruned:
 
 
 async def _in_batches(
-    expired: QuerySet[Any], batch: int, delete: Callable[[list[int]], Awaitable[int]]
+    expired: QuerySet[Any], batch: int, delete: Callable[[list[Any]], Awaitable[int]]
 ) -> int:
     """Delete what `expired` selects, `batch` rows at a time (no long lock, no huge statement)."""
     deleted = 0
     while ids := await expired.order_by("id").limit(batch).values_list("id", flat=True):
-        deleted += await delete([int(row_id) for row_id in ids])
+        deleted += await delete(list(ids))
     return deleted
