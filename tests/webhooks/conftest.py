@@ -44,16 +44,26 @@ class Receiver:
     # per path, overriding `status` and `delay`
     status_by_path: dict[str, int] = field(default_factory=dict)
     delay_by_path: dict[str, float] = field(default_factory=dict)
+    # requests being answered now, per webhook-id; ids that were received twice at once
+    in_flight: dict[str, int] = field(default_factory=dict)
+    overlaps: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
         async def hook(request: Request) -> Response:
             body = await request.body()
-            self.received.append(Received(request.url.path, dict(request.headers), body))
-            delay = self.delay_by_path.get(request.url.path, self.delay)
-            if delay:
-                await asyncio.sleep(delay)
-            status = self.status_by_path.get(request.url.path, self.status)
-            return Response(b"", status_code=status, headers=self.headers)
+            key = f"{request.url.path} {request.headers.get('webhook-id')}"
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            if self.in_flight[key] > 1:
+                self.overlaps.append(key)
+            try:
+                self.received.append(Received(request.url.path, dict(request.headers), body))
+                delay = self.delay_by_path.get(request.url.path, self.delay)
+                if delay:
+                    await asyncio.sleep(delay)
+                status = self.status_by_path.get(request.url.path, self.status)
+                return Response(b"", status_code=status, headers=self.headers)
+            finally:
+                self.in_flight[key] -= 1
 
         return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
 
