@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,9 +69,10 @@ class Receiver:
         return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = _free_port()
+@contextmanager
+def receiving(port: int | None = None) -> Iterator[Receiver]:
+    """A receiver on `port` (a free one unless given) until the block ends."""
+    port = port or _free_port()
     found = Receiver(url=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(found.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -81,9 +83,17 @@ def receiver() -> Iterator[Receiver]:
     while not server.started:
         assert time.monotonic() < deadline, "the receiver did not start"
         time.sleep(0.02)
-    yield found
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield found
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as found:
+        yield found
 
 
 @pytest.fixture
