@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from tortoise.context import TortoiseContext
 
 from tests.servers import Server, Worker
+from tests.webhooks.conftest import Receiver, receiving
 
 # Quick passes and short backoffs, so that outcomes show within seconds.
 FAST = {
@@ -85,3 +87,10 @@ async def eventually(check: Callable[[], object], within: float = 30, what: str 
         if loop.time() > deadline:
             raise AssertionError(f"not within {within} s: {what or check}; last: {result!r}")
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An integrator's webhook receiver (tests/webhooks/conftest.py)."""
+    with receiving() as found:
+        yield found
