@@ -31,9 +31,11 @@ async def step(client: httpx.AsyncClient, token: str, case_id: str, action: str,
     return result["case"]
 
 
-async def new_case(client: httpx.AsyncClient, token: str, category: str = "noise.neighbour") -> dict:
+async def new_case(
+    client: httpx.AsyncClient, token: str, at: tuple[float, float] = WEST, category: str = "noise.neighbour"
+) -> dict:
     """A report in the West District (police-west handles neighbours' noise there); returns its case."""
-    submitted = await submit_ok(client, token, report_input(category, WEST, description="Loud music at 2 am"))
+    submitted = await submit_ok(client, token, report_input(category, at, description="Loud music at 2 am"))
     assert submitted["case"]["department"]["code"] == "police-west", submitted
     return submitted["case"]
 

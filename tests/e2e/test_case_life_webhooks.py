@@ -26,7 +26,7 @@ from tests.e2e.helpers import (
     work_to_resolved,
 )
 from tests.graphql_client import gql_data
-from tests.reports.helpers import db_id, demo_sign_in, resident
+from tests.reports.helpers import WEST, db_id, demo_sign_in, resident
 from tests.servers import _free_port
 from tests.webhooks.conftest import Receiver, receiving
 from tests.webhooks.helpers import admin_token, registered
@@ -146,16 +146,18 @@ async def test_two_workers_never_send_the_same_delivery_at_once(city: City, rece
     citizen, _ = await resident(client)
     staff = await demo_sign_in(client, "police.west")
     receiver.delay = 0.2
-    for _ in range(2):
-        await city.worker(**WORKER)
-    for _ in range(3):
-        case = await new_case(client, citizen, category="noise.construction" if _ else "noise.neighbour")
+    # small batches, so that neither worker can hold all the work
+    workers = [await city.worker(**{**WORKER, "DELIVERY_BATCH": "4"}) for _ in range(2)]
+    for n in range(3):  # three cases about 1 km apart (no grouping), all in the West District
+        case = await new_case(client, citizen, at=(WEST[0], WEST[1] + 0.01 * n))
         await work_to_resolved(client, staff, case["id"])
     admin = await admin_token(client)
     done = await eventually(
         lambda: _all_delivered(client, admin, "webhook"), within=90, what="every delivery DELIVERED"
     )
     assert receiver.overlaps == []
+    for worker in workers:  # both took part
+        assert "HTTP Request: POST" in worker.log_path.read_text(), city.logs()
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert len(ids) == len(set(ids)) == len(done)  # each exactly once: no lease ran out, none sent twice
     for request in receiver.received:
