@@ -223,3 +223,26 @@ async def test_a_receiver_answering_410_disables_its_endpoint(city: City, receiv
     assert len([r for r in receiver.received if r.path == "/gone"]) == 1  # not called again
     gone = [d for d in await deliveries(client, admin, channel="webhook") if d["targetId"] == str(gone_id)]
     assert sorted(d["status"] for d in gone) == ["CANCELLED", "DEAD"], gone
+
+
+async def test_a_slow_receiver_times_out_and_holds_up_no_other(city: City, receiver: Receiver) -> None:
+    client = await city.server(**ALLOW, WEBHOOK_TIMEOUT_SECONDS="1", DELIVERY_TIMEOUT_SECONDS="1.5")
+    slow_id, _ = await registered(client, receiver.url + "/slow")
+    _, fast_secret = await registered(client, receiver.url + "/fast")
+    receiver.delay_by_path = {"/slow": 4.0}  # well past the timeout
+    citizen, _ = await resident(client)
+    await new_case(client, citizen)
+    admin = await admin_token(client)
+
+    def fast() -> list[Any]:
+        return [r for r in receiver.received if r.path == "/fast"]
+
+    await eventually(lambda: len(fast()) == 2, what="the fast endpoint's events")
+    assert sorted(p["type"] for p in verified(fast(), fast_secret)) == ["case.routed", "case.submitted"]
+
+    async def timed_out() -> list[dict[str, Any]]:
+        found = await deliveries(client, admin, channel="webhook")
+        return [d for d in found if d["targetId"] == str(slow_id) and d["attempts"] >= 1]
+
+    (first,) = await eventually(timed_out, what="the slow endpoint's first attempt given up")
+    assert first["status"] == "PENDING" and "1 s" in first["lastError"], first  # to be retried
