@@ -1,11 +1,15 @@
 """Notifications end to end through a real server and its delivery worker: a resident's Web Push,
 decrypted by the test's push service with the browser's keys; an expired subscription removed; the
 one-time code and the closure notice reaching the Alibaba Cloud SMS fake in the resident's language
-(a neighbour who joined the case closes it: the one who closes a case is not told)."""
+(a neighbour who joined the case closes it: the one who closes a case is not told; and the `escalate`
+command closes one left unanswered)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from tests.notifications.helpers import inbox, set_preferences
 from tests.notifications.push_fakes import SUBJECT, Browser, PushService, new_vapid_key
 from tests.notifications.sms_fakes import AliyunFake
 from tests.reports.helpers import WEST, demo_sign_in, report_input, submit_ok
+from tests.servers import process_env
 from tests.webhooks.helpers import admin_token
 
 SUBSCRIBE = """mutation($i: PushSubscriptionRegisterInput!) { pushSubscriptionRegister(input: $i) {
@@ -165,9 +170,28 @@ async def test_the_sms_fake_receives_the_code_and_the_closure_notice_in_english(
         await eventually(
             lambda: [s for s in fake.sent if s.template == closure], within=30, what="the closure notice"
         )
+        # A case of the resident's alone, resolved and left unanswered, is closed by the `escalate`
+        # command (a cron job; no quiet period here): the resident hears of that closure too.
+        own = await new_case(client, citizen, at=(WEST[0], WEST[1] + 0.02))
+        await work_to_resolved(client, await demo_sign_in(client, "police.west"), own["id"])
+        swept = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "server", "escalate"],
+            env=process_env(city.tmp_path, {"FEEDBACK_QUIET_DAYS": "0"}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        await eventually(
+            lambda: [
+                s for s in fake.sent if s.template == closure and s.params["reference"] == own["reference"]
+            ],
+            what="the closure notice of the case closed by the sweep",
+        )
     notices = fake.sent[1:]
     assert all(s.sign_name == "EnvCase" and s.phone.endswith("13700137000") for s in notices), notices
-    (notice,) = [s for s in notices if s.template == closure]
-    assert notice.params == {"reference": case["reference"]}
+    closures = [s.params for s in notices if s.template == closure]
+    assert closures == [{"reference": case["reference"]}, {"reference": own["reference"]}]
     english = {kind["en"]["aliyun"] for kind in SMS_TEMPLATES.values()}
     assert {s.template for s in notices} <= english  # nothing in the other language
