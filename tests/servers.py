@@ -21,6 +21,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server or worker process: on PostgreSQL it shares the (already migrated)
+    test database; on SQLite the processes of one test share their own under `tmp_path/data`."""
+    values = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "INFO", **(env or {})}
+    if IS_POSTGRES:
+        values["DATABASE_URL"] = DATABASE_URL
+    else:
+        values.pop("DATABASE_URL", None)
+    return values
+
+
 class Server:
     def __init__(
         self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, name: str = "server"
@@ -29,16 +40,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{name}.log"
         self.terminated = False
-        env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "INFO", **(env or {})}
-        # On PostgreSQL the server shares the (already migrated) test database; on SQLite it makes its own.
-        if IS_POSTGRES:
-            env["DATABASE_URL"] = DATABASE_URL
-        else:
-            env.pop("DATABASE_URL", None)
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "run", "--port", str(self.port), *args],
-            env=env,
+            env=process_env(tmp_path, env),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -64,5 +69,44 @@ class Server:
         if self.process.poll() is None:
             self.terminate()
         code = self.process.wait(timeout=30)
+        self.log.close()
+        return code
+
+
+class Worker:
+    """`python -m server worker` beside a Server (same data folder or database)."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str] | None = None, name: str = "worker") -> None:
+        self.log_path = tmp_path / f"{name}.log"
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "worker"],
+            env=process_env(tmp_path, env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_started(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while "delivery worker started" not in self.log_path.read_text():
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker not started:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as when a machine dies."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
         self.log.close()
         return code

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,23 +45,34 @@ class Receiver:
     # per path, overriding `status` and `delay`
     status_by_path: dict[str, int] = field(default_factory=dict)
     delay_by_path: dict[str, float] = field(default_factory=dict)
+    # requests being answered now, per webhook-id; ids that were received twice at once
+    in_flight: dict[str, int] = field(default_factory=dict)
+    overlaps: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
         async def hook(request: Request) -> Response:
             body = await request.body()
-            self.received.append(Received(request.url.path, dict(request.headers), body))
-            delay = self.delay_by_path.get(request.url.path, self.delay)
-            if delay:
-                await asyncio.sleep(delay)
-            status = self.status_by_path.get(request.url.path, self.status)
-            return Response(b"", status_code=status, headers=self.headers)
+            key = f"{request.url.path} {request.headers.get('webhook-id')}"
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            if self.in_flight[key] > 1:
+                self.overlaps.append(key)
+            try:
+                self.received.append(Received(request.url.path, dict(request.headers), body))
+                delay = self.delay_by_path.get(request.url.path, self.delay)
+                if delay:
+                    await asyncio.sleep(delay)
+                status = self.status_by_path.get(request.url.path, self.status)
+                return Response(b"", status_code=status, headers=self.headers)
+            finally:
+                self.in_flight[key] -= 1
 
         return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = _free_port()
+@contextmanager
+def receiving(port: int | None = None) -> Iterator[Receiver]:
+    """A receiver on `port` (a free one unless given) until the block ends."""
+    port = port or _free_port()
     found = Receiver(url=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(found.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -71,9 +83,17 @@ def receiver() -> Iterator[Receiver]:
     while not server.started:
         assert time.monotonic() < deadline, "the receiver did not start"
         time.sleep(0.02)
-    yield found
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield found
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as found:
+        yield found
 
 
 @pytest.fixture
