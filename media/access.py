@@ -50,7 +50,7 @@ async def photo_standings(viewer: Principal | None, photos: Sequence[Photo]) -> 
     result: dict[int, Standing] = {}
     for photo in photos:
         own = viewer is not None and photo.owner_id == viewer.user.id
-        result[photo.id] = Standing.SEES if own or (photo.public and photo.attached_at) else Standing.NONE
+        result[photo.id] = Standing.SEES if own or photo.public else Standing.NONE
     if viewer is None:
         return result
     pending = [p for p in photos if p.attached_at is not None and result[p.id] < Standing.EVIDENCE]
@@ -89,7 +89,7 @@ async def photo_of_bytes(viewer: Principal | None, sha256: str) -> Photo | None:
     one will do, a public one first (one query) so that the answer may be cached publicly.
     """
     candidates = Photo.filter(sha256=sha256).order_by("id")
-    public = await candidates.filter(public=True, attached_at__isnull=False).first()
+    public = await candidates.filter(public=True).first()
     if public is not None or viewer is None:
         return public
     rows = await candidates
