@@ -105,8 +105,9 @@ async def test_originals_are_for_staff_only(client, resident):
     for token in staff.values():  # not attached to anything: nobody's evidence
         assert (await client.get(url, headers=auth(token))).status_code == 404
     await attach(client, resident, photo["id"])  # a public case: its derivatives, never its original
-    for token in (None, resident, await new_account(client, Role.CHIEF, "chief.one")):
-        assert (await client.get(url, headers=auth(token))).status_code == 404
+    chief = await new_account(client, Role.CHIEF, "chief.one")
+    for refused in (None, resident, chief):
+        assert (await client.get(url, headers=auth(refused))).status_code == 404
     for token in staff.values():
         served = await client.get(url, headers=auth(token))
         assert served.status_code == 200 and served.content == data

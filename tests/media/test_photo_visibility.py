@@ -100,7 +100,7 @@ async def test_each_role_sees_what_it_may_and_the_rest_looks_missing(
     original = f"/media/photos/{pid}/original"
     missing_original = await _get(client, "/media/photos/999999/original", world["tokens"][ADMIN])
     assert missing_original.status_code == 404
-    failures = []
+    failures: list[tuple[object, ...]] = []
     for role in ROLES:
         token = world["tokens"][role]
         sees, evidence = EXPECTED[kind][role]
