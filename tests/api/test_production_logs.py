@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from kernel.logs import Formatter, RequestIdFilter, logging_config, redact
 from server.middleware import RequestLog
+from tests.api.test_live_updates import Socket
 from tests.notifications.fakes import serve
 from tests.notifications.sms_fakes import AliyunFake
 from tests.servers import Server
@@ -109,6 +110,13 @@ async def test_a_production_server_logs_no_personal_data_and_every_request_line_
                 answer = await _post(client, REFRESH, {"t": refresh})
                 fresh = answer.json()["data"]["tokenRefresh"]
                 secrets_seen += [fresh["accessToken"], fresh["refreshToken"]]
+            # over the WebSocket: an operation's lines carry the connection's id
+            socket = await Socket.open(server, fresh["accessToken"])
+            await socket.subscribe("ws1", "query { routingRules { nodes { id } } }", {})
+            message = await socket.receive()
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", message
+            await socket.connection.close()
+            await asyncio.sleep(0.3)  # the access line is written when the connection ends
         finally:
             server.stop()
     log = server.log_path.read_text()
@@ -127,13 +135,16 @@ async def test_a_production_server_logs_no_personal_data_and_every_request_line_
     for what, rid in request_ids.items():
         assert any(m["logger"] == "server.access" for m in by_request[rid]), what
     # every line a request wrote carries its id: the refusals' lines and the access lines
+    access = [m for m in lines if m and m["logger"] == "server.access"]
     refusals = [m for m in lines if m and m["logger"] == "schema.errors"]
-    assert refusals and all(m["rid"] in request_ids.values() for m in refusals)
+    assert refusals and all(m["rid"] in {m["rid"] for m in access} for m in refusals)
     assert {m["level"] for m in refusals} == {"INFO"}
     assert any("FORBIDDEN" in m["message"] and m["rid"] == request_ids["forbidden"] for m in refusals)
-    access = [m for m in lines if m and m["logger"] == "server.access"]
     assert all(m["rid"] != "-" and f'"request_id": "{m["rid"]}"' in m["message"] for m in access)
     assert not [m for m in lines if m and m["level"] in ("ERROR", "CRITICAL")]
+    (socket_line,) = [m for m in access if '"method": "WS"' in m["message"]]
+    forbidden = [m for m in refusals if "FORBIDDEN" in m["message"]]
+    assert {m["rid"] for m in forbidden} == {request_ids["forbidden"], socket_line["rid"]}
 
 
 async def test_a_bugs_traceback_carries_the_request_id_on_every_line(
