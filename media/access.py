@@ -1,34 +1,85 @@
 """Who may see a photo, its renditions, its original file and its evidence metadata.
 
-- A photo (its node, display and thumbnail renditions): its owner and staff (STAFF, DISPATCHER,
-  ADMIN) always; anyone once it is public (what it belongs to became public).
-- Evidence (the original file as uploaded, the EXIF position and camera): staff only.
-A photo someone may not see answers exactly like a missing one.
+Photos follow what they belong to. A photo's standing for a viewer is one of
+- NONE: the photo answers exactly like a missing one (node null, left out of lists, HTTP 404), so
+  sequential ids cannot be walked;
+- SEES: the photo node and its display and thumbnail renditions (metadata-free JPEGs);
+- EVIDENCE: also the original file as uploaded and the EXIF position and camera.
+
+The rules:
+- Its owner SEES it (their own upload); an unattached photo is its owner's alone.
+- Anyone SEES it once it is public (the case it belongs to is on the public map); never EVIDENCE.
+- Otherwise what holds it decides, by that domain's own access rules. The holders are registered
+  by the packages above media (media holds no references to them; `register_holder`):
+  reports (reports.access.photo_standings): a report's photos are the EVIDENCE of the case's staff
+  (its department's staff, dispatchers, admins); a case's resolution photos likewise, and whoever
+  may see the case in full (its reporters) SEES them. Staff of another department, and chiefs, get
+  NONE.
+  patrols (patrols.access.photo_standings): an observation's photos are EVIDENCE for the chief whose
+  patrol it is and for overseers (admins, the river-chief office); the chiefs above SEE them.
+A holder only ever raises a standing; a holder that is not registered grants nothing (fail closed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-from identity.access import is_staff
 from identity.service import Principal
 from media.models import Photo
 
 
-def sees_evidence(viewer: Principal | None) -> bool:
-    """Originals, EXIF position and camera: staff, dispatchers and admins only."""
-    return is_staff(viewer)
+class Standing(enum.IntEnum):
+    NONE = 0
+    SEES = 1
+    EVIDENCE = 2
 
 
-def may_see_photo(viewer: Principal | None, photo: Photo) -> bool:
-    if photo.public:
-        return True
-    return viewer is not None and (sees_evidence(viewer) or photo.owner_id == viewer.user.id)
+# (viewer, attached photos) -> the standing the holder grants for some of them (absent: NONE)
+HolderRule = Callable[[Principal, Sequence[Photo]], Awaitable[Mapping[int, Standing]]]
+_holders: dict[str, HolderRule] = {}
 
 
-def visible_photos(viewer: Principal | None, photos: Iterable[Photo]) -> list[Photo]:
-    """The photos among `photos` the viewer may see, in order."""
-    return [photo for photo in photos if may_see_photo(viewer, photo)]
+def register_holder(name: str, rule: HolderRule) -> None:
+    """Say who may see the photos a domain holds (idempotent per name; the server registers them)."""
+    _holders[name] = rule
+
+
+async def photo_standings(viewer: Principal | None, photos: Sequence[Photo]) -> dict[int, Standing]:
+    """Each photo's standing for `viewer` (at most one query per registered holder)."""
+    result: dict[int, Standing] = {}
+    for photo in photos:
+        own = viewer is not None and photo.owner_id == viewer.user.id
+        result[photo.id] = Standing.SEES if own or photo.public else Standing.NONE
+    if viewer is None:
+        return result
+    pending = [p for p in photos if p.attached_at is not None and result[p.id] < Standing.EVIDENCE]
+    for rule in list(_holders.values()):
+        if not pending:
+            break
+        for photo_id, standing in (await rule(viewer, pending)).items():
+            if standing > result.get(photo_id, Standing.NONE):
+                result[photo_id] = standing
+        pending = [p for p in pending if result[p.id] < Standing.EVIDENCE]
+    return result
+
+
+_STANDING = "_standing_for_viewer"  # set on rows by `visible_photos` for the request's one viewer
+
+
+async def visible_photos(viewer: Principal | None, photos: Iterable[Photo]) -> list[Photo]:
+    """The photos among `photos` the viewer may see, in order. Each keeps its standing for the
+    request (rows are loaded per request, for its one viewer), read by `sees_evidence`."""
+    rows = list(photos)
+    standings = await photo_standings(viewer, rows) if rows else {}
+    for row in rows:
+        setattr(row, _STANDING, standings[row.id])
+    return [row for row in rows if standings[row.id] >= Standing.SEES]
+
+
+def sees_evidence(photo: Photo) -> bool:
+    """Whether the viewer `visible_photos` let see `photo` may also see its original and EXIF."""
+    return getattr(photo, _STANDING, Standing.NONE) >= Standing.EVIDENCE
 
 
 async def photo_of_bytes(viewer: Principal | None, sha256: str) -> Photo | None:
@@ -38,16 +89,19 @@ async def photo_of_bytes(viewer: Principal | None, sha256: str) -> Photo | None:
     one will do, a public one first (one query) so that the answer may be cached publicly.
     """
     candidates = Photo.filter(sha256=sha256).order_by("id")
-    if not sees_evidence(viewer):
-        public = await candidates.filter(public=True).first()
-        if public is not None or viewer is None:
-            return public
-        candidates = candidates.filter(owner_id=viewer.user.id)
-    return await candidates.first()
+    public = await candidates.filter(public=True).first()
+    if public is not None or viewer is None:
+        return public
+    rows = await candidates
+    standings = await photo_standings(viewer, rows)
+    return next((row for row in rows if standings[row.id] >= Standing.SEES), None)
 
 
 async def original_photo(viewer: Principal | None, photo_id: int) -> Photo | None:
-    """The photo whose evidence original the viewer may download: staff only, else None."""
-    if not sees_evidence(viewer):
+    """The photo whose evidence original the viewer may download, else None (missing looks the same)."""
+    if viewer is None:
         return None
-    return await Photo.get_or_none(id=photo_id)
+    photo = await Photo.get_or_none(id=photo_id)
+    if photo is None or (await photo_standings(viewer, [photo]))[photo.id] < Standing.EVIDENCE:
+        return None
+    return photo

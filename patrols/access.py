@@ -11,8 +11,9 @@ Tracks say where a person was and when: sensitive personal information. They are
   `river_chief_office`), which runs assessments.
 Dispatchers and other staff do not see tracks; they see escalated observations as cases. The public
 sees at most that an area was patrolled on a date. A patrol someone may not see answers exactly
-like a missing one. Observations are visible like their patrol; an assignment like its chief in that
-area. Patrol areas are public.
+like a missing one. Observations are visible like their patrol, and so are their photos (the
+original and EXIF to the patrol's own chief and overseers only: `photo_standings`); an assignment
+like its chief in that area. Patrol areas are public.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tortoise.queryset import QuerySet
 from identity.models import Role
 from identity.service import Principal
 from kernel import clock
+from media.access import Standing
+from media.models import Photo
 from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea
 from patrols.recording import local_date
 from patrols.rules import ChiefKind, ChiefLevel
@@ -178,3 +181,33 @@ def own_patrols(principal: Principal) -> QuerySet[Patrol]:
 def own_assignments(principal: Principal) -> QuerySet[ChiefAssignment]:
     """The caller's assignments, current and past, newest first."""
     return ChiefAssignment.filter(chief_id=principal.user.id).order_by("-valid_from", "-id")
+
+
+async def photo_standings(principal: Principal, photos: Sequence[Photo]) -> dict[int, Standing]:
+    """What the observations holding `photos` grant `principal` (a media.access holder): EVIDENCE
+    (original, EXIF) for the chief whose patrol it is and for overseers; the chiefs above them SEE the
+    photos. Others get nothing from a patrol (an escalated observation's photos reach the case's
+    staff through the case's report). Two or three queries for any number of photos."""
+    wanted = {p.id for p in photos}
+    rows = await Observation.filter(patrol__chief_id__in={p.owner_id for p in photos}).values_list(
+        "patrol_id", "photo_ids"
+    )
+    held: dict[int, set[int]] = {}  # patrol id -> photo ids
+    for patrol_id, photo_ids in rows:
+        if found := set(photo_ids or ()) & wanted:
+            held.setdefault(patrol_id, set()).update(found)
+    if not held:
+        return {}
+    patrols = await Patrol.filter(id__in=list(held))
+    me = principal.user.id
+    viewer = await viewer_of(principal)
+    seen = {p.id for p in await viewer.visible_patrols(list(patrols))}
+    result: dict[int, Standing] = {}
+    for patrol in patrols:
+        if patrol.id not in seen:
+            continue
+        own = me in (patrol.chief_id, patrol.counted_for_id) or viewer.overseer
+        for photo_id in held[patrol.id]:
+            standing = Standing.EVIDENCE if own else Standing.SEES
+            result[photo_id] = max(result.get(photo_id, Standing.NONE), standing)
+    return result

@@ -14,6 +14,8 @@ jurisdictions and departments. Queues and statistics are views of cases and foll
   never shows), to anyone; the PublicCase type leaves out reporters and evidence.
 - Queues: staff their own department's; dispatchers and admins any department's and the triage queue.
 - Statistics: staff their own department's; dispatchers and admins any.
+- Photos of a case (`photo_standings`, used by media.access): a report's photos and their original
+  and EXIF to the case's staff; its resolution photos also to its reporters (no original, no EXIF).
 A case, report or queue someone may not see answers exactly like a missing one.
 
 Predicates over loaded rows are plain functions; where SQL does the filtering the answer is a
@@ -30,7 +32,10 @@ from tortoise.queryset import QuerySet
 from identity.models import Role, User
 from identity.service import Principal
 from kernel.errors import forbidden, not_found
-from reports.models import Case, Category, Department, Jurisdiction, Report, RoutingRule
+from media.access import Standing
+from media.models import Photo
+from reports.lifecycle import Action
+from reports.models import Case, CaseEvent, Category, Department, Jurisdiction, Report, RoutingRule
 
 OFFICE = (Role.DISPATCHER, Role.ADMIN)  # who sees every case, queue and figure
 
@@ -216,3 +221,49 @@ def statistics_department(user: User, department_id: int | None) -> int | None:
             raise forbidden("Staff see the statistics of their own department only.")
         return user.department_id
     raise forbidden("Statistics are for staff, dispatchers and administrators.")
+
+
+# --- photos -----------------------------------------------------------------------------------------
+
+
+async def photo_standings(principal: Principal, photos: Sequence[Photo]) -> dict[int, Standing]:
+    """What the cases holding `photos` grant `principal` (media.access registers this as a holder).
+
+    A report's photos: EVIDENCE for the case's staff (its department's staff, dispatchers, admins).
+    A case's resolution photos: EVIDENCE for the case's staff, SEES for its reporters. Nobody else
+    gets anything from a case (other reporters, other departments' staff, chiefs); the owner and the
+    public map are media.access's. Photos are found through their owners' reports and resolutions
+    (only an owner attaches a photo), so three queries for any number of photos.
+    """
+    user = principal.user
+    wanted = {p.id for p in photos}
+    owners = list({p.owner_id for p in photos})
+    holders: dict[int, list[tuple[int, Standing]]] = {}  # photo id -> (case id, what the case staff get)
+    for case_id, photo_ids in await Report.filter(reporter_id__in=owners).values_list("case_id", "photo_ids"):
+        for photo_id in set(photo_ids or ()) & wanted:
+            holders.setdefault(photo_id, []).append((case_id, Standing.NONE))
+    resolved = CaseEvent.filter(actor_id__in=owners, kind=Action.RESOLVE.value).values_list("case_id")
+    resolving = {case_id for (case_id,) in await resolved}
+    case_ids = {*resolving, *(case_id for held in holders.values() for case_id, _ in held)}
+    cases = {case.id: case for case in await Case.filter(id__in=list(case_ids))}
+    for case_id in resolving & cases.keys():
+        for photo_id in set(cases[case_id].resolution_photo_ids or ()) & wanted:
+            holders.setdefault(photo_id, []).append((case_id, Standing.SEES))
+    reported: set[int] = set()
+    if user.role not in OFFICE:
+        lookup = {c for h in holders.values() for c, reporters_get in h if reporters_get}
+        if lookup:
+            mine = Report.filter(case_id__in=list(lookup), reporter_id=user.id).values_list("case_id")
+            reported = {case_id for (case_id,) in await mine}
+    result: dict[int, Standing] = {}
+    for photo_id, held in holders.items():
+        best = Standing.NONE
+        for case_id, reporters_get in held:
+            if case_id in cases and is_case_staff(user, cases[case_id]):
+                best = Standing.EVIDENCE
+                break
+            if case_id in reported:
+                best = max(best, reporters_get)
+        if best:
+            result[photo_id] = best
+    return result

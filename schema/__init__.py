@@ -21,7 +21,7 @@ from schema import enums  # noqa: F401  (gives the domain enums their GraphQL na
 from schema.context import Info
 from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
-from schema.errors import ErrorPolicy
+from schema.errors import ErrorPolicy, Schema
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
@@ -110,7 +110,7 @@ def build_schema(
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors
+from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 
@@ -138,3 +140,32 @@ class ErrorPolicy(MaskErrors):
         # A streamed result (over WebSockets) leaves as soon as this hook yields: code it first.
         _code_request_errors(result, hide_schema=self.production)
         yield from super().on_stream_result(result)
+
+
+# --- what the log says about errors -----------------------------------------------------------------
+
+log = logging.getLogger("schema.errors")
+
+
+class Schema(strawberry.Schema):
+    """strawberry's Schema, logging errors by what they are (strawberry logs each as an ERROR with a
+    traceback): a refusal the API meant (a `DomainError`: FORBIDDEN, NOT_FOUND, INVALID ...) or a
+    request the server cannot run (a document that does not validate, a bad variable) at INFO without a
+    traceback; a lost database connection at WARNING; anything else, a bug, at ERROR with its
+    traceback. The request id comes with every line (kernel.logs)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            original = error.original_error
+            path = ".".join(str(key) for key in error.path or ()) or "-"
+            if isinstance(original, DomainError):
+                log.info("refused %s at %s: %s", original.code.value, path, original.message)
+            elif original is None or isinstance(original, GraphQLError):
+                code = (error.extensions or {}).get("code") or REQUEST_ERROR
+                log.info("request error %s at %s: %s", code, path, error.message)
+            elif is_connection_lost(original):
+                log.warning("database connection lost at %s: %r", path, original)
+            else:
+                log.error("unexpected error at %s: %s", path, error.message, exc_info=original)

@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 
 from tortoise import Tortoise
 
+from kernel.logs import configure as configure_logging
+from kernel.logs import logging_config
 from server.db import apply_migrations, tortoise_config
 from server.settings import Settings
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _level() -> str:
+    return os.environ.get("LOG_LEVEL", "INFO").upper()
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[object]]) -> None:
@@ -56,7 +58,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         access_log=False,  # the app writes its own structured access log
         timeout_graceful_shutdown=20,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        # The same configuration in each worker process: uvicorn's loggers through our formatter
+        # (request ids, and in production no personal data); see kernel.logs.
+        log_config=logging_config(_level(), production=settings.environment == "production"),
+        log_level=_level().lower(),
     )
 
 
@@ -211,8 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
-    _logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     settings = Settings.from_env()
+    configure_logging(_level(), production=settings.environment == "production")
     commands = {
         "run": cmd_run,
         "worker": cmd_worker,

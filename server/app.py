@@ -39,11 +39,14 @@ from kernel.database import connection_loss_reported
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
 from kernel.outbox import OutboxRelay
+from media import access as media_access
 from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
 from media.storage import LocalStorage
 from notifications.shortfall import sweep_patrol_shortfall
+from patrols import access as patrols_access
+from reports import access as reports_access
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
@@ -223,8 +226,15 @@ async def healthz(events: EventBus, request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok", "liveSubscriptions": events.listening})
 
 
+def register_photo_holders() -> None:
+    """Photos follow what holds them: media.access asks the domains that hold photo ids."""
+    media_access.register_holder("reports", reports_access.photo_standings)
+    media_access.register_holder("patrols", patrols_access.photo_standings)
+
+
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
+    register_photo_holders()
     identity = identity_config(settings)
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     services = Services(settings=settings, events=events, media=photo_intake(settings))

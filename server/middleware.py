@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.database import is_connection_lost
 from kernel.errors import DomainError, ErrorCode
+from kernel.logs import request_id as current_request_id
 from server.errors import error_response
 
 access_log = logging.getLogger("server.access")
@@ -24,7 +25,8 @@ def _client(scope: Scope) -> str:
 
 
 class RequestLog:
-    """Gives each request an id (echoed as X-Request-ID) and writes one structured access log line."""
+    """Gives each request an id (echoed as X-Request-ID, on every log line written while handling it)
+    and writes one structured access log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,6 +37,10 @@ class RequestLog:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every line logged while handling it carries the id (kernel.logs). Not reset afterwards: the
+        # server's own "Exception in ASGI application" is logged after this returns, in the same task
+        # (uvicorn runs each request, and each WebSocket connection, in a task of its own).
+        current_request_id.set(request_id)
         started = time.perf_counter()
         status = 0
 

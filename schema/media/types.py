@@ -41,10 +41,12 @@ class Camera:
 
 @strawberry.type(name="Photo")
 class PhotoNode(ModelNode[Photo]):
-    """A photo: its owner and staff see it; anyone once what it belongs to is public.
+    """A photo: its owner sees it, and whoever may see what it belongs to (a case's staff, a patrol's
+    chiefs); anyone once that is public. A photo one may not see is answered like a missing one.
 
-    Evidence read from EXIF (position, camera) and the original file are for staff only; EXIF is
-    easy to forge, so treat it as a hint, not proof.
+    Evidence read from EXIF (position, camera) and the original file are for the staff who may see a
+    case it belongs to (its department, dispatchers, admins), or a patrol's own chief and overseers;
+    EXIF is easy to forge, so treat it as a hint, not proof.
     """
 
     model = Photo
@@ -58,7 +60,7 @@ class PhotoNode(ModelNode[Photo]):
 
     @classmethod
     async def visible(cls, principal: Principal | None, rows: Sequence[Photo]) -> list[Photo]:
-        return access.visible_photos(principal, rows)
+        return await access.visible_photos(principal, rows)
 
     @strawberry.field
     def urls(self, info: Info) -> PhotoUrls:
@@ -68,25 +70,25 @@ class PhotoNode(ModelNode[Photo]):
             display=base + derivative_key(sha256, "display"), thumb=base + derivative_key(sha256, "thumb")
         )
 
-    @strawberry.field(description="EXIF GPS position; staff, dispatchers and admins only (else null).")
+    @strawberry.field(description="EXIF GPS position; for the staff of its case only (else null).")
     def exif_location(self, info: Info) -> ExifLocation | None:
         row = self._row
-        if not access.sees_evidence(info.context.principal) or row.exif_latitude is None:
+        if not access.sees_evidence(row) or row.exif_latitude is None:
             return None
         return ExifLocation(latitude=row.exif_latitude, longitude=row.exif_longitude or 0.0)
 
-    @strawberry.field(description="EXIF camera make and model; staff, dispatchers and admins only.")
+    @strawberry.field(description="EXIF camera make and model; for the staff of its case only.")
     def camera(self, info: Info) -> Camera | None:
         row = self._row
-        if not access.sees_evidence(info.context.principal) or not (row.camera_make or row.camera_model):
+        if not access.sees_evidence(row) or not (row.camera_make or row.camera_model):
             return None
         return Camera(make=row.camera_make, model=row.camera_model)
 
     @strawberry.field(
-        description="The evidence original as uploaded (with EXIF); staff only, needs the token."
+        description="The evidence original as uploaded (with EXIF); staff of its case only, needs the token."
     )
     def original_url(self, info: Info) -> str | None:
-        if not access.sees_evidence(info.context.principal):
+        if not access.sees_evidence(self._row):
             return None
         return f"{info.context.request.base_url}media/photos/{self.id}/original"
 

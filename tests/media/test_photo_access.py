@@ -25,6 +25,7 @@ from schema.context import Info
 from schema.loaders import Loaders
 from schema.media.types import load_photos
 from server.app import create_app
+from server.seed import seed_demo
 from server.settings import Settings
 from tests.conftest import DATABASE_URL, make_settings
 from tests.graphql_client import gql_data, new_account, new_resident
@@ -42,6 +43,7 @@ from tests.media.phone import (
     start,
     upload_simple,
 )
+from tests.reports.helpers import report_input, submit_ok
 
 REPO = Path(__file__).resolve().parents[2]
 STAFF_ROLES = [Role.DISPATCHER, Role.ADMIN]
@@ -60,13 +62,20 @@ async def resident(client) -> str:
     return await new_resident(client)
 
 
+async def attach(client, token: str, *photo_ids: str) -> None:
+    """Attach photos to a report in a (public) case of the demo city, as a resident would: they then
+    follow that case (its staff, dispatchers and admins see their evidence)."""
+    await seed_demo()
+    await submit_ok(client, token, report_input("noise.neighbour", photoIds=list(photo_ids)))
+
+
 async def test_a_private_derivative_is_refused_to_strangers_and_served_once_public(client, resident):
     photo = (await upload_simple(client, resident, jpeg()))["photo"]
     display = photo["urls"]["display"]
     stranger = await new_resident(client)
-    for token in (None, stranger):
+    for token in (None, stranger, await staff_token(client)):  # unattached: its owner's alone
         assert (await client.get(display, headers=auth(token))).status_code == 404
-    for token in (resident, await staff_token(client)):
+    for token in (resident,):
         served = await client.get(display, headers=auth(token))
         assert served.status_code == 200
         assert served.headers["cache-control"] == "private, no-store"
@@ -92,11 +101,15 @@ async def test_originals_are_for_staff_only(client, resident):
     photo = (await upload_simple(client, resident, data))["photo"]
     url = f"/media/photos/{photo_id(photo['id'])}/original"
     assert photo["originalUrl"] is None
-    await service.set_public([photo_id(photo["id"])])  # public derivatives never make the original public
-    for token in (None, resident, await new_account(client, Role.CHIEF, "chief.one")):
+    staff = {role: await staff_token(client, role) for role in STAFF_ROLES}
+    for token in staff.values():  # not attached to anything: nobody's evidence
         assert (await client.get(url, headers=auth(token))).status_code == 404
-    for role in STAFF_ROLES:
-        served = await client.get(url, headers=auth(await staff_token(client, role)))
+    await attach(client, resident, photo["id"])  # a public case: its derivatives, never its original
+    chief = await new_account(client, Role.CHIEF, "chief.one")
+    for refused in (None, resident, chief):
+        assert (await client.get(url, headers=auth(refused))).status_code == 404
+    for token in staff.values():
+        served = await client.get(url, headers=auth(token))
         assert served.status_code == 200 and served.content == data
         assert served.headers["cache-control"] == "private, no-store"
         assert served.headers["content-disposition"].startswith("attachment;")
@@ -132,7 +145,7 @@ async def test_evidence_fields_are_for_staff_and_public_files_carry_no_exif(clie
     photo = (await upload_simple(client, resident, jpeg()))["photo"]
     assert photo["exifLocation"] is None and photo["camera"] is None
     assert photo["capturedAt"] == "2026-05-01T01:30:00+00:00"
-    await service.set_public([photo_id(photo["id"])])
+    await attach(client, resident, photo["id"])
     for url in photo["urls"].values():
         served = (await client.get(url)).content
         assert Image.open(io.BytesIO(served)).getexif() == {}
@@ -145,13 +158,18 @@ async def test_evidence_fields_are_for_staff_and_public_files_carry_no_exif(clie
     assert staff["camera"] == {"make": "PhoneCo", "model": "P-12"}
 
 
-async def test_node_shows_a_private_photo_to_its_owner_and_staff_only(client, resident):
+async def test_node_shows_an_unattached_photo_to_its_owner_alone(client, resident):
     photo = (await upload_simple(client, resident, jpeg()))["photo"]
     stranger = await new_resident(client)
     assert (await gql_data(client, NODE, {"id": photo["id"]}, stranger))["node"] is None
     assert (await gql_data(client, NODE, {"id": photo["id"]}))["node"] is None
     assert (await gql_data(client, NODE, {"id": photo["id"]}, resident))["node"]["width"] == 1200
-    assert (await gql_data(client, NODE, {"id": photo["id"]}, await staff_token(client)))["node"] is not None
+    staff = [await staff_token(client, role) for role in STAFF_ROLES]
+    for token in staff:
+        assert (await gql_data(client, NODE, {"id": photo["id"]}, token))["node"] is None
+    await attach(client, resident, photo["id"])
+    for token in staff:
+        assert (await gql_data(client, NODE, {"id": photo["id"]}, token))["node"] is not None
 
 
 async def test_load_photos_batches_and_keeps_only_what_the_caller_may_see(client, resident):
@@ -307,7 +325,7 @@ async def test_a_phone_uploads_a_heic_and_a_jpeg_over_an_interrupted_connection(
         ids.append(photo["id"])
     assert len(set(ids)) == 2
 
-    await service.set_public([photo_id(i) for i in ids])  # e.g. the case became public
+    await attach(client, phone, *ids)  # a public case: anyone sees the renditions, its staff the evidence
     staff = await staff_token(client)
     for global_id in ids:
         public = (await gql_data(client, NODE, {"id": global_id}))["node"]
