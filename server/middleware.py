@@ -10,8 +10,10 @@ from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from identity import audit
 from kernel.database import is_connection_lost
 from kernel.errors import DomainError, ErrorCode
+from kernel.request_context import request_id as current_request_id
 from server.errors import error_response
 
 access_log = logging.getLogger("server.access")
@@ -24,7 +26,13 @@ def _client(scope: Scope) -> str:
 
 
 class RequestLog:
-    """Gives each request an id (echoed as X-Request-ID) and writes one structured access log line."""
+    """Gives each request an id (echoed as X-Request-ID, readable by any layer through
+    `kernel.request_context`) and writes one structured access log line.
+
+    It also holds the request's access-log buffer (`identity.audit`): the reads of personal data
+    recorded while serving an HTTP request are written in one insert as the response starts, before
+    the client gets the data. WebSockets write their records as they happen.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,17 +45,27 @@ class RequestLog:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0
+        id_token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                await audit.flush()
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if scope["type"] == "http":
+                with audit.collecting():
+                    try:
+                        await self.app(scope, receive, send_with_id)
+                    finally:
+                        await audit.flush()  # a read whose response never started is still recorded
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
+            current_request_id.reset(id_token)
             access_log.info(
                 json.dumps(
                     {
