@@ -129,10 +129,10 @@ class AccessRecord(Model):
     # Not a foreign key: the log outlives the accounts it names and must not block their deletion.
     user_id = fields.IntField(description="The account that read")
     role = fields.CharField(max_length=16, description="Its role at the time")
-    kind = fields.CharEnumField(AccessKind, max_length=32)
+    kind = fields.CharEnumField(AccessKind, max_length=32, description="What was read (AccessKind)")
     subject_type = fields.CharField(max_length=32, description="user, report, photo, patrol")
     subject_id = fields.BigIntField()
-    purpose = fields.TextField(default="", description="Why; required for a reveal")
+    purpose = fields.TextField(default="", description="Why (required for a reveal)")
     request_id = fields.CharField(max_length=64, null=True)
     at = fields.DatetimeField()
 

@@ -98,7 +98,9 @@ class AccessLogQuery:
 @strawberry.input
 class ReporterRevealInput:
     report_id: strawberry.ID
-    reason: str = strawberry.field(description="Why the identity is needed; recorded in the access log.")
+    reason: str | None = strawberry.field(
+        default=None, description="Why the identity is needed (required); recorded in the access log."
+    )
 
 
 @strawberry.type(description="Who filed a report, as revealed to an admin.")
@@ -124,7 +126,7 @@ class AccessLogMutation:
     async def reporter_reveal(self, info: Info, input: ReporterRevealInput) -> ReporterRevealPayload:
         principal = info.context.require_role(Role.ADMIN)
         report_id = decode_id(input.report_id, "Report", "input", "reportId")
-        user, record = await anonymity.reveal_reporter(principal, report_id, input.reason)
+        user, record = await anonymity.reveal_reporter(principal, report_id, input.reason or "")
         return ReporterRevealPayload(
             reporter=RevealedReporter(
                 user_id=_gid("User", user.id), display_name=user.display_name, phone=user.phone
