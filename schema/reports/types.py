@@ -298,7 +298,7 @@ class CaseNode(ModelNode[models.Case]):
         reports = await self._reports(info)
         labels = anonymity.reporter_labels(reports)
         hidden = anonymity.anonymous_reporters(reports)
-        # An actor who is no reporter of the case now (their report went with a merge) is shown only
+        # An actor who is no reporter of the case now (their report moved by a merge or split) is shown only
         # when their account is not a resident's: the conservative answer for a reporter.
         others = sorted({e.actor_id for e in events if e.actor_id is not None and e.actor_id not in labels})
         users = await info.context.loaders.rows(UserModel).load_many(others) if others else []
