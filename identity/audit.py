@@ -2,10 +2,11 @@
 
 Reads are recorded where the data leaves the system (a GraphQL field, a media download, a track
 export) by calling `note_read`. Within an HTTP request the records gather in a request-scoped
-buffer (`collecting`) and are written with one bulk insert when the response starts, before the
-client sees the data; outside a request (or when no buffer is open, e.g. a WebSocket) a record is
-written at once. A read is recorded once per request: a page that shows the same phone number twice
-writes one record.
+buffer (`collecting`) and are written with one multi-row insert once the response has been sent (the
+server's RequestLog middleware; the request does not finish before they are written, and a failure to
+write them is logged as an error with the request id); outside a request (or when no buffer is
+open, e.g. a WebSocket) a record is written at once. A read is recorded once per request: a page
+that shows the same phone number twice writes one record.
 
 Only staff, dispatchers and admins are recorded: a resident reading their own data is not a look at
 someone else's. Nothing in the application updates or deletes a record (see AccessRecord); admins
@@ -15,10 +16,10 @@ read the log through `access_log`.
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tortoise.queryset import QuerySet
 
@@ -27,16 +28,20 @@ from identity.models import AccessKind, AccessRecord, Role
 from identity.service import Principal
 from kernel import clock
 from kernel.errors import forbidden, invalid
+from kernel.rawsql import placeholders
 from kernel.request_context import current_request_id
-
-log = logging.getLogger("identity.audit")
 
 MAX_PURPOSE = 1000
 
 
+# One record as written: (user_id, role, kind, subject_type, subject_id, purpose, request_id, at).
+Row = tuple[int, str, str, str, int, str, str | None, datetime]
+COLUMNS = ("user_id", "role", "kind", "subject_type", "subject_id", "purpose", "request_id", "at")
+
+
 @dataclass(slots=True)
 class _Buffer:
-    records: list[AccessRecord] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     seen: set[tuple[int, str, str, int]] = field(default_factory=set)
 
 
@@ -61,19 +66,44 @@ def recorded(principal: Principal | None) -> bool:
     return principal is not None and principal.role in STAFF_ROLES
 
 
-def _record(
-    principal: Principal, kind: AccessKind, subject_type: str, subject_id: int, purpose: str
-) -> AccessRecord:
-    return AccessRecord(
-        user_id=principal.user.id,
-        role=principal.role.value,
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        purpose=purpose,
-        request_id=current_request_id(),
-        at=clock.now(),
+def _row(principal: Principal, kind: AccessKind, subject_type: str, subject_id: int, purpose: str) -> Row:
+    return (
+        principal.user.id,
+        principal.role.value,
+        kind.value,
+        subject_type,
+        subject_id,
+        purpose,
+        current_request_id(),
+        clock.now(),
     )
+
+
+# PostgreSQL: one statement in its own transaction, which it commits asynchronously (`set_config(...,
+# true)` applies to that transaction): the writer does not wait for the WAL flush (about 3 ms of a
+# 7-row insert's 3.8 ms on the development machine), which PostgreSQL does within a fraction of a
+# second. Only a crash of the database server in that moment could lose these rows, never corrupt them.
+PG_TYPES = ("int", "text", "text", "text", "bigint", "text", "text", "timestamptz")
+PG_INSERT = (
+    f"INSERT INTO access_log ({', '.join(COLUMNS)}) SELECT v.* FROM (VALUES {{}}) AS v({', '.join(COLUMNS)}) "
+    "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+)
+
+
+async def _insert(rows: list[Row]) -> None:
+    """One multi-row INSERT, without building model objects: the cheap path of every staff read."""
+    conn = AccessRecord._meta.db
+    postgres = conn.capabilities.dialect == "postgres"
+    for start in range(0, len(rows), 100):  # bounded statements (SQLite allows 32766 parameters)
+        chunk = rows[start : start + 100]
+        marks = iter(placeholders(conn, len(COLUMNS) * len(chunk)))
+        if postgres:
+            typed = ("(" + ", ".join(f"{next(marks)}::{t}" for t in PG_TYPES) + ")" for _ in chunk)
+            sql = PG_INSERT.format(", ".join(typed))
+        else:
+            values = ", ".join("(" + ", ".join(next(marks) for _ in COLUMNS) + ")" for _ in chunk)
+            sql = f"INSERT INTO access_log ({', '.join(COLUMNS)}) VALUES {values}"
+        await conn.execute_query(sql, [value for row in chunk for value in row])
 
 
 async def note_read(
@@ -88,23 +118,22 @@ async def note_read(
     assert principal is not None
     buffer = _buffer.get()
     if buffer is None:
-        rows = [_record(principal, kind, subject_type, i, purpose) for i in dict.fromkeys(subject_ids)]
-        await AccessRecord.bulk_create(rows)
+        await _insert([_row(principal, kind, subject_type, i, purpose) for i in dict.fromkeys(subject_ids)])
         return
     for subject_id in subject_ids:
         key = (principal.user.id, kind.value, subject_type, subject_id)
         if key not in buffer.seen:
             buffer.seen.add(key)
-            buffer.records.append(_record(principal, kind, subject_type, subject_id, purpose))
+            buffer.rows.append(_row(principal, kind, subject_type, subject_id, purpose))
 
 
 async def flush() -> None:
     """Write the request's gathered records in one insert (nothing when there are none)."""
     buffer = _buffer.get()
-    if buffer is None or not buffer.records:
+    if buffer is None or not buffer.rows:
         return
-    rows, buffer.records = buffer.records, []
-    await AccessRecord.bulk_create(rows)
+    rows, buffer.rows = buffer.rows, []
+    await _insert(rows)
 
 
 def check_reason(reason: str | None) -> str:

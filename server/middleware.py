@@ -30,8 +30,9 @@ class RequestLog:
     `kernel.request_context`) and writes one structured access log line.
 
     It also holds the request's access-log buffer (`identity.audit`): the reads of personal data
-    recorded while serving an HTTP request are written in one insert as the response starts, before
-    the client gets the data. WebSockets write their records as they happen.
+    recorded while serving an HTTP request are written in one insert once the response is sent (off
+    the client's wait; the request is not finished until they are written). WebSockets write their
+    records as they happen.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -50,7 +51,6 @@ class RequestLog:
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                await audit.flush()
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
@@ -61,7 +61,7 @@ class RequestLog:
                     try:
                         await self.app(scope, receive, send_with_id)
                     finally:
-                        await audit.flush()  # a read whose response never started is still recorded
+                        await self._flush_access_log(request_id)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -78,6 +78,14 @@ class RequestLog:
                     }
                 )
             )
+
+    @staticmethod
+    async def _flush_access_log(request_id: str) -> None:
+        """Write the request's access-log records, after the response whether it was sent in full or not."""
+        try:
+            await audit.flush()
+        except Exception:  # the answer is gone already: say loudly which request's reads went unrecorded
+            log.exception("access log: the reads of request %s could not be recorded", request_id)
 
 
 class RateLimit:
