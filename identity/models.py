@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -103,3 +104,48 @@ class SignInFailure(Model):
     class Meta:
         table = "sign_in_failures"
         indexes = (("login", "created_at"), ("address", "created_at"))
+
+
+class AccessKind(enum.StrEnum):
+    """What kind of personal data a recorded read was of."""
+
+    REPORTER_IDENTITY = "reporter_identity"  # who a reporter is (their account)
+    PHONE = "phone"  # someone else's phone number
+    REPORT = "report"  # a non-anonymized report's details
+    ORIGINAL_PHOTO = "original_photo"  # the evidence original as uploaded
+    PHOTO_EXIF = "photo_exif"  # the EXIF position or camera of a photo
+    TRACK = "track"  # a chief's patrol track
+    REVEAL = "reveal"  # an anonymous reporter's identity, revealed by an admin with a reason
+
+
+class AccessRecord(Model):
+    """One read of personal data by staff or an admin: who, what, when, why and under which request.
+
+    Append-only: rows are written by `identity.audit` and never changed or deleted through the
+    application (no API changes them, and `save()` of an existing row is refused).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    # Not a foreign key: the log outlives the accounts it names and must not block their deletion.
+    user_id = fields.IntField(description="The account that read")
+    role = fields.CharField(max_length=16, description="Its role at the time")
+    kind = fields.CharEnumField(AccessKind, max_length=32, description="What was read (AccessKind)")
+    subject_type = fields.CharField(max_length=32, description="user, report, photo, patrol")
+    subject_id = fields.BigIntField()
+    purpose = fields.TextField(default="", description="Why (required for a reveal)")
+    request_id = fields.CharField(max_length=64, null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "access_log"
+        table_description = "Reads of personal data by staff and admins (append-only)"
+        indexes = (("user_id", "id"), ("subject_type", "subject_id", "id"))
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._saved_in_db:
+            await super().save(*args, **kwargs)
+            return
+        raise PermissionError("The access log is append-only: a record cannot be changed.")
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError("The access log is append-only: a record cannot be deleted.")

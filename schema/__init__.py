@@ -22,6 +22,7 @@ from schema.context import Info
 from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
 from schema.errors import ErrorPolicy, Schema
+from schema.identity.audit import AccessLogMutation, AccessLogQuery
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
 from schema.media.mutations import MediaMutation
@@ -30,6 +31,7 @@ from schema.node import parse_global_id
 from schema.notifications.mutations import NotificationsMutation
 from schema.notifications.push import PushMutation, PushQuery
 from schema.notifications.queries import NotificationsQuery
+from schema.notifications.relay import ContactMutation
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
@@ -52,6 +54,7 @@ class Query(
     PushQuery,
     WebhooksQuery,
     DeliveryQuery,
+    AccessLogQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -79,6 +82,8 @@ class Mutation(
     PushMutation,
     WebhooksMutation,
     DeliveryMutation,
+    ContactMutation,
+    AccessLogMutation,
 ):
     pass
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from delivery.models import DeliveryStatus
-from identity.models import Role
+from identity.models import AccessKind, Role
 from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
 from notifications.models import Language
@@ -22,6 +22,9 @@ from reports.queue import QueueOrder
 from reports.sla import DeadlineState
 from reports.statistics import Dimension
 
+strawberry.enum(
+    AccessKind, name="AccessKind", description="What kind of personal data a recorded read was of."
+)
 strawberry.enum(Language, name="NotificationLanguage", description="ZH_CN: zh-CN (the default). EN: en.")
 strawberry.enum(PatrolMode, name="PatrolMode")
 strawberry.enum(PatrolStatus, name="PatrolStatus")

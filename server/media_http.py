@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from identity import audit
+from identity.models import AccessKind
 from identity.service import Principal
 from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode
@@ -154,6 +156,7 @@ class OriginalEndpoint:
         if found is None:
             return _not_found()
         photo, key = found
+        await audit.note_read(_principal(request), AccessKind.ORIGINAL_PHOTO, "photo", photo.id)
         headers = {
             **_SAFE_MEDIA_HEADERS,
             "Cache-Control": "private, no-store",

@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from identity import audit
 from kernel.database import is_connection_lost
 from kernel.errors import DomainError, ErrorCode
 from kernel.logs import request_id as current_request_id
@@ -25,8 +26,14 @@ def _client(scope: Scope) -> str:
 
 
 class RequestLog:
-    """Gives each request an id (echoed as X-Request-ID, on every log line written while handling it)
-    and writes one structured access log line."""
+    """Gives each request an id (echoed as X-Request-ID, on every log line written while handling it,
+    and readable by any layer as `kernel.logs.request_id`) and writes one structured access log line.
+
+    It also holds the request's access-log buffer (`identity.audit`): the reads of personal data
+    recorded while serving an HTTP request are written in one insert once the response is sent (off
+    the client's wait; the request is not finished until they are written). WebSockets write their
+    records as they happen.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -52,7 +59,14 @@ class RequestLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if scope["type"] == "http":
+                with audit.collecting():
+                    try:
+                        await self.app(scope, receive, send_with_id)
+                    finally:
+                        await self._flush_access_log(request_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             access_log.info(
                 json.dumps(
@@ -66,6 +80,14 @@ class RequestLog:
                     }
                 )
             )
+
+    @staticmethod
+    async def _flush_access_log(request_id: str) -> None:
+        """Write the request's access-log records, after the response whether it was sent in full or not."""
+        try:
+            await audit.flush()
+        except Exception:  # the answer is gone already: say loudly which request's reads went unrecorded
+            log.exception("access log: the reads of request %s could not be recorded", request_id)
 
 
 class RateLimit:

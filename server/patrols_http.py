@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from strawberry import relay
 
+from identity import audit
+from identity.models import AccessKind
 from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode, not_found
 from patrols import access
@@ -64,6 +66,7 @@ async def track_export(request: Request) -> Response:
     patrol = await _visible_patrol(request)
     if patrol is None:
         return error_response(not_found("patrol"))
+    await audit.note_read(principal_of(request), AccessKind.TRACK, "patrol", patrol.id)
     area = await PatrolArea.get(id=patrol.area_id)
     fixes = await _valid_fixes(patrol)
     name = f"{area.code} {area.name} {patrol.started_at:%Y-%m-%d}"

@@ -8,8 +8,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from identity import access
-from identity.models import Role, User
+from identity import access, audit
+from identity.models import AccessKind, Role, User
 from identity.service import Principal
 from reports import access as reports_access
 from reports.models import Department
@@ -42,11 +42,20 @@ class UserNode(ModelNode[User]):
 
     @classmethod
     async def visible(cls, principal: Principal | None, rows: Sequence[User]) -> list[User]:
-        return access.visible_users(principal, rows)
+        seen = access.visible_users(principal, rows)
+        # Who a resident is (the accounts of reporters): an admin's look at one is in the access log.
+        residents = [u.id for u in seen if u.role == Role.CITIZEN and principal and u.id != principal.user.id]
+        await audit.note_read(principal, AccessKind.REPORTER_IDENTITY, "user", *residents)
+        return seen
 
     @strawberry.field(description="Only the account's owner and admins see it; null for everyone else.")
-    def phone(self, info: Info) -> str | None:
-        return self._row.phone if access.sees_phone(info.context.principal, self._row.id) else None
+    async def phone(self, info: Info) -> str | None:
+        principal = info.context.principal
+        if not access.sees_phone(principal, self._row.id) or self._row.phone is None:
+            return None
+        if principal is not None and principal.user.id != self._row.id:
+            await audit.note_read(principal, AccessKind.PHONE, "user", self._row.id)
+        return self._row.phone
 
     @strawberry.field
     async def department(self, info: Info) -> DepartmentNode | None:

@@ -13,6 +13,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
+from identity import audit
+from identity.models import AccessKind
 from identity.service import Principal
 from media import access
 from media.intake import derivative_key
@@ -71,17 +73,19 @@ class PhotoNode(ModelNode[Photo]):
         )
 
     @strawberry.field(description="EXIF GPS position; for the staff of its case only (else null).")
-    def exif_location(self, info: Info) -> ExifLocation | None:
+    async def exif_location(self, info: Info) -> ExifLocation | None:
         row = self._row
         if not access.sees_evidence(row) or row.exif_latitude is None:
             return None
+        await audit.note_read(info.context.principal, AccessKind.PHOTO_EXIF, "photo", row.id)
         return ExifLocation(latitude=row.exif_latitude, longitude=row.exif_longitude or 0.0)
 
     @strawberry.field(description="EXIF camera make and model; for the staff of its case only.")
-    def camera(self, info: Info) -> Camera | None:
+    async def camera(self, info: Info) -> Camera | None:
         row = self._row
         if not access.sees_evidence(row) or not (row.camera_make or row.camera_model):
             return None
+        await audit.note_read(info.context.principal, AccessKind.PHOTO_EXIF, "photo", row.id)
         return Camera(make=row.camera_make, model=row.camera_model)
 
     @strawberry.field(

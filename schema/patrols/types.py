@@ -9,6 +9,8 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from identity import audit
+from identity.models import AccessKind
 from identity.models import User as UserModel
 from identity.service import Principal
 from kernel.geo import CoordinateSystem
@@ -245,7 +247,10 @@ class PatrolNode(ModelNode[Patrol]):
     )
     # Track points have no global id, while relay's Connection is typed for nodes only: the two ignores
     # below are that typing limit (strawberry serves a connection of any type).
-    async def track(self, first: int = 100, after: str | None = None) -> Connection[TrackPointType]:  # type: ignore[type-var]
+    async def track(
+        self, info: Info, first: int = 100, after: str | None = None
+    ) -> Connection[TrackPointType]:  # type: ignore[type-var]
+        await audit.note_read(info.context.principal, AccessKind.TRACK, "patrol", self._row.id)
         return await keyset_page(  # type: ignore[type-var]
             reads.track_points(self._row.id),
             order=["seq"],

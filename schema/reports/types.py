@@ -15,10 +15,13 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from identity import audit
+from identity.models import AccessKind, Role
+from identity.models import User as UserModel
 from identity.service import Principal
 from kernel import clock
 from kernel.geo import CoordinateSystem
-from reports import access, casework, deadlines, models, reads, statistics
+from reports import access, anonymity, casework, deadlines, models, reads, statistics
 from reports.categories import CategoryGroup
 from reports.lifecycle import Action, Status, allowed_actions
 from reports.models import ExtensionStatus, Priority, RuleScope
@@ -116,7 +119,14 @@ class CaseEventEntry:
     to_status: Status | None
     note: str
     data: JSON
-    actor_id: strawberry.ID | None
+    actor_id: strawberry.ID | None = strawberry.field(
+        description="The account that acted; null for the system and for residents who reported the "
+        "case anonymously (see `actor`)."
+    )
+    actor: str | None = strawberry.field(
+        description='A resident\'s pseudonym on this case ("reporter 2"), the same on their reports; '
+        "null for staff and the system."
+    )
     at: datetime
 
 
@@ -216,7 +226,11 @@ class CaseNode(ModelNode[models.Case]):
 
     @strawberry.field(description="The reports in this case: all for its staff, a resident's own for them.")
     async def reports(self, info: Info) -> list[ReportNode]:
-        rows = access.seen_on_case(info.context.principal, self._row, await self._reports(info))
+        principal = info.context.principal
+        rows = access.seen_on_case(principal, self._row, await self._reports(info))
+        # A non-anonymized report read by staff is in the access log (identity.audit).
+        named = [r.id for r in rows if not r.anonymous and principal and r.reporter_id != principal.user.id]
+        await audit.note_read(principal, AccessKind.REPORT, "report", *named)
         return [ReportNode.from_model(r) for r in rows]
 
     @strawberry.field(description="The photos of its reports the caller may see, first report first.")
@@ -281,6 +295,20 @@ class CaseNode(ModelNode[models.Case]):
         if not self._staff(info):
             return []
         events = await info.context.loaders.batch(reads.events_of_cases).load(self._row.id)
+        reports = await self._reports(info)
+        labels = anonymity.reporter_labels(reports)
+        hidden = anonymity.anonymous_reporters(reports)
+        # An actor who is no reporter of the case now (their report moved by a merge or split) is shown only
+        # when their account is not a resident's: the conservative answer for a reporter.
+        others = sorted({e.actor_id for e in events if e.actor_id is not None and e.actor_id not in labels})
+        users = await info.context.loaders.rows(UserModel).load_many(others) if others else []
+        hidden |= {
+            i for i, user in zip(others, users, strict=True) if user is None or user.role == Role.CITIZEN
+        }
+        shown = {e.actor_id for e in events if e.actor_id in labels and e.actor_id not in hidden}
+        await audit.note_read(
+            info.context.principal, AccessKind.REPORTER_IDENTITY, "user", *sorted(i for i in shown if i)
+        )
         return [
             CaseEventEntry(
                 kind=e.kind,
@@ -288,7 +316,10 @@ class CaseNode(ModelNode[models.Case]):
                 to_status=e.to_status,
                 note=e.note,
                 data=JSON(e.data),
-                actor_id=global_id("User", e.actor_id) if e.actor_id else None,
+                actor_id=global_id("User", e.actor_id) if e.actor_id and e.actor_id not in hidden else None,
+                actor=labels.get(e.actor_id, "a resident" if e.actor_id in hidden else None)
+                if e.actor_id
+                else None,
                 at=e.created_at,
             )
             for e in events
@@ -316,6 +347,14 @@ class ReportNode(ModelNode[models.Report]):
     @strawberry.field
     def location(self) -> Location:
         return Location(latitude=self._row.latitude, longitude=self._row.longitude)
+
+    @strawberry.field(
+        description="Its reporter's pseudonym on its case (\"reporter 2\"): how the case's staff tell "
+        "reporters apart without seeing accounts; stable within the case, unrelated across cases."
+    )
+    async def reporter(self, info: Info) -> str:
+        reports = await info.context.loaders.batch(reads.reports_of_cases).load(self._row.case_id)
+        return anonymity.reporter_labels(reports).get(self._row.reporter_id, "reporter")
 
     @strawberry.field
     def original_location(self) -> OriginalLocation:
