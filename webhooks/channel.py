@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,7 +32,7 @@ from kernel import clock
 from kernel.database import atomic
 from webhooks import signing
 from webhooks.addresses import AddressRefused, AllowList, IPAddress, Target, check_url
-from webhooks.endpoints import CHANNEL, disable, signing_secrets
+from webhooks.endpoints import CHANNEL, disable, signing_secrets, signing_secrets_of
 from webhooks.models import WebhookEndpoint
 
 RETRY_STATUSES = frozenset({408, 425, 429})
@@ -46,6 +47,17 @@ class WebhookConfig:
     allow: AllowList = field(default_factory=AllowList)
     timeout_seconds: float = 10.0
     failure_limit: int = 20
+    keepalive_per_host: int = 64  # idle connections kept open per receiver host
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An endpoint's part of a batch: where and with which secrets to send, or why nothing goes out."""
+
+    url: str = ""
+    target: Target | None = None
+    secrets: list[str] = field(default_factory=list)
+    refusal: str = ""
 
 
 def message_id(delivery: Delivery) -> str:
@@ -90,6 +102,7 @@ class WebhookChannel:
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
         self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._batch: dict[int, _Prepared] = {}  # endpoint id -> what the batch in flight loaded
 
     async def _client_for(self, host: str) -> httpx.AsyncClient:
         client = self._clients.get(host)
@@ -101,6 +114,11 @@ class WebhookChannel:
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: it would bypass the address guard
             headers={"User-Agent": USER_AGENT},
+            # Keep as many connections open as a worker sends at once (httpx keeps 20): past that,
+            # each send would open a connection and close it after one request.
+            limits=httpx.Limits(
+                max_connections=100, max_keepalive_connections=self.config.keepalive_per_host
+            ),
         )
         if len(self._clients) > self.MAX_CLIENTS:  # the least recently used host's connections go
             _, oldest = self._clients.popitem(last=False)
@@ -113,30 +131,51 @@ class WebhookChannel:
         for client in clients:
             await client.aclose()
 
-    async def send(self, delivery: Delivery) -> Outcome:
-        endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+    async def prepare(self, deliveries: Sequence[Delivery]) -> None:
+        """Load the batch's endpoints, their signing secrets and checked addresses in two queries and
+        one check per endpoint (`delivery.channels.Preparing`); they serve this batch's sends only."""
+        self._batch = {}
+        ids = sorted({delivery.target_id for delivery in deliveries})
+        endpoints = {e.id: e for e in await WebhookEndpoint.filter(id__in=ids)}
+        secrets = await signing_secrets_of(ids, clock.now())
+        batch: dict[int, _Prepared] = {}
+        for endpoint_id in ids:
+            endpoint = endpoints.get(endpoint_id)
+            batch[endpoint_id] = await self._prepared(endpoint, secrets.get(endpoint_id, []))
+        self._batch = batch
+
+    async def _prepared(self, endpoint: WebhookEndpoint | None, secrets: list[str]) -> _Prepared:
+        """What every send to `endpoint` needs, or why none can go out."""
         if endpoint is None:
-            return Outcome(Result.FAILED, error="The webhook endpoint was removed.")
+            return _Prepared(refusal="The webhook endpoint was removed.")
         if not endpoint.enabled:
-            return Outcome(
-                Result.FAILED, error=f"The webhook endpoint is disabled: {endpoint.disabled_reason}"
-            )
+            return _Prepared(refusal=f"The webhook endpoint is disabled: {endpoint.disabled_reason}")
         try:
             target = await check_url(endpoint.url, self.config.allow)
         except AddressRefused as exc:
-            return Outcome(Result.FAILED, error=str(exc))
-        # Which secrets still sign follows the server's clock; the header carries the real time, which
-        # receivers compare with their own clocks.
-        secrets = await signing_secrets(endpoint.id, clock.now())
-        now = datetime.now(UTC)
+            return _Prepared(refusal=str(exc))
         if not secrets:
-            return Outcome(Result.FAILED, error="The endpoint has no signing secret.")
+            return _Prepared(refusal="The endpoint has no signing secret.")
+        return _Prepared(url=endpoint.url, target=target, secrets=secrets)
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        prepared = self._batch.get(delivery.target_id)
+        if prepared is None:  # not prepared with a batch: load for this send alone
+            endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+            # Which secrets still sign follows the server's clock; the header carries the real time,
+            # which receivers compare with their own clocks.
+            secrets = await signing_secrets(endpoint.id, clock.now()) if endpoint else []
+            prepared = await self._prepared(endpoint, secrets)
+        if prepared.target is None:
+            return Outcome(Result.FAILED, error=prepared.refusal)
+        target, secrets = prepared.target, prepared.secrets
+        now = datetime.now(UTC)
         body = body_of(delivery)
         signed = signing.headers(message_id(delivery), now, body, secrets)
         client = await self._client_for(target.host)
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                response = await self._post(client, endpoint.url, target, body, signed)
+                response = await self._post(client, prepared.url, target, body, signed)
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(Result.RETRY, error=f"No answer within {self.config.timeout_seconds:g} s.")
         except httpx.HTTPError as exc:
@@ -183,6 +222,27 @@ class WebhookChannel:
         async with atomic():
             await disable(endpoint, "The receiver answered 410 Gone.", except_id=delivery.id)
 
+    async def after_attempts(self, results: Sequence[tuple[Delivery, Outcome]]) -> None:
+        """The batch's attempts in delivery id order (`delivery.channels.BatchAware`): endpoints whose
+        last attempts succeeded are reset in one query; each endpoint that failed since its last
+        success is counted (and disabled past the limit) as `after_attempt` would, attempt by attempt."""
+        self._batch = {}  # the batch is sent and recorded: what it loaded may be out of date now
+        last_success: dict[int, int] = {}
+        failures: dict[int, list[Outcome]] = {}
+        for i, (delivery, outcome) in enumerate(results):
+            if outcome.result == Result.DELIVERED:
+                last_success[delivery.target_id] = i
+                failures.pop(delivery.target_id, None)
+            elif outcome.result != Result.GONE:  # `gone` disabled the endpoint
+                failures.setdefault(delivery.target_id, []).append(outcome)
+        if last_success:
+            await WebhookEndpoint.filter(id__in=sorted(last_success), consecutive_failures__gt=0).update(
+                consecutive_failures=0
+            )
+        for endpoint_id, outcomes in failures.items():
+            for outcome in outcomes:
+                await self._failed(endpoint_id, outcome)
+
     async def after_attempt(self, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.result == Result.DELIVERED:
             await WebhookEndpoint.filter(id=delivery.target_id, consecutive_failures__gt=0).update(
@@ -191,11 +251,15 @@ class WebhookChannel:
             return
         if outcome.result == Result.GONE:
             return  # `gone` disabled it
+        await self._failed(delivery.target_id, outcome)
+
+    async def _failed(self, endpoint_id: int, outcome: Outcome) -> None:
+        """One more failed attempt in a row; past the limit the endpoint is disabled."""
         async with atomic():
-            await WebhookEndpoint.filter(id=delivery.target_id, enabled=True).update(
+            await WebhookEndpoint.filter(id=endpoint_id, enabled=True).update(
                 consecutive_failures=F("consecutive_failures") + 1
             )
-            endpoint = await WebhookEndpoint.get_or_none(id=delivery.target_id)
+            endpoint = await WebhookEndpoint.get_or_none(id=endpoint_id)
             if endpoint and endpoint.enabled and endpoint.consecutive_failures >= self.config.failure_limit:
                 await disable(
                     endpoint,
