@@ -58,6 +58,8 @@ class _Prepared:
 
     url: str = ""
     target: Target | None = None
+    # Per checked address, in turn: the pinned URL, Host header and TLS name (`_pinned`), built once.
+    pinned: list[tuple[httpx.URL, dict[str, str], dict[str, str]]] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
     refusal: str = ""
 
@@ -174,7 +176,8 @@ class WebhookChannel:
             return _Prepared(refusal=str(exc))
         if not secrets:
             return _Prepared(refusal="The endpoint has no signing secret.")
-        return _Prepared(url=endpoint.url, target=target, secrets=secrets)
+        pinned = [_pinned(endpoint.url, target, address) for address in target.addresses]
+        return _Prepared(url=endpoint.url, target=target, secrets=secrets, pinned=pinned)
 
     async def send(self, delivery: Delivery) -> Outcome:
         prepared = self._batch.get(delivery.target_id)
@@ -193,7 +196,7 @@ class WebhookChannel:
         client = await self._client_for(target.host)
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                response = await self._post(client, prepared.url, target, body, signed)
+                response = await self._post(client, prepared.pinned, body, signed)
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(Result.RETRY, error=f"No answer within {self.config.timeout_seconds:g} s.")
         except httpx.HTTPError as exc:
@@ -202,16 +205,18 @@ class WebhookChannel:
 
     @staticmethod
     async def _post(
-        client: httpx.AsyncClient, url: str, target: Target, body: bytes, signed: dict[str, str]
+        client: httpx.AsyncClient,
+        pinned: list[tuple[httpx.URL, dict[str, str], dict[str, str]]],
+        body: bytes,
+        signed: dict[str, str],
     ) -> httpx.Response:
         """POST to the checked addresses in turn, until one accepts the connection."""
-        for i, address in enumerate(target.addresses):
-            pinned, host, extensions = _pinned(url, target, address)
+        for i, (url, host, extensions) in enumerate(pinned):
             headers = {**host, "Content-Type": "application/json", **signed}
             try:
-                return await client.post(pinned, content=body, headers=headers, extensions=extensions)
+                return await client.post(url, content=body, headers=headers, extensions=extensions)
             except httpx.ConnectError:
-                if i == len(target.addresses) - 1:
+                if i == len(pinned) - 1:
                     raise
         raise AssertionError("a target has at least one address")
 
