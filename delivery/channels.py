@@ -51,3 +51,14 @@ class BatchAware(Protocol):
     targets' health in a few queries (a webhook batch may hold a hundred attempts)."""
 
     async def after_attempts(self, results: Sequence[tuple[Delivery, Outcome]]) -> None: ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """Optional, beside `Channel`: a channel with `prepare` is given a batch's deliveries of its own
+    before they are sent, to load what their sends share in a few queries (webhook endpoints and
+    their secrets) instead of a few queries per send. What it loads serves that batch only: the
+    worker calls `after_attempts` (or `after_attempt`) once the batch is recorded. A `prepare` that
+    raises is logged and the sends go ahead (loading for themselves)."""
+
+    async def prepare(self, deliveries: Sequence[Delivery]) -> None: ...

@@ -30,7 +30,7 @@ from tortoise.connection import connections
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Min
 
-from delivery.channels import BatchAware, Channel, Outcome, Result
+from delivery.channels import BatchAware, Channel, Outcome, Preparing, Result
 from delivery.config import DeliveryConfig
 from delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
 from delivery.planning import Planner, plan_pending
@@ -225,6 +225,7 @@ class DeliveryWorker:
     async def deliver(self, deliveries: Sequence[Delivery]) -> None:
         """Send each claimed delivery (concurrently, each under the timeout), then record them all."""
         limit = asyncio.Semaphore(self.config.concurrency)
+        await self._prepare(deliveries)
 
         async def send(delivery: Delivery) -> _Sent:
             async with limit:
@@ -240,6 +241,19 @@ class DeliveryWorker:
             by_channel.setdefault(item.delivery.channel, []).append((item.delivery, item.outcome))
         for name, results in by_channel.items():
             await self._after_attempts(self.channels[name], results)
+
+    async def _prepare(self, deliveries: Sequence[Delivery]) -> None:
+        """Let each channel that can (`Preparing`) load what its sends in this batch share."""
+        by_channel: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        for name, batch in by_channel.items():
+            channel = self.channels[name]
+            if isinstance(channel, Preparing):
+                try:
+                    await channel.prepare(batch)
+                except Exception:
+                    log.exception("%s.prepare failed; its sends load for themselves", name)
 
     @staticmethod
     async def _after_attempts(channel: Channel, results: list[tuple[Delivery, Outcome]]) -> None:

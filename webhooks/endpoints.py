@@ -6,6 +6,7 @@ raise `DomainError`s that name the input field at fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,6 +166,17 @@ async def signing_secrets(endpoint_id: int, now: datetime) -> list[str]:
         Q(expires_at=None) | Q(expires_at__gt=now), endpoint_id=endpoint_id
     ).order_by("-created_at", "-id")
     return [row.secret for row in rows]
+
+
+async def signing_secrets_of(endpoint_ids: Sequence[int], now: datetime) -> dict[int, list[str]]:
+    """`signing_secrets` of several endpoints in one query (the worker's batches)."""
+    rows = await WebhookSecret.filter(
+        Q(expires_at=None) | Q(expires_at__gt=now), endpoint_id__in=list(endpoint_ids)
+    ).order_by("endpoint_id", "-created_at", "-id")
+    secrets: dict[int, list[str]] = {}
+    for row in rows:
+        secrets.setdefault(row.endpoint_id, []).append(row.secret)
+    return secrets
 
 
 async def previous_secret_expiry(endpoint_id: int, now: datetime) -> datetime | None:

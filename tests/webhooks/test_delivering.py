@@ -280,3 +280,54 @@ async def test_a_slow_receiver_times_out_without_holding_up_others(
     assert slow.error is not None and "0.5 s" in slow.error
     assert finished == ["fast", "slow"]  # the fast endpoint did not wait for the slow one
     assert waited < 30.0  # given up at the timeout, long before the receiver would answer
+
+
+async def test_a_prepared_batch_sends_with_what_it_loaded_and_then_forgets_it(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """The worker's batches: endpoints and secrets loaded once (`prepare`), each send signed with its
+    own endpoint's secret; once the batch is recorded (`after_attempts`) sends load afresh again."""
+    first_id, first_secret = await registered(client, receiver.url + "/first")
+    second_id, second_secret = await registered(client, receiver.url + "/second")
+    off_id, _ = await registered(client, receiver.url + "/off")
+    await WebhookEndpoint.filter(id=off_id).update(enabled=False, disabled_reason="by hand")
+    batch = [await a_delivery(first_id, 1), await a_delivery(second_id, 2), await a_delivery(off_id, 3)]
+    sender = channel()
+    await sender.prepare(batch)
+    outcomes = [await sender.send(d) for d in batch]
+    assert [o.result for o in outcomes] == [Result.DELIVERED, Result.DELIVERED, Result.FAILED]
+    assert outcomes[2].error is not None and "disabled: by hand" in outcomes[2].error
+    by_path = {r.path: r for r in receiver.received}
+    assert Webhook(first_secret).verify(by_path["/first"].body, by_path["/first"].headers)["data"]["n"] == 1
+    assert (
+        Webhook(second_secret).verify(by_path["/second"].body, by_path["/second"].headers)["data"]["n"] == 2
+    )
+    await sender.after_attempts(list(zip(batch, outcomes, strict=True)))
+
+    await WebhookEndpoint.filter(id=first_id).update(enabled=False, disabled_reason="later")
+    again = await sender.send(batch[0])
+    assert again.result == Result.FAILED and again.error is not None and "later" in again.error
+    await sender.aclose()
+
+
+async def test_a_batch_keeps_endpoint_health_as_its_attempts_one_by_one_would(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    recovers_id, _ = await registered(client, receiver.url)
+    fails_id, _ = await registered(client, receiver.url)
+    await WebhookEndpoint.filter(id=recovers_id).update(consecutive_failures=5)
+    r1, f1, r2, f2, f3 = [
+        await a_delivery(i, n) for n, i in enumerate([recovers_id, fails_id] * 2 + [fails_id])
+    ]
+    retry, ok = Outcome(Result.RETRY, error="down"), Outcome(Result.DELIVERED, status_code=200)
+    sender = channel(failure_limit=3)
+    # Recovers: a failure, then a success (0). Fails: a success, then two failures (2: under the limit).
+    await sender.after_attempts([(r1, retry), (f1, ok), (r2, ok), (f2, retry), (f3, Outcome(Result.FAILED))])
+    assert (await WebhookEndpoint.get(id=recovers_id)).consecutive_failures == 0
+    fails = await WebhookEndpoint.get(id=fails_id)
+    assert (fails.consecutive_failures, fails.enabled) == (2, True)
+    # One more in the next batch reaches the limit: disabled, as one attempt at a time would.
+    await sender.after_attempts([(f3, retry)])
+    fails = await WebhookEndpoint.get(id=fails_id)
+    assert not fails.enabled
+    assert fails.disabled_reason is not None and "3 failed attempts in a row" in fails.disabled_reason
