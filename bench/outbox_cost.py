@@ -9,8 +9,10 @@ Rounds alternate two arms in one process: "outbox", the product as it is, and "n
 submissions with `kernel.outbox.emit` replaced by a no-op for the round (no row written, so nothing
 for the relay to publish or mark). A round's figure is the process's CPU time per submission, its
 quiet tail included (the relay marks rows published after the requests), and the wall-clock median.
-Target (issue 14): the outbox adds at most 10 %. PostgreSQL: the database at BENCH_POSTGRES_URL is
-wiped (default: a local `bench` database, created if missing).
+Target (issue 14): the outbox adds at most 10 %. By default the delivery worker runs elsewhere (as
+with `envcase worker`), so the figure is the outbox's own cost; `--with-worker` runs it in the process
+too, adding what planning notifications and webhooks for each change costs. PostgreSQL: the
+database at BENCH_POSTGRES_URL is wiped (default: a local `bench` database, created if missing).
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ def without_outbox() -> Iterator[None]:
         outbox.emit = real
 
 
-async def measure(url: str, rounds: int, per_round: int, media: Path) -> dict[str, Any]:
+async def measure(url: str, rounds: int, per_round: int, media: Path, with_worker: bool) -> dict[str, Any]:
     await fresh_database(url)
     unlimited = Limits(requests_per_minute=10_000_000, report_submissions_per_hour=10_000_000)
-    settings = bench_settings(url, media).model_copy(update={"limits": unlimited})
+    settings = bench_settings(url, media).model_copy(
+        update={"limits": unlimited, "delivery_worker_in_process": with_worker}
+    )
     rng = random.Random(14)
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(url))
@@ -133,9 +137,9 @@ async def measure(url: str, rounds: int, per_round: int, media: Path) -> dict[st
     }
 
 
-def run_one(url: str, rounds: int, per_round: int) -> dict[str, Any]:
+def run_one(url: str, rounds: int, per_round: int, with_worker: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return asyncio.run(measure(url, rounds, per_round, Path(tmp) / "media"))
+        return asyncio.run(measure(url, rounds, per_round, Path(tmp) / "media", with_worker))
 
 
 def main() -> None:
@@ -145,16 +149,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few submissions only: proves it works")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--submissions", type=int, default=None, help="per arm and round")
+    parser.add_argument("--with-worker", action="store_true", help="the delivery worker in the process too")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one database per process
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 8)
     per_round = args.submissions or (10 if args.quick else 200)
     if args.only:
-        print(json.dumps(run_one(args.only, rounds, per_round)))
+        print(json.dumps(run_one(args.only, rounds, per_round, args.with_worker)))
         return
-    print(f"{rounds} rounds of {per_round} submissions per arm, one at a time; target: outbox/none <= 1.10")
+    worker = "in this process" if args.with_worker else "elsewhere"
+    print(
+        f"{rounds} rounds of {per_round} submissions per arm, one at a time; delivery worker {worker};"
+        " target: outbox/none <= 1.10"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         extra = ["--rounds", str(rounds), "--submissions", str(per_round)]
+        extra += ["--with-worker"] if args.with_worker else []
         for name, figures in each_database(__file__, extra, tmp):
             cpu, wall = figures["cpu_ms"], figures["wall_p50_ms"]
             rounds_text = ", ".join(f"{r:.3f}" for r in figures["round_ratios"])
