@@ -281,3 +281,31 @@ async def test_accounts_that_are_not_fresh_devices_or_not_residents_are_never_ta
     assert refused_chief["userErrors"][0]["code"] == "CONFLICT"
     assert refused_chief["user"] is None
     assert (await gql_data(client, "{ me { id role } }", token=c_token))["me"]["id"] == user_gid(c_id)
+
+
+async def test_a_case_both_phones_reported_counts_the_recovered_resident_once(client, caplog):
+    old_token, a_id, _ = await device(client)
+    await confirm(client, old_token, await verify(client, caplog, old_token))
+    first = await submit_ok(client, old_token, report_input("noise.neighbour", WEST))
+    new_token, _, _ = await device(client)
+    again = await submit_ok(client, new_token, report_input("noise.neighbour", WEST))
+    assert again["case"]["id"] == first["case"]["id"] and again["case"]["reporterCount"] == 2
+    recovered = await confirm(client, new_token, await verify(client, caplog, new_token))
+    assert recovered["accountRecovered"]
+    staff = await demo_sign_in(client, "police.west")
+    case = (await gql_data(client, CASE, {"id": first["case"]["id"]}, token=staff))["node"]
+    assert case["reporterCount"] == 1 and case["reportCount"] == 2
+    assert {r["reporter"] for r in case["reports"]} == {"reporter 1"}
+
+
+async def test_a_deleted_accounts_refresh_token_no_longer_works(client):
+    key = secrets.token_urlsafe(32)
+    tokens = (await gql_data(client, DEVICE_REGISTER, {"input": {"deviceKey": key}}))["deviceRegister"]
+    deleted = (await gql_data(client, DELETE, {"confirm": True}, token=tokens["accessToken"]))[
+        "accountDelete"
+    ]
+    assert deleted["deleted"]
+    refresh = """mutation($t: String!) { tokenRefresh(input: {refreshToken: $t}) {
+      accessToken userErrors { code } } }"""
+    answer = (await gql_data(client, refresh, {"t": tokens["refreshToken"]}))["tokenRefresh"]
+    assert answer["accessToken"] is None and answer["userErrors"][0]["code"] == "UNAUTHENTICATED"
