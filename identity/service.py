@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.exceptions import IntegrityError
 
+from identity import rights
 from identity.config import IdentityConfig
 from identity.models import OtpChallenge, RefreshToken, Role, Session, SignInFailure, User
 from kernel import clock
@@ -366,8 +367,23 @@ async def start_phone_verification(
     return challenge
 
 
-async def confirm_phone(user: User, raw_phone: str, code: str, config: IdentityConfig) -> User:
-    """Attach a verified phone number to the caller. Codes expire, are single-use and allow few attempts."""
+@dataclass(frozen=True)
+class PhoneConfirmation:
+    """The account that now holds the number, and new tokens when this device moved onto it."""
+
+    user: User
+    recovered: Tokens | None = None
+
+
+async def confirm_phone(
+    user: User, raw_phone: str, code: str, config: IdentityConfig, *, end_other_sessions: bool = False
+) -> PhoneConfirmation:
+    """Attach a verified phone number to the caller. Codes expire, are single-use and allow few attempts.
+
+    A number another account holds answers CONFLICT, except account recovery: when the caller is a
+    fresh anonymous device account and the holder an active resident, the code proves the number is
+    the caller's, so the device moves onto the holder's account (`rights.recover_onto`: its reports
+    come along, the throwaway account is retired) and gets a session of the holder's."""
     phone = normalize_phone(raw_phone)
     now = clock.now()
     wrong = DomainError(
@@ -395,6 +411,10 @@ async def confirm_phone(user: User, raw_phone: str, code: str, config: IdentityC
             raise wrong
         holder = await User.get_or_none(phone=phone)
         if holder is not None and holder.id != user.id:
+            if rights.is_fresh_device_account(user) and rights.may_recover(holder):
+                await rights.recover_onto(user, holder, end_other_sessions=end_other_sessions)
+                session = await Session.create(user=holder)
+                return PhoneConfirmation(holder, await _issue(holder, session, config, now=now))
             raise DomainError(
                 ErrorCode.CONFLICT,
                 "This number belongs to another account; sign in with it instead.",
@@ -403,7 +423,7 @@ async def confirm_phone(user: User, raw_phone: str, code: str, config: IdentityC
         user.phone = phone
         user.phone_verified_at = now
         await user.save(update_fields=["phone", "phone_verified_at"])
-    return user
+    return PhoneConfirmation(user)
 
 
 # --- accounts -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from identity import rights
 from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel import clock
@@ -40,13 +41,16 @@ from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
 from kernel.outbox import OutboxRelay
 from media import access as media_access
+from media import account as media_account
 from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
 from media.storage import LocalStorage
+from notifications import account as notifications_account
 from notifications.shortfall import sweep_patrol_shortfall
 from patrols import access as patrols_access
 from reports import access as reports_access
+from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
@@ -232,9 +236,17 @@ def register_photo_holders() -> None:
     media_access.register_holder("patrols", patrols_access.photo_standings)
 
 
+def register_account_parts() -> None:
+    """Residents' rights: what each domain exports, erases and moves of an account (identity.rights)."""
+    rights.register_part("reports", reports_account.PART)
+    rights.register_part("photos", media_account.PART)
+    rights.register_part("notifications", notifications_account.PART)
+
+
 def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     register_photo_holders()
+    register_account_parts()
     identity = identity_config(settings)
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     services = Services(settings=settings, events=events, media=photo_intake(settings))

@@ -34,6 +34,16 @@ class PhoneVerificationStartInput:
 class PhoneVerificationConfirmInput:
     phone: str
     code: str
+    sign_out_other_devices: bool = strawberry.field(
+        default=False,
+        description="When this recovers an account on a new device: also end the sessions of the "
+        "account's other devices (the old phone). By default they stay signed in.",
+    )
+
+
+@strawberry.input
+class AccountDeleteInput:
+    confirm: bool = strawberry.field(description="Must be true: deleting an account cannot be undone.")
 
 
 @strawberry.input

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from identity import service
+from identity import rights, service
 from identity.models import Role
 from kernel.errors import invalid
 from reports import access as reports_access
 from schema.context import Info
 from schema.errors import UserError, payload_mutation
 from schema.identity.inputs import (
+    AccountDeleteInput,
     DeviceRegisterInput,
     PhoneVerificationConfirmInput,
     PhoneVerificationStartInput,
@@ -64,6 +65,25 @@ class PhoneVerificationStartPayload:
 class UserPayload:
     user: UserNode | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+    account_recovered: bool = strawberry.field(
+        default=False,
+        description="phoneVerificationConfirm only: true when this device moved onto the account that "
+        "already held the number (account recovery). The tokens below then replace the caller's, whose "
+        "session has ended.",
+    )
+    access_token: str | None = strawberry.field(
+        default=None, description="The recovered account's new access token (account recovery only)."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None, description="The recovered account's new refresh token (account recovery only)."
+    )
+    expires_in: int | None = strawberry.field(default=None, description="Seconds the access token lives.")
+
+
+@strawberry.type
+class AccountDeletePayload:
+    deleted: bool = False
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -101,8 +121,29 @@ class IdentityMutation:
         self, info: Info, input: PhoneVerificationConfirmInput
     ) -> UserPayload:
         principal = info.context.require_principal()
-        user = await service.confirm_phone(principal.user, input.phone, input.code, info.context.identity)
-        return UserPayload(user=UserNode.from_model(user))
+        confirmed = await service.confirm_phone(
+            principal.user,
+            input.phone,
+            input.code,
+            info.context.identity,
+            end_other_sessions=input.sign_out_other_devices,
+        )
+        payload = UserPayload(user=UserNode.from_model(confirmed.user))
+        if confirmed.recovered is not None:
+            payload.account_recovered = True
+            payload.access_token = confirmed.recovered.access_token
+            payload.refresh_token = confirmed.recovered.refresh_token
+            payload.expires_in = confirmed.recovered.expires_in
+        return payload
+
+    @payload_mutation(
+        "Delete the caller's resident account: personal data cleared, sessions ended; the reports stay "
+        "in their cases, anonymized. Cannot be undone."
+    )
+    async def account_delete(self, info: Info, input: AccountDeleteInput) -> AccountDeletePayload:
+        principal = info.context.require_principal()
+        await rights.delete_account(principal.user, input.confirm)
+        return AccountDeletePayload(deleted=True)
 
     @payload_mutation("Create a staff, dispatcher, chief or admin account. Admins only.")
     async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import strawberry
+from typing import cast
 
-from identity import access
+import strawberry
+from strawberry.scalars import JSON
+
+from identity import access, rights
 from identity.models import Role
 from reports import access as reports_access
 from schema.context import Info
@@ -18,6 +21,14 @@ class IdentityQuery:
     def me(self, info: Info) -> UserNode | None:
         principal = info.context.principal
         return UserNode.from_model(principal.user) if principal else None
+
+    @strawberry.field(
+        description="Everything the signed-in resident has here, as one JSON document: account fields, "
+        "notification preferences and inbox, their own reports with their cases' timelines, their "
+        "photos. Residents only; there is no way to ask for anyone else's."
+    )
+    async def my_data_export(self, info: Info) -> JSON:
+        return cast(JSON, await rights.export_account(info.context.require_user()))
 
     @strawberry.field(description="Signed-in accounts, newest first. Admins only.")
     async def users(
