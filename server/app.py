@@ -260,6 +260,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(OutboxRelay(services.events).run)
             if deliveries is not None:  # else `python -m server worker` runs it
+                log.info("delivery worker in this process (channels: %s)", ", ".join(deliveries.channels))
                 tasks.start_soon(deliveries.run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
