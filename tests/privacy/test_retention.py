@@ -308,13 +308,15 @@ async def test_a_run_stopped_midway_and_run_again_ends_as_one_full_run(client, s
 def test_the_policy_file_is_validated_when_loaded(tmp_path: Path) -> None:
     shipped = load_policy()
     assert set(shipped.periods) == set(DataKind) and shipped.batch_size > 0
-    good = {"periods_days": {kind.value: 30 for kind in DataKind}}
+    periods: dict[str, Any] = {kind.value: 30 for kind in DataKind}
+    good: dict[str, Any] = {"periods_days": periods}
     assert parse_policy(good).periods[DataKind.ACCESS_LOG] == timedelta(days=30)
+    bad: Any
     for bad in (
-        {"periods_days": {**good["periods_days"], "photo_exif": 0}},
-        {"periods_days": {**good["periods_days"], "photo_exif": "1y"}},
-        {"periods_days": {k: v for k, v in good["periods_days"].items() if k != "access_log"}},
-        {"periods_days": {**good["periods_days"], "typo": 3}},
+        {"periods_days": {**periods, "photo_exif": 0}},
+        {"periods_days": {**periods, "photo_exif": "1y"}},
+        {"periods_days": {k: v for k, v in periods.items() if k != "access_log"}},
+        {"periods_days": {**periods, "typo": 3}},
         {**good, "batch_size": 0},
         {**good, "extra": 1},
         [],
