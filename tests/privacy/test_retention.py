@@ -4,6 +4,7 @@ case log identical; a run stopped midway and run again ends as one full run, ano
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -327,3 +328,18 @@ def test_the_policy_file_is_validated_when_loaded(tmp_path: Path) -> None:
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(RetentionPolicyError, match="not valid JSON"):
         load_policy(broken)
+
+
+async def test_two_runs_at_once_anonymize_each_row_once(client, settings):
+    h = await seed(client, settings)
+    events_before = await events()
+    at(datetime.now(UTC))
+    one, two = await asyncio.gather(
+        run_retention(POLICY, storage(settings)), run_retention(POLICY, storage(settings))
+    )
+    # Both went over the same rows; each row's conditional update matched in one of them only.
+    for kind, expected in ((DataKind.REPORT_PERSONAL, 2), (DataKind.CLOSED_CASE_PERSONAL, 1)):
+        assert one.rows.get(kind, 0) + two.rows.get(kind, 0) == expected
+    await assert_nothing_personal_past_its_period(h, settings)
+    await assert_recent_untouched(h, settings)
+    assert await events() == events_before
