@@ -92,6 +92,7 @@ class Tally:
     rows: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     longest_transaction_s: float = 0.0
+    longest_by_kind: dict[str, float] = field(default_factory=dict)  # seconds, per kind
     files: int = 0
     complete: bool = True  # false when the batch limit stopped the run before the end
 
@@ -132,6 +133,7 @@ class Batches:
             self.tally.batches += 1
             self.tally.add(kind, rows)
             self.tally.longest_transaction_s = max(self.tally.longest_transaction_s, seconds)
+            self.tally.longest_by_kind[kind] = max(self.tally.longest_by_kind.get(kind, 0.0), seconds)
 
 
 class Stopwatch:
