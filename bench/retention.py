@@ -105,6 +105,16 @@ async def seed(count: int) -> None:
         await conn.execute_script("ANALYZE cases; ANALYZE reports")
 
 
+def spread(seconds: list[float], name: str) -> dict[str, float]:
+    """Median and 99th percentile of a kind's batch transactions, and how many took over 100 ms."""
+    ordered = sorted(seconds) or [0.0]
+    return {
+        f"{name}_p50_ms": ordered[len(ordered) // 2] * 1000,
+        f"{name}_p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        f"{name}_over_100ms": float(sum(s > 0.1 for s in ordered)),
+    }
+
+
 async def measure(url: str, count: int, media: Path, batch_size: int | None) -> dict[str, float]:
     await fresh_database(url)
     async with TortoiseContext() as ctx:
@@ -132,6 +142,7 @@ async def measure(url: str, count: int, media: Path, batch_size: int | None) -> 
             # The batches that write `cases` (the reports' batches only read it).
             "longest_cases_tx_ms": tally.longest_by_kind.get("closed_case_personal", 0.0) * 1000,
             "longest_reports_tx_ms": tally.longest_by_kind.get("report_personal", 0.0) * 1000,
+            **spread(tally.durations.get("closed_case_personal", []), "cases"),
         }
 
 
@@ -157,7 +168,9 @@ def main() -> None:
                 f"{name:10s} seeded in {f['seed_s']:.0f} s; run {f['run_s']:.1f} s "
                 f"({f['rows_per_s']:,.0f} rows/s: reports + cases), {f['batches']:.0f} batches of "
                 f"{f['batch_size']:.0f}; longest transaction writing cases "
-                f"{f['longest_cases_tx_ms']:.1f} ms, writing reports {f['longest_reports_tx_ms']:.1f} ms"
+                f"{f['longest_cases_tx_ms']:.1f} ms (median {f['cases_p50_ms']:.1f}, "
+                f"p99 {f['cases_p99_ms']:.1f}, {f['cases_over_100ms']:.0f} over 100 ms), "
+                f"writing reports {f['longest_reports_tx_ms']:.1f} ms"
             )
 
 

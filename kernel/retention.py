@@ -93,6 +93,7 @@ class Tally:
     batches: int = 0
     longest_transaction_s: float = 0.0
     longest_by_kind: dict[str, float] = field(default_factory=dict)  # seconds, per kind
+    durations: dict[str, list[float]] = field(default_factory=dict)  # every batch's seconds, per kind
     files: int = 0
     complete: bool = True  # false when the batch limit stopped the run before the end
 
@@ -134,6 +135,7 @@ class Batches:
             self.tally.add(kind, rows)
             self.tally.longest_transaction_s = max(self.tally.longest_transaction_s, seconds)
             self.tally.longest_by_kind[kind] = max(self.tally.longest_by_kind.get(kind, 0.0), seconds)
+            self.tally.durations.setdefault(kind, []).append(seconds)
 
 
 class Stopwatch:
