@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from identity.models import Role, User
@@ -32,7 +33,17 @@ from reports.models import Case
 # The account anonymized reports point at: inactive, with no phone, password or device key.
 RETIRED_REPORTER_USERNAME = "retention:retired-reporter"
 
-_ENDED = "((c.status = ? AND c.closed_at < ?) OR (c.status IN (?, ?) AND c.status_changed_at < ?))"
+_ENDED = (
+    "(({plus}c.status = ? AND c.closed_at < ?) OR ({plus}c.status IN (?, ?) AND c.status_changed_at < ?))"
+)
+
+
+def _ended(conn: BaseDBAsyncClient) -> str:
+    """The ended-case condition. SQLite would answer it from the status index, reading every ended case
+    for each batch; a unary plus keeps it to the primary-key range the batch walks (PostgreSQL's
+    planner picks that range by itself, and has no unary plus for text)."""
+    return _ENDED.format(plus="+" if conn.capabilities.dialect == "sqlite" else "")
+
 
 # A report's place becomes its case's public place.
 _PUBLIC_LAT = "(SELECT public_latitude FROM cases WHERE cases.id = reports.case_id)"
@@ -67,7 +78,7 @@ async def anonymize_reports(policy: RetentionPolicy, now: datetime, batches: Bat
         select = qmarks(
             conn,
             "SELECT r.id FROM reports r JOIN cases c ON c.id = r.case_id "
-            f"WHERE r.id > ? AND r.anonymized_at IS NULL AND {_ENDED} ORDER BY r.id LIMIT ?",
+            f"WHERE r.id > ? AND r.anonymized_at IS NULL AND {_ended(conn)} ORDER BY r.id LIMIT ?",
         )
         _, rows = await conn.execute_query(select, [after, *_ended_params(cutoff), policy.batch_size])
         ids = [row[0] for row in rows]
@@ -104,7 +115,7 @@ async def anonymize_cases(policy: RetentionPolicy, now: datetime, batches: Batch
         nonlocal after
         select = qmarks(
             conn,
-            f"SELECT c.id FROM cases c WHERE c.id > ? AND c.anonymized_at IS NULL AND {_ENDED} "
+            f"SELECT c.id FROM cases c WHERE c.id > ? AND c.anonymized_at IS NULL AND {_ended(conn)} "
             "ORDER BY c.id LIMIT ?",
         )
         _, rows = await conn.execute_query(select, [after, *_ended_params(cutoff), policy.batch_size])
