@@ -32,6 +32,8 @@ class User(Model):
     device_key_hash = fields.CharField(max_length=64, unique=True, null=True)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When retention removed the phone number of this account, unused past its period (identity.retention).
+    phone_removed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "users"

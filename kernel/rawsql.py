@@ -18,6 +18,14 @@ def placeholders(conn: BaseDBAsyncClient, count: int, start: int = 1) -> list[st
     return ["?"] * count
 
 
+def qmarks(conn: BaseDBAsyncClient, sql: str) -> str:
+    """`sql` written with `?` marks, in the connection's dialect (PostgreSQL numbers them)."""
+    if conn.capabilities.dialect != "postgres":
+        return sql
+    parts = sql.split("?")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
+
+
 async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows of `sql`, whose parameters are written `{}` (turned into the dialect's placeholders)."""
     marks = placeholders(conn, sql.count("{}"))

@@ -44,6 +44,11 @@ class Photo(Model):
     # Derivatives are served to anyone only once what the photo belongs to is public.
     public = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Retention (media.retention): when the EXIF columns were cleared; when the original was given up
+    # (no longer served), and when its file was then removed from storage (after that commit).
+    exif_removed_at = fields.DatetimeField(null=True)
+    original_removed_at = fields.DatetimeField(null=True)
+    original_file_removed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "photos"

@@ -85,7 +85,9 @@ async def derivative_for(viewer: Principal | None, key: str) -> Derivative | Non
 async def original_for(viewer: Principal | None, photo_id: int) -> tuple[Photo, str] | None:
     """The evidence original (photo, storage key), if the viewer may download it."""
     photo = await access.original_photo(viewer, photo_id)
-    return (photo, original_key(photo)) if photo else None
+    if photo is None or photo.original_removed_at is not None:  # given up by retention (media.retention)
+        return None
+    return photo, original_key(photo)
 
 
 # --- expiry ---------------------------------------------------------------------------------------

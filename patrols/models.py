@@ -150,6 +150,8 @@ class Patrol(Model):
     late_upload = fields.BooleanField(default=False)  # points arrived more than a day after the finish
     metrics_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When retention deleted its track points (patrols.retention); the metrics above stay.
+    track_removed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "patrols"

@@ -181,6 +181,8 @@ class Case(Model):
         "models.Case", related_name="merged_cases", null=True, on_delete=fields.RESTRICT
     )
     merged_into_id: int | None
+    # When retention removed its personal details (summary, notes, exact place): see reports.retention.
+    anonymized_at = fields.DatetimeField(null=True)
     last_reported_at = fields.DatetimeField()
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -237,6 +239,8 @@ class Report(Model):
     # Where a non-resident report came from, e.g. the patrol, observation and area of a hand-off.
     origin: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
+    # When retention removed its reporter's personal fields (see reports.retention); never changed after.
+    anonymized_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "reports"

@@ -1,6 +1,6 @@
 """The `envcase` command (also `python -m server`).
 
-Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox.
+Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention.
 """
 
 from __future__ import annotations
@@ -176,6 +176,23 @@ def cmd_prune_outbox(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
+    from kernel.retention import RetentionPolicyError, load_policy
+    from media.storage import LocalStorage
+    from server.retention import run_retention
+
+    try:
+        policy = load_policy(settings.retention_policy_path)
+    except (RetentionPolicyError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+
+    async def work() -> None:
+        tally = await run_retention(policy, LocalStorage(settings.media_root), max_batches=args.max_batches)
+        print(tally)
+
+    asyncio.run(_with_db(settings, work))
+
+
 def cmd_schema(settings: Settings, _: argparse.Namespace) -> None:
     from schema import build_schema
 
@@ -214,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         "prune-outbox",
         help="delete old relayed and planned outbox rows and old finished deliveries (cron-safe)",
     )
+    retention = sub.add_parser(
+        "retention",
+        help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
+    )
+    retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
     sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -227,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         "seed-demo": cmd_seed_demo,
         "sweep-media": cmd_sweep_media,
         "escalate": cmd_escalate,
+        "retention": cmd_retention,
         "schema": cmd_schema,
     }
     commands[args.command](settings, args)

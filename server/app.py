@@ -40,6 +40,7 @@ from kernel.database import connection_loss_reported
 from kernel.errors import DomainError, ErrorCode
 from kernel.events import EventBus, LocalEventBus
 from kernel.outbox import OutboxRelay
+from kernel.retention import load_policy
 from media import access as media_access
 from media import account as media_account
 from media.config import MediaConfig
@@ -63,6 +64,7 @@ from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
 from server.redis_bus import RedisEventBus
+from server.retention import run_retention
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -253,6 +255,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     graphql = AppGraphQL(settings, identity, services)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
+    # Loaded (and validated) here, so a malformed retention file stops the app before it serves.
+    retention_policy = load_policy(settings.retention_policy_path)
 
     @asynccontextmanager
     async def background(app: Starlette) -> AsyncIterator[None]:
@@ -269,6 +273,10 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 quiet = timedelta(days=settings.feedback_quiet_days)
                 deadline_sweep = lambda: sweep_deadlines(clock.now(), quiet)  # noqa: E731
                 tasks.start_soon(run_every, settings.deadline_sweep_seconds, "deadline sweep", deadline_sweep)
+            if settings.retention_sweep_seconds > 0:
+                storage = services.media.storage
+                retention = lambda: run_retention(retention_policy, storage)  # noqa: E731
+                tasks.start_soon(run_every, settings.retention_sweep_seconds, "retention", retention)
             if settings.patrol_shortfall_sweep_seconds > 0:
                 days_before = settings.patrol_shortfall_days_before
                 shortfall = lambda: sweep_patrol_shortfall(clock.now(), days_before)  # noqa: E731

@@ -130,6 +130,10 @@ class Settings(_FromEnvironment):
     feedback_quiet_days: float = Field(7.0, ge=0, validation_alias="FEEDBACK_QUIET_DAYS")
     # > 0: this process also runs the escalation pass that often
     deadline_sweep_seconds: int = Field(0, validation_alias="DEADLINE_SWEEP_SECONDS")
+    # > 0: this process also runs the retention job (docs/privacy.md, Retention) that often
+    retention_sweep_seconds: int = Field(0, ge=0, validation_alias="RETENTION_SWEEP_SECONDS")
+    # the city's retention periods (kernel/data/retention.json shape); None: the shipped ones
+    retention_policy_path: Path | None = Field(None, validation_alias="RETENTION_POLICY_PATH")
     # the city's own message templates (notifications/data/templates.json shape); None: the shipped ones
     notification_templates_path: Path | None = Field(None, validation_alias="NOTIFICATION_TEMPLATES_PATH")
     # > 0: this process also runs the patrol shortfall pass that often
