@@ -107,6 +107,10 @@ def start(server: Server, url: str, data: Path) -> None:
         "DATABASE_URL": url,
         "DATA_DIR": str(data),
         **PRODUCTION_SERVER_ENV,
+        # Two servers share one SQLite file here, which a deployment never does: a delivery worker in
+        # each would add its planning writes to the lock contention ("database is locked"), and it is
+        # not what is compared.
+        "DELIVERY_WORKER_IN_PROCESS": "false",
         "LOG_LEVEL": "warning",
     }
     pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
