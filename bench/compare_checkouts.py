@@ -6,8 +6,10 @@
 
 Each revision (a git revision, checked out into a temporary worktree, or `.` for this working tree)
 runs as its own uvicorn worker (pinned to CPU 1 where `taskset` exists; the load generator runs on
-CPU 0), both against one seeded SQLite database (the demo city plus bulk-loaded cases, as
-`bench/queue_page.py` seeds them, with this checkout's migrations). A round measures each path on
+CPU 0), each against its own copy of one seeded SQLite database (the demo city plus bulk-loaded
+cases, as `bench/queue_page.py` seeds them, with this checkout's migrations): two processes never
+share a SQLite file in a deployment, and writes of one would fail the other's with "database is
+locked". A round measures each path on
 each server in turn, one request at a time, and reads the server's CPU time (user + system, from
 /proc) around the requests; rounds alternate which revision goes first. Paths:
 
@@ -28,6 +30,7 @@ import os
 import random
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,9 +111,7 @@ def start(server: Server, url: str, data: Path) -> None:
         "DATABASE_URL": url,
         "DATA_DIR": str(data),
         **PRODUCTION_SERVER_ENV,
-        # Two servers share one SQLite file here, which a deployment never does: a delivery worker in
-        # each would add its planning writes to the lock contention ("database is locked"), and it is
-        # not what is compared.
+        # Deliveries are not what is compared; without a worker the two servers do the same work.
         "DELIVERY_WORKER_IN_PROCESS": "false",
         "LOG_LEVEL": "warning",
     }
@@ -120,6 +122,13 @@ def start(server: Server, url: str, data: Path) -> None:
         cwd=server.checkout,
         env=env,
     )  # fmt: skip
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """A consistent copy (SQLite's backup API includes what is still in the WAL)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
 
 
 async def wait_ready(client: httpx.AsyncClient) -> None:
@@ -225,14 +234,18 @@ def main() -> None:
     try:
         servers[0].checkout = checkout(args.before, tmp / "before")
         servers[1].checkout = checkout(args.after, tmp / "after")
-        url = f"sqlite://{tmp / 'bench.sqlite3'}"
-        busy = asyncio.run(prepare(url, args.cases))
+        seeded = tmp / "bench.sqlite3"
+        busy = asyncio.run(prepare(f"sqlite://{seeded}", args.cases))
         from strawberry.relay import to_base64
 
         if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {0})
         for server in servers:
-            start(server, url, tmp / f"data-{server.name}")
+            start(
+                server,
+                f"sqlite://{copy_database(seeded, tmp / f'{server.name}.sqlite3')}",
+                tmp / f"data-{server.name}",
+            )
         print(
             f"server CPU per request: before {args.before} against after {args.after}, {args.rounds} rounds "
             f"of {args.requests} requests per path; {args.cases:,} cases; load {os.getloadavg()}",
