@@ -48,7 +48,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 
 # The queue page's seeding, query and sign-in come from its own script (imported by name: mypy sees each
 # bench script as a top-level module, so a static import would name one file twice).
@@ -258,8 +258,7 @@ def main() -> None:
     finally:
         for server in servers:
             if server.process is not None:
-                server.process.terminate()
-                server.process.wait(timeout=20)
+                stop(server.process)
             if server.checkout != ROOT and server.checkout.exists():
                 subprocess.run(
                     ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(server.checkout)]

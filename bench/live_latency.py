@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 from server.seed import load_demo_city  # noqa: E402
 
 REGISTER = "mutation($i: DeviceRegisterInput!) { deviceRegister(input: $i) { accessToken } }"
@@ -187,8 +187,7 @@ def main() -> None:
                 flush=True,
             )
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server)
 
         redis = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
         database = postgres_url()
@@ -208,8 +207,7 @@ def main() -> None:
             print(f"two processes via Redis ({engine}): {summary(latencies)}")
         finally:
             for process in (first, second):
-                process.terminate()
-                process.wait(30)
+                stop(process)
 
 
 if __name__ == "__main__":

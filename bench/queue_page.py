@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
@@ -380,8 +380,7 @@ async def measure(url: str, count: int, quick: bool, tmp: Path) -> dict[str, Any
             figures["req_per_s_16"] = await throughput(api, 1.5 if quick else 5)
     finally:
         await raw.close()
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     return {"cases": count, **figures}
 
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise import Tortoise  # noqa: E402
 
 from bench.support.postgres import reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 from kernel import clock  # noqa: E402
 from kernel.geo import LatLon  # noqa: E402
 from media.models import Photo  # noqa: E402
@@ -370,8 +370,7 @@ def main() -> None:
         asyncio.run(wait_ready(base))
         result = asyncio.run(http_run(base, url, sizes, rng))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
     engine = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(
         f"HTTP submitReport on {engine}, 1 worker, {sizes.concurrency} clients, {sizes.cases:,} cases: "

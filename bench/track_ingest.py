@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise import Tortoise  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
+from bench.support.runner import stop  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from patrols import compliance  # noqa: E402
 from patrols.access import Viewer  # noqa: E402
@@ -230,8 +231,7 @@ async def run(db: str, quick: bool, batch: int) -> None:
                     await asyncio.sleep(0.1)
             await report(client, db, quick, chiefs, per_chief, batch)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
         await Tortoise.close_connections()
 
 

@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 
 TARGET_PER_SECOND = 300
 WORKERS = 2
@@ -350,8 +350,7 @@ def measure(url: str, endpoints: int, cases: int, delay_ms: float, limit: float)
                 w.send_signal(signal.SIGTERM)
             for w in workers:
                 w.wait(30)
-            receiver.terminate()
-            receiver.wait(30)
+            stop(receiver)
     counts = asyncio.run(statuses(url))
     window = finished - stats["first"]
     busy = (busy_end[0] - busy_start[0]) / max(busy_end[1] - busy_start[1], 1) * (os.cpu_count() or 1)

@@ -33,6 +33,18 @@ PRODUCTION_SERVER_ENV = {
 }
 
 
+def stop(process: subprocess.Popen[bytes], grace: float = 60) -> None:
+    """Stop a server or worker the benchmark started: SIGTERM, then SIGKILL if it is still shutting down
+    after `grace` seconds (a loaded CI machine once took more than 10 s). The figures are already taken."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        print(f"process {process.pid} still running {grace:.0f} s after SIGTERM; killed", file=sys.stderr)
+        process.kill()
+        process.wait()
+
+
 def each_database(script: str, args: Sequence[str], tmp: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(database name, the figures its child process printed), SQLite first."""
     urls = {"SQLite": f"sqlite://{tmp}/bench.sqlite3", "PostgreSQL": postgres_url()}
