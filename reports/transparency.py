@@ -56,6 +56,7 @@ class PublicHandling:
 
 
 def _day(moment: datetime | None) -> date | None:
+    """The day of `moment` in the city's timezone."""
     return None if moment is None else moment.astimezone(working_calendar().tz).date()
 
 
@@ -64,8 +65,7 @@ def public_handling(case: Case) -> PublicHandling | None:
     if not access.visible_public_cases(None, [case]):
         return None
     status = Status(case.status)
-    received_on = _day(case.created_at)
-    assert received_on is not None  # created_at is never null
+    received_on = case.created_at.astimezone(working_calendar().tz).date()
     assigned_on = _day(case.dispatched_at)
     resolved_on = _day(case.resolved_at) if status in RESOLVED else None
     closed_on = _day(case.closed_at) if status is Status.CLOSED else None
@@ -83,7 +83,8 @@ def public_handling(case: Case) -> PublicHandling | None:
         )  # fmt: skip
         summary = f"Resolved on {resolved_on.isoformat()}{deadline}." if resolved_on else "Resolved."
         if case.rework_count:
-            summary += f" Reworked {case.rework_count} time{'s' if case.rework_count > 1 else ''} first."
+            times = "once" if case.rework_count == 1 else f"{case.rework_count} times"
+            summary += f" Sent back for rework {times} before."
         if status is Status.VERIFIED:
             summary += " The result was checked."
         if closed_on is not None:
