@@ -75,10 +75,12 @@ async def seeded(client: httpx.AsyncClient) -> Seeded:
           in the city; due Tue 10 Mar: late); rated 4 on Wed 1 Apr 09:00
     K     P, routed Thu 5 Mar 10:00, rejected by the dispatcher 11:00: not public (P still received it)
     T     outside every jurisdiction Thu 5 Mar 12:00: TRIAGE, never routed, not public
+    L     P, routed Fri 10 Apr 10:00, accepted and started 10:30: IN_PROGRESS
+    J     disputed by its resident on Wed 15 Apr 10:00: REOPENED
     """
     staff = ("police.west", "sanitation.staff", "dispatcher")
     city = City(client, {name: await demo_sign_in(client, name) for name in staff})
-    j, g, h, i, k, t = [(await resident(client))[0] for _ in range(6)]
+    j, g, h, i, k, t, l_ = [(await resident(client))[0] for _ in range(7)]
     cases: dict[str, str] = {}
 
     at(2026, 2, 27, 10)
@@ -127,6 +129,14 @@ async def seeded(client: httpx.AsyncClient) -> Seeded:
     at(2026, 4, 2, 10)
     await city.rate(h, cases["H"], 2)
 
+    at(2026, 4, 10, 10)
+    cases["L"] = await city.open(l_, "noise.neighbour", 5)
+    at(2026, 4, 10, 10, 30)
+    await city.step("police.west", cases["L"], "ACCEPT")
+    await city.step("police.west", cases["L"], "START")
+    at(2026, 4, 15, 10)
+    await city.step(j, cases["J"], "DISPUTE", reason="Still loud")
+
     # Personal details that must never reach the public: a reporter's phone number.
     reporter = await Report.get(case_id=db_id(cases["G"]))
     await User.filter(id=reporter.reporter_id).update(phone=PHONE)
@@ -169,9 +179,10 @@ async def test_monthly_figures_match_the_hand_computed_ones(
         **ZERO, "received": 3, "resolved": 2, "resolutions": 2, "resolvedOnTime": 1, "onTimeResolutionRate": 0.5,
     }  # fmt: skip
     assert table["2026-03", "sanitation"] == {**ZERO, "received": 1}
-    # April: ratings 5 (G) and 2 (H) for P; I resolved late at 06:00 on 1 April, city time, rated 4.
+    # April: L received; ratings 5 (G) and 2 (H) for P; I resolved late at 06:00 on 1 April, city
+    # time, rated 4. J's dispute takes nothing back from February.
     assert table["2026-04", "police-west"] == {
-        **ZERO, "ratings": 2, "ratingAverage": 3.5, "satisfactionRate": 0.5,
+        **ZERO, "received": 1, "ratings": 2, "ratingAverage": 3.5, "satisfactionRate": 0.5,
     }  # fmt: skip
     assert table["2026-04", "sanitation"] == {
         **ZERO, "resolved": 1, "resolutions": 1, "onTimeResolutionRate": 0.0,
@@ -233,7 +244,20 @@ async def test_public_case_handling(client: httpx.AsyncClient, seeded: Seeded) -
         {"b": bbox},
     )
     references = {e["node"]["reference"] for e in listed["publicCases"]["edges"]}
-    assert g["reference"] in references and len(references) == 4  # J G H I
+    assert g["reference"] in references and len(references) == 5  # J G H I L
+
+    # Open cases say where they stand, and a reopened one is no longer resolved.
+    in_progress = await public("L")
+    assert in_progress is not None and in_progress["statusNotes"] == (
+        "Received on 2026-04-10. Assigned to the responsible department on 2026-04-10. "
+        "Being handled by the responsible department."
+    )
+    assert (in_progress["resolvedOn"], in_progress["resolvedOnTime"], in_progress["resolutionSummary"]) == (
+        None, None, None
+    )  # fmt: skip
+    reopened = await public("J")
+    assert reopened is not None and (reopened["status"], reopened["resolvedOn"]) == ("REOPENED", None)
+    assert reopened["statusNotes"].endswith("Reopened for further work on 2026-04-15.")
 
 
 async def test_nothing_personal_in_the_public_output(client: httpx.AsyncClient, seeded: Seeded) -> None:
