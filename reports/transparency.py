@@ -25,7 +25,7 @@ from reports.models import Case
 from reports.store import working_calendar
 
 MAX_MONTHS = 24  # one question covers at most two years: 24 months of statements
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits: \d takes any script's
 
 RESOLVED = (Status.RESOLVED, Status.VERIFIED, Status.CLOSED)
 # What the public is told a case is waiting for, by status (resolved ones get their outcome instead).

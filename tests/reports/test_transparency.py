@@ -280,6 +280,7 @@ async def test_nothing_personal_in_the_public_output(client: httpx.AsyncClient, 
         ("", "2026-04", "fromMonth"),
         ("2026-03-01", "2026-04", "fromMonth"),
         ("0000-01", "2026-04", "fromMonth"),
+        ("\uff12\uff10\uff12\uff16-03", "2026-04", "fromMonth"),  # full-width digits
         ("2026-03", "2026-00", "toMonth"),
         ("2026-04", "2026-03", "toMonth"),  # the end before the start
         ("2024-01", "2026-01", "toMonth"),  # 25 months
@@ -293,6 +294,8 @@ async def test_bad_months_are_refused(client: httpx.AsyncClient, start: str, end
 
 async def test_odd_requests_get_typed_errors(client: httpx.AsyncClient) -> None:
     assert len(await transparency(client, "2024-02", "2026-01")) > 0  # 24 months: the most allowed
+    for edge in ("1900-01", "2999-12"):  # the first and last months anyone may ask about
+        assert {figures(r)["received"] for r in await transparency(client, edge, edge)} == {0}
     too_long = await gql(client, TRANSPARENCY, {"from": "2026-03" * 100, "to": "2026-04"})
     assert too_long["errors"][0]["extensions"]["code"] == "INVALID"
     missing = await gql(client, '{ transparency(fromMonth: "2026-03") { month } }')
