@@ -1,4 +1,5 @@
-"""Benchmark: managers' case statistics for one month of 100,000 cases, as a domain call and over HTTP.
+"""Benchmark: managers' case statistics for one month of 100,000 cases, as a domain call and over HTTP;
+and the public `transparency` query (per department and month) over the same history.
 
     python bench/case_statistics.py            # SQLite, then PostgreSQL (BENCH_POSTGRES_URL) if reachable
     python bench/case_statistics.py --quick    # a CI smoke run (seconds)
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from strawberry import relay  # noqa: E402
 from tortoise.backends.base.client import BaseDBAsyncClient  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
@@ -51,6 +53,8 @@ MONTHS = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1))  # the month bef
 STATISTICS = """query($input: CaseStatisticsInput!) { caseStatistics(input: $input) {
   total department { code } received accepted returned resolved closed reopened onTimeAcceptanceRate
   onTimeResolutionRate handlingHoursMedian handlingHoursP90 satisfactionRate overdueNow } }"""
+TRANSPARENCY = """query($from: String!, $to: String!) { transparency(fromMonth: $from, toMonth: $to) {
+  month department { id } received resolved resolvedOnTime ratingAverage satisfactionRate } }"""
 SIGN_IN = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }"
 HOUR = timedelta(hours=1)
 
@@ -245,6 +249,25 @@ async def measure(url: str, per_month: int, rounds: int, media: Path) -> dict[st
                 assert rows[-1]["received"] == total.received, response.text
 
             figures["http_by_department"] = await timed(over_http, rounds)
+
+            # The public figures are the managers' ones per month: March's rows must agree.
+            by_department = {r.department_id: r for r in (await case_statistics(dispatcher, query))[:-1]}
+
+            def public(start: str, end: str) -> Callable[[], Awaitable[None]]:
+                async def ask() -> None:
+                    variables = {"from": start, "to": end}
+                    response = await client.post(
+                        "/graphql", json={"query": TRANSPARENCY, "variables": variables}
+                    )
+                    for row in response.json()["data"]["transparency"]:
+                        if row["month"] == "2026-03" and row["received"]:
+                            department_id = int(relay.GlobalID.from_id(row["department"]["id"]).node_id)
+                            assert row["received"] == by_department[department_id].received, row
+
+                return ask
+
+            figures["http_transparency_3_months"] = await timed(public("2026-02", "2026-04"), rounds)
+            figures["http_transparency_24_months"] = await timed(public("2024-05", "2026-04"), rounds)
     return figures
 
 

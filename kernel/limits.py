@@ -51,6 +51,8 @@ TEXT_KINDS: dict[str, str] = {
     "jurisdictionCode": "short",
     "phone": "short",
     "month": "short",
+    "fromMonth": "short",
+    "toMonth": "short",
     "region": "short",
     "password": "secret",
     "url": "url",

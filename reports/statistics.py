@@ -26,6 +26,7 @@ events as its numerator, so no rate can exceed 100 % by counting backlog.
                            between ranks (PostgreSQL's percentile_cont)
     ratings                residents' ratings first given in the period (one per reporter and case)
     satisfaction rate      of those ratings, the share of 4 or 5
+    rating average         of those ratings, the mean of their 1 to 5 stars
     overdue now            cases in a working status (ROUTED, ACCEPTED, IN_PROGRESS, REOPENED)
                            whose active due time (response while ROUTED, resolution after) has
                            passed, at the time of asking, whatever the period
@@ -97,6 +98,7 @@ class Figures:
     resolutions_on_time: int = 0
     ratings: int = 0
     ratings_satisfied: int = 0
+    ratings_sum: int = 0  # of the ratings' stars, for their average
     overdue_now: int = 0
     handling_hours_median: float | None = None
     handling_hours_p90: float | None = None
@@ -112,6 +114,10 @@ class Figures:
     @property
     def satisfaction_rate(self) -> float | None:
         return _share(self.ratings_satisfied, self.ratings)
+
+    @property
+    def rating_average(self) -> float | None:
+        return _share(self.ratings_sum, self.ratings)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -139,7 +145,7 @@ TIMED = {"accepted": "responses", "returned": "responses", "resolved": "resoluti
 FIGURE_OF_KIND = {kind.value: name for name, kinds in CASE_COUNTS for kind in kinds}
 COUNTED_KINDS = tuple(FIGURE_OF_KIND)
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
-            "ratings_satisfied", "overdue_now")  # fmt: skip
+            "ratings_satisfied", "ratings_sum", "overdue_now")  # fmt: skip
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -160,14 +166,7 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     department_id = access.statistics_department(user, query.department_id)
     since, until = period_bounds(query.start, query.end)
     sql = _Sql(CaseEvent._meta.db, query.group_by, department_id, query.category_id)
-    rows: dict[tuple[int | None, int | None], Figures] = {}
-
-    def row(key: Sequence[Any]) -> Figures:
-        found = sql.key(key)
-        if found not in rows:
-            rows[found] = Figures(department_id=found[0], category_id=found[1])
-        return rows[found]
-
+    table = _Table(sql)
     # The four statements are independent: on PostgreSQL each takes its own pooled connection, so
     # they run side by side (SQLite's one connection takes them in turn).
     counted, ratings, overdue, handling = await asyncio.gather(
@@ -176,32 +175,75 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
         sql.overdue(clock.now()),
         (sql.handling_percentiles if sql.postgres else sql.handling_ranks)(since, until),
     )
-    in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
-    for values in counted:
-        kind, in_row, counted_in_total, with_due_time, on_time = values[sql.width :]
-        figure = FIGURE_OF_KIND[kind]
-        found = row(values)
-        # A case's first event of a figure in the period is of one kind only, so the kinds' counts add up.
-        setattr(found, figure, getattr(found, figure) + int(in_row))
-        in_total[figure] += int(counted_in_total)
-        if figure in TIMED:
-            made = TIMED[figure]
-            setattr(found, made, getattr(found, made) + int(with_due_time))
-            setattr(found, f"{made}_on_time", getattr(found, f"{made}_on_time") + int(on_time or 0))
-    for values in ratings:
-        rated = row(values)
-        rated.ratings, rated.ratings_satisfied = int(values[sql.width]), int(values[-1] or 0)
+    in_total = table.add_counts(counted)
+    table.add_ratings(ratings)
     for values in overdue:
-        row(values).overdue_now = int(values[sql.width])
+        table.row(values).overdue_now = int(values[sql.width])
 
-    ordered = [rows[key] for key in sorted(rows, key=lambda k: (k[0] or 0, k[1] or 0))]
+    ordered = table.ordered()
     total = Figures(total=True, department_id=department_id, category_id=query.category_id)
     for name in ADDITIVE:
         setattr(total, name, sum(getattr(r, name) for r in ordered))
     for name, count in in_total.items():
         setattr(total, name, count)
-    _handling_percentiles(sql, handling, row, total)
+    _handling_percentiles(sql, handling, table.row, total)
     return [*ordered, total]
+
+
+async def department_figures(since: datetime, until: datetime) -> list[Figures]:
+    """Every department's event counts, timeliness and ratings in [since, until), by department id, with
+    the managers' definitions: the public transparency figures (reports.transparency). No access check
+    (nothing in them names anyone), no overdue count and no handling times (not published)."""
+    sql = _Sql(CaseEvent._meta.db, frozenset({Dimension.DEPARTMENT}), None, None)
+    table = _Table(sql)
+    counted, ratings = await asyncio.gather(sql.case_counts(since, until), sql.ratings(since, until))
+    table.add_counts(counted)
+    table.add_ratings(ratings)
+    return [row for row in table.ordered() if row.department_id is not None]
+
+
+class _Table:
+    """The rows of one answer, keyed by their group, filled from the statements' results."""
+
+    def __init__(self, sql: _Sql) -> None:
+        self.sql = sql
+        self.rows: dict[tuple[int | None, int | None], Figures] = {}
+
+    def row(self, values: Sequence[Any]) -> Figures:
+        found = self.sql.key(values)
+        if found not in self.rows:
+            self.rows[found] = Figures(department_id=found[0], category_id=found[1])
+        return self.rows[found]
+
+    def ordered(self) -> list[Figures]:
+        return [self.rows[key] for key in sorted(self.rows, key=lambda k: (k[0] or 0, k[1] or 0))]
+
+    def add_counts(self, counted: list[Sequence[Any]]) -> dict[str, int]:
+        """Adds `_Sql.case_counts` to the rows; returns each figure's count for the total row."""
+        in_total = dict.fromkeys((name for name, _ in CASE_COUNTS), 0)
+        for values in counted:
+            kind, in_row, counted_in_total, with_due_time, on_time = values[self.sql.width :]
+            figure = FIGURE_OF_KIND[kind]
+            found = self.row(values)
+            # A case's first event of a figure in the period is of one kind only, so the kinds' counts
+            # add up.
+            setattr(found, figure, getattr(found, figure) + int(in_row))
+            in_total[figure] += int(counted_in_total)
+            if figure in TIMED:
+                made = TIMED[figure]
+                setattr(found, made, getattr(found, made) + int(with_due_time))
+                setattr(found, f"{made}_on_time", getattr(found, f"{made}_on_time") + int(on_time or 0))
+        return in_total
+
+    def add_ratings(self, ratings: list[Sequence[Any]]) -> None:
+        for values in ratings:
+            count, satisfied, stars = values[self.sql.width :]
+            rated = self.row(values)
+            rated.ratings, rated.ratings_satisfied, rated.ratings_sum = (
+                int(count),
+                int(satisfied or 0),
+                int(stars or 0),
+            )
 
 
 def _handling_percentiles(
@@ -340,7 +382,7 @@ class _Sql:
     async def ratings(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         where, params = self._case_filters(["f.created_at >= {}", "f.created_at < {}"], [since, until])
         source = f"FROM case_feedback f JOIN cases c ON c.id = f.case_id WHERE {where}"
-        counts = ["COUNT(*)", "SUM(CASE WHEN f.rating >= 4 THEN 1 ELSE 0 END)"]
+        counts = ["COUNT(*)", "SUM(CASE WHEN f.rating >= 4 THEN 1 ELSE 0 END)", "SUM(f.rating)"]
         return await self._run(self._columns("c"), counts, source, params)
 
     async def overdue(self, now: datetime) -> list[Sequence[Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 
 from kernel.errors import invalid
-from reports import access, queue, reads, service, statistics
+from reports import access, queue, reads, service, statistics, transparency
 from reports.lifecycle import Status
 from reports.queue import QueueFilter, QueueOrder
 from schema.context import Info
@@ -17,6 +17,7 @@ from schema.reports.queue_types import CaseQueueConnection, CaseQueueEdge, CaseQ
 from schema.reports.types import (
     CaseStatisticsRow,
     CategoryNode,
+    DepartmentMonthFigures,
     JurisdictionNode,
     NearbyCase,
     PublicCaseNode,
@@ -186,3 +187,11 @@ class StatisticsQuery:
         user = info.context.require_user()
         rows = await statistics.case_statistics(user, input.to_domain())
         return [CaseStatisticsRow.from_figures(row) for row in rows]
+
+    @strawberry.field(
+        description="Public: each department's received, resolved and on-time figures and residents' "
+        "ratings for each month (YYYY-MM, both counted, at most 24) of the city's calendar."
+    )
+    async def transparency(self, from_month: str, to_month: str) -> list[DepartmentMonthFigures]:
+        rows = await transparency.department_months(from_month, to_month)
+        return [DepartmentMonthFigures.of(row) for row in rows]

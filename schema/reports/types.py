@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 import strawberry
@@ -21,7 +21,7 @@ from identity.models import User as UserModel
 from identity.service import Principal
 from kernel import clock
 from kernel.geo import CoordinateSystem
-from reports import access, anonymity, casework, deadlines, models, reads, statistics
+from reports import access, anonymity, casework, deadlines, models, reads, statistics, transparency
 from reports.categories import CategoryGroup
 from reports.lifecycle import Action, Status, allowed_actions
 from reports.models import ExtensionStatus, Priority, RuleScope
@@ -426,6 +426,38 @@ class PublicCaseNode(ModelNode[models.Case]):
     async def photos(self, info: Info) -> list[PhotoNode]:
         return await load_photos(info, await self._photos(info))
 
+    def _handling(self) -> transparency.PublicHandling | None:
+        return transparency.public_handling(self._row)
+
+    @strawberry.field(
+        description="The day (in the city's timezone) it was resolved, while it stands resolved."
+    )
+    def resolved_on(self) -> date | None:
+        handling = self._handling()
+        return None if handling is None else handling.resolved_on
+
+    @strawberry.field(description="The day (in the city's timezone) it was closed.")
+    def closed_on(self) -> date | None:
+        handling = self._handling()
+        return None if handling is None else handling.closed_on
+
+    @strawberry.field(description="Whether its resolution came by its deadline; null: not resolved or none.")
+    def resolved_on_time(self) -> bool | None:
+        handling = self._handling()
+        return None if handling is None else handling.resolved_on_time
+
+    @strawberry.field(
+        description="The outcome in words, once resolved: dates and deadline, never staff notes."
+    )
+    def resolution_summary(self) -> str | None:
+        handling = self._handling()
+        return None if handling is None else handling.resolution_summary
+
+    @strawberry.field(description="Its handling in words, step by step with days (Open311's status_notes).")
+    def status_notes(self) -> str | None:
+        handling = self._handling()
+        return None if handling is None else handling.status_notes
+
 
 @strawberry.type(description="An open case near a point, to join instead of filing a new one.")
 class NearbyCase:
@@ -516,3 +548,42 @@ class CaseStatisticsRow:
     async def category(self, info: Info) -> CategoryNode | None:
         category_id = self._row.category_id
         return None if category_id is None else await category_node(info, category_id)
+
+
+@strawberry.type(
+    description="One department's public figures for one month of the city's calendar; definitions in "
+    "docs/statistics.md (Public transparency)."
+)
+class DepartmentMonthFigures:
+    _row: strawberry.Private[transparency.DepartmentMonth]
+    month: str = strawberry.field(description="YYYY-MM.")
+    received: int = strawberry.field(description="Cases routed or re-routed to the department.")
+    resolved: int = strawberry.field(description="Cases the department resolved.")
+    resolutions: int = strawberry.field(description="Resolutions that had a deadline: the denominator.")
+    resolved_on_time: int = strawberry.field(description="Of those resolutions, the ones made by it.")
+    on_time_resolution_rate: float | None = strawberry.field(description="按期结案率, 0..1.")
+    ratings: int = strawberry.field(description="Residents' ratings first given in the month.")
+    rating_average: float | None = strawberry.field(description="Their average, 1..5.")
+    satisfaction_rate: float | None = strawberry.field(description="Ratings of 4 or 5 among ratings, 0..1.")
+
+    @classmethod
+    def of(cls, row: transparency.DepartmentMonth) -> DepartmentMonthFigures:
+        figures = row.figures
+        return cls(
+            _row=row,
+            month=row.month.strftime("%Y-%m"),
+            received=figures.received,
+            resolved=figures.resolved,
+            resolutions=figures.resolutions,
+            resolved_on_time=figures.resolutions_on_time,
+            on_time_resolution_rate=figures.on_time_resolution_rate,
+            ratings=figures.ratings,
+            rating_average=figures.rating_average,
+            satisfaction_rate=figures.satisfaction_rate,
+        )
+
+    @strawberry.field
+    async def department(self, info: Info) -> DepartmentNode:
+        node = await department_node(info, self._row.department_id)
+        assert node is not None  # the city's directory is public, and departments are kept (RESTRICT)
+        return node
