@@ -2,11 +2,12 @@
 
 Reads are recorded where the data leaves the system (a GraphQL field, a media download, a track
 export) by calling `note_read`. Within an HTTP request the records gather in a request-scoped
-buffer (`collecting`) and are written with one multi-row insert once the response has been sent (the
-server's RequestLog middleware; the request does not finish before they are written, and a failure to
-write them is logged as an error with the request id); outside a request (or when no buffer is
-open, e.g. a WebSocket) a record is written at once. A read is recorded once per request: a page
-that shows the same phone number twice writes one record.
+buffer (`collecting`) that is handed on once the response has been sent (the server's RequestLog
+middleware): to the app's `GroupWriter`, which writes the records of many requests in one multi-row
+insert a short delay later (or at once with a delay of 0), and is flushed before an admin reads the
+log (`access_log`) and at shutdown. Outside a request (or when no buffer is open, e.g. a WebSocket)
+a record is written at once. A read is recorded once per request: a page that shows the same phone
+number twice writes one record.
 
 Only staff, dispatchers and admins are recorded: a resident reading their own data is not a look at
 someone else's. Nothing in the application updates or deletes a record (see AccessRecord); admins
@@ -15,7 +16,9 @@ read the log through `access_log`.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,14 +36,86 @@ from kernel.rawsql import placeholders
 
 MAX_PURPOSE = 1000
 
+log = logging.getLogger("identity.audit")
+
 
 # One record as written: (user_id, role, kind, subject_type, subject_id, purpose, request_id, at).
 Row = tuple[int, str, str, str, int, str, str | None, datetime]
 COLUMNS = ("user_id", "role", "kind", "subject_type", "subject_id", "purpose", "request_id", "at")
 
 
+class GroupWriter:
+    """Writes the records of many requests in one insert, `delay` seconds after the first of them
+    arrived: a commit per request (a file sync on SQLite) was most of what the log cost a staff read.
+
+    Records keep their own time and request id; only the insert waits. What `close` (the server's
+    shutdown) writes is never lost; a process killed outright loses at most the delay's worth.
+    """
+
+    def __init__(self, delay_seconds: float) -> None:
+        self.delay = delay_seconds
+        self._rows: list[Row] = []
+        self._lock = asyncio.Lock()  # one write at a time, so `flush` also waits for one in flight
+        self._timer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def add(self, rows: list[Row]) -> None:
+        """Hold `rows` for the next group insert; with no delay (or once closed), write them now."""
+        if self.delay <= 0 or self._closed:
+            await _insert(rows)
+            return
+        self._rows.extend(rows)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None or not self._rows or self._closed:
+            return
+        # Outside the request's context: the writer's own log lines belong to no request.
+        context = contextvars.copy_context()
+        context.run(request_id.set, None)
+        self._timer = asyncio.create_task(self._write_later(), context=context)
+
+    async def _write_later(self) -> None:
+        await asyncio.sleep(self.delay)
+        self._timer = None  # from here on `close` waits for this write instead of cancelling it
+        try:
+            await self.flush()
+        except Exception:  # the records are kept and retried after another delay
+            log.exception("access log: %d records could not be written yet", len(self._rows))
+
+    async def flush(self) -> None:
+        """Write every record held, after a write in flight: what was recorded is then readable.
+
+        When the insert fails, the records are kept for another attempt and the error is raised.
+        """
+        async with self._lock:
+            rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                await _insert(rows)
+            except BaseException:
+                self._rows[:0] = rows
+                self._schedule()
+                raise
+
+    async def close(self) -> None:
+        """Write what is held, stop the timer and write later records at once (the server's shutdown)."""
+        self._closed = True
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        try:
+            await self.flush()
+        except Exception:
+            ids = ", ".join(sorted({row[6] or "-" for row in self._rows}))
+            log.exception("access log: %d records of requests %s are lost", len(self._rows), ids)
+            self._rows = []
+
+
 @dataclass(slots=True)
 class _Buffer:
+    writer: GroupWriter | None
     rows: list[Row] = field(default_factory=list)
     seen: set[tuple[int, str, str, int]] = field(default_factory=set)
 
@@ -49,12 +124,13 @@ _buffer: contextvars.ContextVar[_Buffer | None] = contextvars.ContextVar("access
 
 
 @contextmanager
-def collecting() -> Iterator[None]:
-    """Gather the records of the code run inside (one request) for `flush`; nested calls share one."""
+def collecting(writer: GroupWriter | None = None) -> Iterator[None]:
+    """Gather the records of the code run inside (one request) for `flush`, which hands them to
+    `writer` (None: writes them itself); nested calls share one buffer."""
     if _buffer.get() is not None:
         yield
         return
-    token = _buffer.set(_Buffer())
+    token = _buffer.set(_Buffer(writer))
     try:
         yield
     finally:
@@ -128,12 +204,23 @@ async def note_read(
 
 
 async def flush() -> None:
-    """Write the request's gathered records in one insert (nothing when there are none)."""
+    """Hand the request's gathered records to its writer, or write them in one insert (nothing when
+    there are none)."""
     buffer = _buffer.get()
     if buffer is None or not buffer.rows:
         return
     rows, buffer.rows = buffer.rows, []
-    await _insert(rows)
+    if buffer.writer is not None:
+        await buffer.writer.add(rows)
+    else:
+        await _insert(rows)
+
+
+async def _written() -> None:
+    """Write what this process's writer holds, so a read of the log that follows sees every record."""
+    buffer = _buffer.get()
+    if buffer is not None and buffer.writer is not None:
+        await buffer.writer.flush()
 
 
 def check_reason(reason: str | None) -> str:
@@ -163,7 +250,7 @@ async def record_reveal(
     )
 
 
-def access_log(
+async def access_log(
     principal: Principal,
     *,
     user_id: int | None = None,
@@ -171,9 +258,11 @@ def access_log(
     subject_type: str | None = None,
     subject_id: int | None = None,
 ) -> QuerySet[AccessRecord]:
-    """The access log, filtered, for admins; anyone else is FORBIDDEN."""
+    """The access log, filtered, for admins; anyone else is FORBIDDEN. The records this process still
+    holds back are written first, so the admin sees every read recorded before theirs."""
     if principal.role != Role.ADMIN:
         raise forbidden()
+    await _written()
     rows = AccessRecord.all()
     if user_id is not None:
         rows = rows.filter(user_id=user_id)

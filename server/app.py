@@ -32,7 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
-from identity import rights
+from identity import audit, rights
 from identity.config import IdentityConfig
 from identity.service import authenticate
 from kernel import clock
@@ -257,6 +257,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
     # Loaded (and validated) here, so a malformed retention file stops the app before it serves.
     retention_policy = load_policy(settings.retention_policy_path)
+    access_writer = audit.GroupWriter(settings.access_log_write_delay_ms / 1000)
 
     @asynccontextmanager
     async def background(app: Starlette) -> AsyncIterator[None]:
@@ -283,6 +284,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 every = settings.patrol_shortfall_sweep_seconds
                 tasks.start_soon(run_every, every, "patrol shortfall sweep", shortfall)
             yield
+            await access_writer.close()  # requests are done: write the access records still held back
             tasks.cancel_scope.cancel()
         if deliveries is not None:
             await close_channels(deliveries)
@@ -301,7 +303,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         log.info("database connections closed")
 
     middleware = [
-        Middleware(RequestLog),
+        Middleware(RequestLog, access_writer=access_writer),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
@@ -328,7 +330,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         *media_routes(services),
         *patrol_routes(services),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={
@@ -339,3 +341,6 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         lifespan=lifespan,
         max_body_size=settings.limits.max_body_bytes,
     )
+    # For whoever serves the app without its lifespan (tests, benchmarks): close it when done.
+    app.state.access_writer = access_writer
+    return app

@@ -30,13 +30,14 @@ class RequestLog:
     and readable by any layer as `kernel.logs.request_id`) and writes one structured access log line.
 
     It also holds the request's access-log buffer (`identity.audit`): the reads of personal data
-    recorded while serving an HTTP request are written in one insert once the response is sent (off
-    the client's wait; the request is not finished until they are written). WebSockets write their
-    records as they happen.
+    recorded while serving an HTTP request are handed to the app's group writer once the response is
+    sent (off the client's wait), which writes them with other requests' a short delay later; without
+    a writer they are written at once. WebSockets write their records as they happen.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_writer: audit.GroupWriter | None = None) -> None:
         self.app = app
+        self.access_writer = access_writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -60,7 +61,7 @@ class RequestLog:
 
         try:
             if scope["type"] == "http":
-                with audit.collecting():
+                with audit.collecting(self.access_writer):
                     try:
                         await self.app(scope, receive, send_with_id)
                     finally:
@@ -83,7 +84,7 @@ class RequestLog:
 
     @staticmethod
     async def _flush_access_log(request_id: str) -> None:
-        """Write the request's access-log records, after the response whether it was sent in full or not."""
+        """Hand on the request's access-log records, after the response whether it was sent in full or not."""
         try:
             await audit.flush()
         except Exception:  # the answer is gone already: say loudly which request's reads went unrecorded

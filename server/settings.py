@@ -132,6 +132,9 @@ class Settings(_FromEnvironment):
     deadline_sweep_seconds: int = Field(0, validation_alias="DEADLINE_SWEEP_SECONDS")
     # > 0: this process also runs the retention job (docs/privacy.md, Retention) that often
     retention_sweep_seconds: int = Field(0, ge=0, validation_alias="RETENTION_SWEEP_SECONDS")
+    # staff reads' access records are written together this long after the first of them (0: each
+    # request writes its own); a killed process loses at most this much (docs/privacy.md)
+    access_log_write_delay_ms: int = Field(100, ge=0, le=60_000, validation_alias="ACCESS_LOG_WRITE_DELAY_MS")
     # the city's retention periods (kernel/data/retention.json shape); None: the shipped ones
     retention_policy_path: Path | None = Field(None, validation_alias="RETENTION_POLICY_PATH")
     # the city's own message templates (notifications/data/templates.json shape); None: the shipped ones

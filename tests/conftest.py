@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 from tortoise.context import TortoiseContext
 from tortoise.contrib.test import truncate_all_models
 
@@ -86,8 +87,21 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest_asyncio.fixture
-async def client(db: TortoiseContext, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def app(db: TortoiseContext, settings: Settings) -> AsyncIterator[Starlette]:
     app = create_app(settings, init_db=False)
+    yield app
+    await app.state.access_writer.close()  # as the server's shutdown does (httpx runs no lifespan)
+
+
+@pytest.fixture
+def access_log_written(app: Starlette) -> Callable[[], Awaitable[None]]:
+    """Writes the access records the app still holds back (`identity.audit.GroupWriter`), for a test
+    that reads the `access_log` table directly rather than through an admin's `accessLog`."""
+    return app.state.access_writer.flush
+
+
+@pytest_asyncio.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

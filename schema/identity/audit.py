@@ -81,7 +81,7 @@ class AccessLogQuery:
                 raise invalid("Not the id of a User, Report, Photo or Patrol.", "subject")
             subject_type, subject_id = SUBJECT_OF_TYPE[parsed[0]], parsed[1]
         return await keyset_page(
-            audit.access_log(
+            await audit.access_log(
                 principal,
                 user_id=None if user_id is None else decode_id(user_id, "User", "userId"),
                 kind=kind,

@@ -12,8 +12,10 @@ from tests.conftest import make_settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(media_root=tmp_path / "media", access_token_seconds=30 * 86400)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A test may override some: `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
+    overrides = getattr(request, "param", {})
+    return make_settings(media_root=tmp_path / "media", access_token_seconds=30 * 86400, **overrides)
 
 
 @pytest_asyncio.fixture

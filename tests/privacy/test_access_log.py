@@ -4,18 +4,26 @@ photos, EXIF and tracks are recorded with the request id; admins read the log; n
 from __future__ import annotations
 
 import random
+import signal
+import uuid
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from strawberry import relay
 
 from identity.models import AccessKind, AccessRecord, User
 from kernel import clock
+from server.seed import load_demo_city
 from tests.graphql_client import gql, gql_data
 from tests.media.phone import NODE, auth, jpeg, upload_simple
 from tests.patrols.test_patrols_api import PATROL, T0, append, finish, start, walk
 from tests.privacy.helpers import ACCESS_LOG, access_log, gql_with_id
+from tests.privacy.test_retention import at
 from tests.reports.helpers import demo_sign_in, report_input, resident, submit_ok
+from tests.servers import Server
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -26,7 +34,9 @@ def gid(type_name: str, pk: int | str) -> str:
     return relay.to_base64(type_name, pk)
 
 
-async def test_an_admin_reading_a_residents_account_and_phone_is_logged_once_per_request(client):
+async def test_an_admin_reading_a_residents_account_and_phone_is_logged_once_per_request(
+    client, access_log_written
+):
     token, resident_id = await resident(client)
     await User.filter(id=resident_id).update(phone="+8613912345678")
     admin = await demo_sign_in(client, "admin")
@@ -45,6 +55,7 @@ async def test_an_admin_reading_a_residents_account_and_phone_is_logged_once_per
     # Staff do not see residents at all: nothing read, nothing logged.
     staff = await demo_sign_in(client, "police.west")
     assert (await gql_data(client, USER, {"id": gid("User", resident_id)}, staff))["node"] is None
+    await access_log_written()
     assert await AccessRecord.filter(subject_id=resident_id).count() == 2
 
 
@@ -76,7 +87,7 @@ async def test_original_photo_and_exif_reads_by_staff_are_logged_with_the_reques
     assert {r["userId"] for r in records} == {dispatcher_id}
 
 
-async def test_track_reads_by_overseers_are_logged_and_a_chiefs_own_are_not(client):
+async def test_track_reads_by_overseers_are_logged_and_a_chiefs_own_are_not(client, access_log_written):
     chief = await demo_sign_in(client, "chief.village")
     admin = await demo_sign_in(client, "admin")
     county = await demo_sign_in(client, "chief.county")
@@ -92,6 +103,7 @@ async def test_track_reads_by_overseers_are_logged_and_a_chiefs_own_are_not(clie
         assert (await gql_data(client, PATROL, {"id": patrol["id"]}, token))["node"]["track"]["nodes"]
         exported = await client.get(f"/patrols/{patrol['id']}/track.gpx", headers=auth(token))
         assert exported.status_code == 200
+    await access_log_written()
     assert await AccessRecord.all().count() == 0
 
     node = (await gql_with_id(client, PATROL, {"id": patrol["id"]}, admin, request_id="track-gql"))["node"]
@@ -141,7 +153,7 @@ async def test_the_log_is_for_admins_only_and_pages_newest_first(client):
     assert bad["errors"][0]["extensions"]["code"] == "INVALID"
 
 
-async def test_nothing_changes_the_log(client):
+async def test_nothing_changes_the_log(client, access_log_written):
     schema = await gql_data(client, "{ __schema { mutationType { fields { name } } } }")
     names = [f["name"].lower() for f in schema["__schema"]["mutationType"]["fields"]]
     assert not [n for n in names if "access" in n or "audit" in n]
@@ -149,6 +161,7 @@ async def test_nothing_changes_the_log(client):
     await User.filter(id=resident_id).update(phone="+8613912345678")
     admin = await demo_sign_in(client, "admin")
     await gql_data(client, USER, {"id": gid("User", resident_id)}, admin)
+    await access_log_written()
     record = await AccessRecord.filter(kind=AccessKind.PHONE).get()
     record.purpose = "rewritten"
     with pytest.raises(PermissionError):
@@ -156,3 +169,67 @@ async def test_nothing_changes_the_log(client):
     with pytest.raises(PermissionError):
         await record.delete()
     assert (await AccessRecord.get(id=record.id)).purpose == ""
+
+
+# Long enough that nothing but a flush writes the records while the test runs.
+HELD_BACK = {"access_log_write_delay_ms": 60_000}
+
+
+@pytest.mark.parametrize("settings", [HELD_BACK], indirect=True)
+async def test_records_held_back_by_the_group_writer_are_all_in_an_admins_access_log_read(client):
+    admin = await demo_sign_in(client, "admin")
+    residents = [await resident(client) for _ in range(3)]
+    for n, (_, resident_id) in enumerate(residents):
+        await User.filter(id=resident_id).update(phone=f"+861391234567{n}")
+        at(T0 + timedelta(minutes=n))
+        await gql_with_id(client, USER, {"id": gid("User", resident_id)}, admin, request_id=f"held-{n}")
+    clock.set_clock(None)
+    assert await AccessRecord.all().count() == 0  # held back by the writer, not written yet
+
+    records = await access_log(client, admin)
+    # All there, each with the time and request id of its own read, not of the insert that wrote them.
+    assert sorted((r["kind"], r["subjectId"], r["requestId"], r["at"]) for r in records) == sorted(
+        (kind, gid("User", resident_id), f"held-{n}", (T0 + timedelta(minutes=n)).isoformat())
+        for n, (_, resident_id) in enumerate(residents)
+        for kind in ("PHONE", "REPORTER_IDENTITY")
+    )
+
+
+def _graphql(server: Server, query: str, variables: dict[str, Any], token: str = "") -> Any:
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "held-at-shutdown"} if token else {}
+    answer = httpx.post(
+        f"{server.url}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=10
+    )
+    body = answer.json()
+    assert answer.status_code == 200 and not body.get("errors"), body
+    return body["data"]
+
+
+def test_a_servers_shutdown_writes_the_records_it_holds_back(tmp_path: Path) -> None:
+    """Two servers on one database; the first holds its records for a minute, then is stopped."""
+    held = {"ACCESS_LOG_WRITE_DELAY_MS": "60000"}
+    first = Server(tmp_path, "--seed-demo", env=held, name="first")
+    second: Server | None = None
+    try:
+        first.wait_ready()
+        second = Server(tmp_path, env=held, name="second")
+        second.wait_ready()
+        device = "mutation($k: String!) { deviceRegister(input: {deviceKey: $k}) { user { id } } }"
+        resident_id = _graphql(first, device, {"k": uuid.uuid4().hex * 2})["deviceRegister"]["user"]["id"]
+        sign_in = 'mutation($p: String!) { signIn(input: {login: "admin", password: $p}) { accessToken } }'
+        admin = _graphql(first, sign_in, {"p": load_demo_city()["password"]})["signIn"]["accessToken"]
+        assert _graphql(first, USER, {"id": resident_id}, admin)["node"]["id"] == resident_id
+
+        def logged() -> list[tuple[str, str]]:  # as the second server's admin sees it
+            nodes = _graphql(second, ACCESS_LOG, {"first": 10, "subject": resident_id}, admin)
+            return [(r["kind"], r["requestId"]) for r in nodes["accessLog"]["nodes"]]
+
+        assert logged() == []  # still held by the first server (its own reads would flush it)
+        assert first.stop() in (0, -signal.SIGTERM)
+        assert logged() == [("REPORTER_IDENTITY", "held-at-shutdown")]
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    log = first.log_path.read_text()
+    assert "Traceback" not in log and " ERROR " not in log, log
