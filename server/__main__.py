@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from tortoise import Tortoise
 
@@ -193,11 +194,28 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
-def cmd_schema(settings: Settings, _: argparse.Namespace) -> None:
+def cmd_schema(settings: Settings, args: argparse.Namespace) -> None:
     from schema import build_schema
+    from schema.contract import compare
 
     # The contract the phone apps generate their clients from (committed as schema.graphql).
-    print(build_schema(production=False).as_str())
+    served = build_schema(production=False).as_str()
+    if not args.check:
+        print(served)
+        return
+    try:
+        released = args.released.read_text(encoding="utf-8")
+    except OSError as exc:
+        sys.exit(f"error: cannot read the released schema: {exc}")
+    changes = compare(released, served)
+    for line in changes.lines():
+        print(line)
+    if changes.breaking:
+        sys.exit(
+            f"error: {len(changes.breaking)} breaking change(s) against {args.released}: "
+            "deprecate instead of removing (docs/api.md, The schema contract)"
+        )
+    print(f"no breaking changes against {args.released} ({len(changes.dangerous)} dangerous)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,7 +254,13 @@ def main(argv: list[str] | None = None) -> None:
         help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
     )
     retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
-    sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
+    schema = sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
+    schema.add_argument(
+        "--check",
+        action="store_true",
+        help="instead, list the changes against the released schema and fail on a breaking one",
+    )
+    schema.add_argument("--released", type=Path, default=Path("schema.released.graphql"))
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_level(), production=settings.environment == "production")
