@@ -1,6 +1,7 @@
 """The `envcase` command (also `python -m server`).
 
-Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention.
+Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention,
+schema, register-documents.
 """
 
 from __future__ import annotations
@@ -194,6 +195,35 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
+def cmd_register_documents(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+
+    from kernel.errors import DomainError, DomainErrors
+    from trusted.service import register
+
+    # The persisted-documents file of an app build: {"<sha256 hex or sha256:hex>": "<document>", ...}
+    # (GraphQL Codegen's client preset, Relay's and Apollo's persisted-query manifests).
+    try:
+        documents = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"error: cannot read {args.file}: {exc}")
+    if not isinstance(documents, dict) or not all(isinstance(text, str) for text in documents.values()):
+        sys.exit(f"error: {args.file} is not a JSON object of document ids to documents")
+
+    async def work() -> None:
+        try:
+            registration = await register(list(documents.items()))
+        except DomainError as exc:
+            problems = exc.errors if isinstance(exc, DomainErrors) else [exc]
+            # The position in the file (field: input, documents, <index>, ...): the mutation's own paths.
+            lines = [f"  {'/'.join(p.field or [])}: {p.message}" for p in problems]
+            sys.exit("error: nothing registered:\n" + "\n".join(lines))
+        print(f"registered {registration.added} new, {registration.already_registered} already registered")
+
+    asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, work))
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> None:
     from schema import build_schema
     from schema.contract import compare
@@ -254,6 +284,11 @@ def main(argv: list[str] | None = None) -> None:
         help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
     )
     retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
+    documents = sub.add_parser(
+        "register-documents",
+        help="register an app build's trusted documents (a JSON object: sha256 id -> document); idempotent",
+    )
+    documents.add_argument("file", type=Path)
     schema = sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     schema.add_argument(
         "--check",
@@ -275,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         "escalate": cmd_escalate,
         "retention": cmd_retention,
         "schema": cmd_schema,
+        "register-documents": cmd_register_documents,
     }
     commands[args.command](settings, args)
 

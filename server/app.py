@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -26,9 +27,13 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.types import QueryParams
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.types import ExecutionResult
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -55,6 +60,7 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
+from server import persisted
 from server.auth import bearer_authentication, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
@@ -63,9 +69,11 @@ from server.errors import BadRequest, bad_request_handler, domain_error_handler,
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
+from server.persisted import cache_control, carry_document_id, requested_hash
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
 from server.settings import Settings
+from trusted import service as trusted
 
 log = logging.getLogger("server")
 
@@ -133,6 +141,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 _CONNECTION_LOST = (ErrorCode.UNAVAILABLE, ErrorCode.OUTCOME_UNKNOWN)
+_ALLOW_POST: Mapping[str, str] = {"Allow": "POST"}
 
 
 class AppGraphQL(GraphQL[Context, None]):
@@ -151,13 +160,16 @@ class AppGraphQL(GraphQL[Context, None]):
                 max_aliases=limits.max_aliases,
             ),
             graphql_ide="graphiql" if settings.debug else None,
-            allow_queries_via_get=False,
+            # Registered queries only: `execute_single` refuses a GET that sends its document.
+            allow_queries_via_get=True,
             multipart_uploads_enabled=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=settings.allowed_origins,
         )
         self.identity = identity
         self.services = services
+        self.trusted_only = settings.trusted_documents_only
+        self.max_age = settings.trusted_documents_max_age_seconds
 
     def parse_json(self, data: str | bytes) -> dict[str, Any]:
         """Every JSON strawberry reads here (the body, multipart `operations` and `map`) is an object."""
@@ -168,7 +180,15 @@ class AppGraphQL(GraphQL[Context, None]):
             raise BadRequest("The request body is not valid JSON.") from exc
         if not isinstance(parsed, dict):
             raise BadRequest('Send a JSON object: {"query": ..., "variables": {...}}.')
-        return parsed
+        return carry_document_id(parsed)
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        return carry_document_id(super().parse_query_params(params))
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A browser's GET of a registered query (Accept: */*) wants its answer, not GraphiQL.
+        named = any(key in request.query_params for key in ("documentId", "extensions"))
+        return not named and super().should_render_graphql_ide(request)
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
         """The multipart upload request (`operations`, `map`, files), checked before it is used."""
@@ -197,6 +217,58 @@ class AppGraphQL(GraphQL[Context, None]):
             return await super().parse_http_body(request)
         except HTTPException as exc:  # strawberry's own refusals (content type, field types) as JSON
             raise BadRequest(exc.reason) from exc
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Trusted documents: GET runs registered queries only, with cache headers for what anyone may see."""
+        if request_adapter.method != "GET":
+            return await self._execute_trusted(request, request_adapter, sub_response, context, request_data)
+        if requested_hash(request_data) is None:
+            raise StarletteHTTPException(405, "GET runs registered queries only (documentId).", _ALLOW_POST)
+        try:
+            result = await self._execute_trusted(
+                request, request_adapter, sub_response, context, request_data
+            )
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):  # a mutation (GraphQL-over-HTTP: 405)
+                raise StarletteHTTPException(405, exc.reason, _ALLOW_POST) from exc
+            raise
+        sub_response.headers["Cache-Control"] = cache_control(context.principal, result, self.max_age)
+        sub_response.headers["Vary"] = "Authorization"
+        return result
+
+    async def _execute_trusted(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A named document is looked up; with TRUSTED_DOCUMENTS_ONLY one sent in full runs only when
+        registered."""
+        sha256 = requested_hash(request_data)
+        if request_data.query is None and sha256 is not None:
+            document = await trusted.document(sha256)
+            if document is None:
+                return persisted.not_found()
+            request_data = dataclasses.replace(request_data, query=document)
+        elif request_data.query is not None and (sha256 is not None or self.trusted_only):
+            sent = trusted.sha256_of(request_data.query)
+            if sha256 is not None and sha256 != sent:
+                raise BadRequest("`extensions.persistedQuery.sha256Hash` is not the sha256 of `query`.")
+            if self.trusted_only and await trusted.document(sent) is None:
+                return persisted.required()
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, None, request_data
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
