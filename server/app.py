@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -68,6 +68,7 @@ from server.deliveries import close_channels, delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
+from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
 from server.patrols_http import patrol_routes
 from server.persisted import cache_control, carry_document_id, requested_hash
 from server.redis_bus import RedisEventBus
@@ -227,7 +228,24 @@ class AppGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Trusted documents: GET runs registered queries only, with cache headers for what anyone may see."""
+        """Trusted documents: GET runs registered queries only, with cache headers for what anyone may see.
+        The media type the client prefers, and with application/graphql-response+json a request that
+        did not run (it does not parse or validate, a variable does not fit, an unknown id) is a 400."""
+        if prefers_graphql_response(request_adapter.headers.get("accept")):
+            sub_response.media_type = GRAPHQL_RESPONSE_JSON  # read by `create_response`
+        result = await self._execute_by_method(request, request_adapter, sub_response, context, request_data)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            sub_response.status_code = 400
+        return result
+
+    async def _execute_by_method(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         if request_adapter.method != "GET":
             return await self._execute_trusted(request, request_adapter, sub_response, context, request_data)
         if requested_hash(request_data) is None:
@@ -241,7 +259,7 @@ class AppGraphQL(GraphQL[Context, None]):
                 raise StarletteHTTPException(405, exc.reason, _ALLOW_POST) from exc
             raise
         sub_response.headers["Cache-Control"] = cache_control(context.principal, result, self.max_age)
-        sub_response.headers["Vary"] = "Authorization"
+        sub_response.headers["Vary"] = "Authorization, Accept"
         return result
 
     async def _execute_trusted(
@@ -269,6 +287,20 @@ class AppGraphQL(GraphQL[Context, None]):
         return await super().execute_single(
             request, request_adapter, sub_response, context, None, request_data
         )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if is_request_error(result) and prefers_graphql_response(request.headers.get("accept")):
+            processed.pop("data", None)  # the spec's request error: it never began to execute
+        return processed
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
