@@ -10,11 +10,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import anyio
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
@@ -32,7 +33,10 @@ from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
@@ -60,21 +64,25 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
-from server import persisted
 from server.auth import bearer_authentication, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
-from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
+from server.errors import (
+    BAD_REQUEST,
+    BadRequest,
+    bad_request_handler,
+    domain_error_handler,
+    http_error_handler,
+)
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
 from server.patrols_http import patrol_routes
-from server.persisted import cache_control, carry_document_id, requested_hash
+from server.persisted import Refused, cache_control, carry_document_id, document_to_run, requested_hash
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
 from server.settings import Settings
-from trusted import service as trusted
 
 log = logging.getLogger("server")
 
@@ -139,6 +147,31 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except DomainError as exc:  # only a lost connection gets here (`AppGraphQL.on_ws_connect`)
             await self.websocket.close(code=WS_TRY_AGAIN_LATER, reason=exc.code.value)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Trusted documents on the socket as over HTTP (`documentId`, Apollo's hash, and
+        TRUSTED_DOCUMENTS_ONLY); a refusal is the operation's `error` message."""
+        payload = message.get("payload")
+        if not self.connection_acknowledged or not isinstance(payload, dict):
+            return await super().handle_subscribe(message)  # strawberry's own refusals
+        trusted_only = cast("AppGraphQL", self.view).trusted_only
+        try:
+            data = carry_document_id(dict(payload))
+            query = data.get("query")
+            sent = query if isinstance(query, str) else None
+            document = await document_to_run(
+                sent, requested_hash(data.get("extensions")), trusted_only=trusted_only
+            )
+        except Refused as refusal:
+            error = refusal.error
+        except BadRequest as exc:
+            error = GraphQLError(exc.message, extensions={"code": BAD_REQUEST})
+        else:
+            if document is not None:
+                data["query"] = document
+            return await super().handle_subscribe(cast(SubscribeMessage, {**message, "payload": data}))
+        await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+        return None
 
 
 _CONNECTION_LOST = (ErrorCode.UNAVAILABLE, ErrorCode.OUTCOME_UNKNOWN)
@@ -248,7 +281,7 @@ class AppGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         if request_adapter.method != "GET":
             return await self._execute_trusted(request, request_adapter, sub_response, context, request_data)
-        if requested_hash(request_data) is None:
+        if requested_hash(request_data.extensions) is None:
             raise StarletteHTTPException(405, "GET runs registered queries only (documentId).", _ALLOW_POST)
         try:
             result = await self._execute_trusted(
@@ -270,20 +303,13 @@ class AppGraphQL(GraphQL[Context, None]):
         context: Context,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """A named document is looked up; with TRUSTED_DOCUMENTS_ONLY one sent in full runs only when
-        registered."""
-        sha256 = requested_hash(request_data)
-        if request_data.query is None and sha256 is not None:
-            document = await trusted.document(sha256)
-            if document is None:
-                return persisted.not_found()
-            request_data = dataclasses.replace(request_data, query=document)
-        elif request_data.query is not None and (sha256 is not None or self.trusted_only):
-            sent = trusted.sha256_of(request_data.query)
-            if sha256 is not None and sha256 != sent:
-                raise BadRequest("`extensions.persistedQuery.sha256Hash` is not the sha256 of `query`.")
-            if self.trusted_only and await trusted.document(sent) is None:
-                return persisted.required()
+        """The request's document (persisted.document_to_run) run by strawberry."""
+        sha256 = requested_hash(request_data.extensions)
+        try:
+            query = await document_to_run(request_data.query, sha256, trusted_only=self.trusted_only)
+        except Refused as refusal:
+            return refusal.result()
+        request_data = dataclasses.replace(request_data, query=query)
         return await super().execute_single(
             request, request_adapter, sub_response, context, None, request_data
         )

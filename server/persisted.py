@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import PreExecutionError
 
 from identity.service import Principal
 from server.errors import BadRequest
+from trusted import service as trusted
 from trusted.service import parse_id
 
 # The hash names no registered document: Apollo's persisted-query link answers it by sending the query.
@@ -39,9 +39,9 @@ def carry_document_id(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def requested_hash(request: GraphQLRequestData) -> str | None:
-    """The lowercase hex hash of the document the request names, if it names one."""
-    persisted = (request.extensions or {}).get("persistedQuery")
+def requested_hash(extensions: object) -> str | None:
+    """The lowercase hex hash of the document a request's `extensions` name, if they name one."""
+    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
     if persisted is None:
         return None
     sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
@@ -51,18 +51,34 @@ def requested_hash(request: GraphQLRequestData) -> str | None:
     return parsed
 
 
-def _refused(code: str, message: str) -> PreExecutionError:
-    """A request the server will not run, answered as GraphQL answers a document it cannot run."""
-    return PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+async def document_to_run(query: str | None, sha256: str | None, *, trusted_only: bool) -> str | None:
+    """The document a request runs (None: it sent none), or `Refused`. A named document is looked up;
+    with TRUSTED_DOCUMENTS_ONLY one sent in full runs only when registered."""
+    if query is None:
+        if sha256 is None:
+            return None
+        document = await trusted.document(sha256)
+        if document is None:
+            raise Refused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")  # Apollo's link reads it
+        return document
+    if sha256 is not None or trusted_only:
+        sent = trusted.sha256_of(query)
+        if sha256 is not None and sha256 != sent:
+            raise BadRequest("`extensions.persistedQuery.sha256Hash` is not the sha256 of `query`.")
+        if trusted_only and await trusted.document(sent) is None:
+            raise Refused(PERSISTED_QUERY_REQUIRED, "Only registered operations run here: send a documentId.")
+    return query
 
 
-def not_found() -> PreExecutionError:
-    # Apollo's message, which its persisted-query link looks for (besides the code).
-    return _refused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
+class Refused(Exception):
+    """A document the server will not run; answered as GraphQL answers one it cannot run."""
 
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = GraphQLError(message, extensions={"code": code})
 
-def required() -> PreExecutionError:
-    return _refused(PERSISTED_QUERY_REQUIRED, "Only registered operations run here: send a documentId.")
+    def result(self) -> PreExecutionError:
+        return PreExecutionError(data=None, errors=[self.error])
 
 
 def cache_control(principal: Principal | None, result: Any, max_age: int) -> str:

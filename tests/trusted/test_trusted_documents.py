@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ from tortoise.context import TortoiseContext
 
 from identity.models import Role, User
 from server.app import create_app
+from tests.api.test_live_updates import Socket
 from tests.conftest import DATABASE_URL, make_settings
 from tests.graphql_client import gql_data, new_account, new_resident
+from tests.servers import Server, process_env
 from trusted.models import TrustedDocument
 
 PUBLIC = "query PublicCategories { categories { code } }"
@@ -203,3 +205,56 @@ def test_the_command_line_registers_a_persisted_documents_file(tmp_path: Path, d
     manifest.write_text(json.dumps({sha256(PUBLIC): MUTATION}))
     wrong = cli()
     assert wrong.returncode == 1 and "input/documents/0/documentId" in wrong.stderr
+
+
+@pytest.fixture
+def trusted_only_server(tmp_path: Path) -> Iterator[Server]:
+    """A real server with TRUSTED_DOCUMENTS_ONLY; its documents registered from the command line."""
+    env = {"TRUSTED_DOCUMENTS_ONLY": "true", "REDIS_URL": ""}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({doc_id(PUBLIC): PUBLIC}))
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "register-documents", str(manifest)],
+        env=process_env(tmp_path, env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    server = Server(tmp_path, env=env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_the_websocket_follows_the_same_rules(trusted_only_server: Server) -> None:
+    socket = await Socket.open(trusted_only_server, None)
+    try:
+        await socket.send({"id": "by-id", "type": "subscribe", "payload": {"documentId": doc_id(PUBLIC)}})
+        assert await socket.receive() == {
+            "id": "by-id",
+            "type": "next",
+            "payload": {"data": {"categories": []}},
+        }
+        assert (await socket.receive())["type"] == "complete"
+        refusals = {
+            "unregistered": {"query": "{ categories { code } }"},
+            "unknown": {"documentId": doc_id("{ me { id } }")},
+            "malformed": {"documentId": "sha256:nope"},
+        }
+        codes = {}
+        for op, payload in refusals.items():
+            await socket.send({"id": op, "type": "subscribe", "payload": payload})
+            message = await socket.receive()
+            assert message["id"] == op and message["type"] == "error", message
+            codes[op] = message["payload"][0]["extensions"]["code"]
+        assert codes == {
+            "unregistered": "PERSISTED_QUERY_REQUIRED",
+            "unknown": "PERSISTED_QUERY_NOT_FOUND",
+            "malformed": "BAD_REQUEST",
+        }
+    finally:
+        await socket.connection.close()
