@@ -124,6 +124,10 @@ async def test_registered_queries_by_get_are_cached_only_when_public(
     assert anonymous.status_code == 200 and anonymous.json() == {"data": {"categories": []}}
     assert anonymous.headers["cache-control"] == "public, max-age=60"
     assert "authorization" in anonymous.headers["vary"].lower()
+    apollo = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": sha256(PUBLIC)}})
+    by_hash = await client.get("/graphql", params={"extensions": apollo}, headers={"accept": "*/*"})
+    assert by_hash.json() == {"data": {"categories": []}}  # not GraphiQL, which a bare GET of */* gets
+    assert by_hash.headers["cache-control"] == "public, max-age=60"
 
     resident = await new_resident(client)
     signed_in = await client.get(
