@@ -26,6 +26,7 @@ COPY reports ./reports
 COPY patrols ./patrols
 COPY media ./media
 COPY kernel ./kernel
+COPY trusted ./trusted
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app envcase \
     && mkdir -p /app/data \

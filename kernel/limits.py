@@ -31,7 +31,7 @@ TEXT_LIMITS: dict[str, int] = {
     "filter": 200,  # free-text search
     "text": 4000,  # notes, reasons, comments, notices, a rule's source
     "description": 8000,  # a report's description
-    "document": 20 * 1024 * 1024,  # a GPX document sent as text (its own cap applies: patrols/gpx.py)
+    "document": 20 * 1024 * 1024,  # a GPX or GraphQL document sent as text (each has its own cap)
 }
 
 # Input field (and argument) names -> their kind; any other name is a "name".
@@ -67,6 +67,7 @@ TEXT_KINDS: dict[str, str] = {
     "noticeEn": "text",
     "description": "description",
     "gpx": "document",
+    "document": "document",  # a trusted GraphQL document (its own cap applies: trusted/service.py)
 }
 
 # Inside a JSON value (evidence, rule conditions, GeoJSON): every string, and the keys of one object.

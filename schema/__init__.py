@@ -37,6 +37,7 @@ from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
 from schema.reports.subscriptions import CaseworkSubscription
+from schema.trusted.mutations import TrustedMutation
 from schema.validation import OperationPolicy, too_complex
 from schema.webhooks.mutations import WebhooksMutation
 from schema.webhooks.queries import WebhooksQuery
@@ -84,6 +85,7 @@ class Mutation(
     DeliveryMutation,
     ContactMutation,
     AccessLogMutation,
+    TrustedMutation,
 ):
     pass
 

@@ -1,6 +1,7 @@
 """The `envcase` command (also `python -m server`).
 
-Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention.
+Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention,
+schema, register-documents.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from tortoise import Tortoise
 
@@ -193,11 +195,57 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_db(settings, work))
 
 
-def cmd_schema(settings: Settings, _: argparse.Namespace) -> None:
+def cmd_register_documents(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+
+    from kernel.errors import DomainError, DomainErrors
+    from trusted.service import register
+
+    # The persisted-documents file of an app build: {"<sha256 hex or sha256:hex>": "<document>", ...}
+    # (GraphQL Codegen's client preset, Relay's and Apollo's persisted-query manifests).
+    try:
+        documents = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"error: cannot read {args.file}: {exc}")
+    if not isinstance(documents, dict) or not all(isinstance(text, str) for text in documents.values()):
+        sys.exit(f"error: {args.file} is not a JSON object of document ids to documents")
+
+    async def work() -> None:
+        try:
+            registration = await register(list(documents.items()))
+        except DomainError as exc:
+            problems = exc.errors if isinstance(exc, DomainErrors) else [exc]
+            # The position in the file (field: input, documents, <index>, ...): the mutation's own paths.
+            lines = [f"  {'/'.join(p.field or [])}: {p.message}" for p in problems]
+            sys.exit("error: nothing registered:\n" + "\n".join(lines))
+        print(f"registered {registration.added} new, {registration.already_registered} already registered")
+
+    asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_schema(settings: Settings, args: argparse.Namespace) -> None:
     from schema import build_schema
+    from schema.contract import compare
 
     # The contract the phone apps generate their clients from (committed as schema.graphql).
-    print(build_schema(production=False).as_str())
+    served = build_schema(production=False).as_str()
+    if not args.check:
+        print(served)
+        return
+    try:
+        released = args.released.read_text(encoding="utf-8")
+    except OSError as exc:
+        sys.exit(f"error: cannot read the released schema: {exc}")
+    changes = compare(released, served)
+    for line in changes.lines():
+        print(line)
+    if changes.breaking:
+        sys.exit(
+            f"error: {len(changes.breaking)} breaking change(s) against {args.released}: "
+            "deprecate instead of removing (docs/api.md, The schema contract)"
+        )
+    print(f"no breaking changes against {args.released} ({len(changes.dangerous)} dangerous)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,7 +284,18 @@ def main(argv: list[str] | None = None) -> None:
         help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
     )
     retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
-    sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
+    documents = sub.add_parser(
+        "register-documents",
+        help="register an app build's trusted documents (a JSON object: sha256 id -> document); idempotent",
+    )
+    documents.add_argument("file", type=Path)
+    schema = sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
+    schema.add_argument(
+        "--check",
+        action="store_true",
+        help="instead, list the changes against the released schema and fail on a breaking one",
+    )
+    schema.add_argument("--released", type=Path, default=Path("schema.released.graphql"))
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_level(), production=settings.environment == "production")
@@ -251,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         "escalate": cmd_escalate,
         "retention": cmd_retention,
         "schema": cmd_schema,
+        "register-documents": cmd_register_documents,
     }
     commands[args.command](settings, args)
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import anyio
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
@@ -25,10 +27,17 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.types import QueryParams
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.types import ExecutionResult
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -59,10 +68,18 @@ from server.auth import bearer_authentication, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
-from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
+from server.errors import (
+    BAD_REQUEST,
+    BadRequest,
+    bad_request_handler,
+    domain_error_handler,
+    http_error_handler,
+)
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
+from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
 from server.patrols_http import patrol_routes
+from server.persisted import Refused, cache_control, carry_document_id, document_to_run, requested_hash
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
 from server.settings import Settings
@@ -131,8 +148,34 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except DomainError as exc:  # only a lost connection gets here (`AppGraphQL.on_ws_connect`)
             await self.websocket.close(code=WS_TRY_AGAIN_LATER, reason=exc.code.value)
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Trusted documents on the socket as over HTTP (`documentId`, Apollo's hash, and
+        TRUSTED_DOCUMENTS_ONLY); a refusal is the operation's `error` message."""
+        payload = message.get("payload")
+        if not self.connection_acknowledged or not isinstance(payload, dict):
+            return await super().handle_subscribe(message)  # strawberry's own refusals
+        trusted_only = cast("AppGraphQL", self.view).trusted_only
+        try:
+            data = carry_document_id(dict(payload))
+            query = data.get("query")
+            sent = query if isinstance(query, str) else None
+            document = await document_to_run(
+                sent, requested_hash(data.get("extensions")), trusted_only=trusted_only
+            )
+        except Refused as refusal:
+            error = refusal.error
+        except BadRequest as exc:
+            error = GraphQLError(exc.message, extensions={"code": BAD_REQUEST})
+        else:
+            if document is not None:
+                data["query"] = document
+            return await super().handle_subscribe(cast(SubscribeMessage, {**message, "payload": data}))
+        await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+        return None
+
 
 _CONNECTION_LOST = (ErrorCode.UNAVAILABLE, ErrorCode.OUTCOME_UNKNOWN)
+_ALLOW_POST: Mapping[str, str] = {"Allow": "POST"}
 
 
 class AppGraphQL(GraphQL[Context, None]):
@@ -151,13 +194,16 @@ class AppGraphQL(GraphQL[Context, None]):
                 max_aliases=limits.max_aliases,
             ),
             graphql_ide="graphiql" if settings.debug else None,
-            allow_queries_via_get=False,
+            # Registered queries only: `execute_single` refuses a GET that sends its document.
+            allow_queries_via_get=True,
             multipart_uploads_enabled=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=settings.allowed_origins,
         )
         self.identity = identity
         self.services = services
+        self.trusted_only = settings.trusted_documents_only
+        self.max_age = settings.trusted_documents_max_age_seconds
 
     def parse_json(self, data: str | bytes) -> dict[str, Any]:
         """Every JSON strawberry reads here (the body, multipart `operations` and `map`) is an object."""
@@ -168,7 +214,15 @@ class AppGraphQL(GraphQL[Context, None]):
             raise BadRequest("The request body is not valid JSON.") from exc
         if not isinstance(parsed, dict):
             raise BadRequest('Send a JSON object: {"query": ..., "variables": {...}}.')
-        return parsed
+        return carry_document_id(parsed)
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        return carry_document_id(super().parse_query_params(params))
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A browser's GET of a registered query (Accept: */*) wants its answer, not GraphiQL.
+        named = any(key in request.query_params for key in ("documentId", "extensions"))
+        return not named and super().should_render_graphql_ide(request)
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
         """The multipart upload request (`operations`, `map`, files), checked before it is used."""
@@ -197,6 +251,82 @@ class AppGraphQL(GraphQL[Context, None]):
             return await super().parse_http_body(request)
         except HTTPException as exc:  # strawberry's own refusals (content type, field types) as JSON
             raise BadRequest(exc.reason) from exc
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Trusted documents: GET runs registered queries only, with cache headers for what anyone may see.
+        The media type the client prefers, and with application/graphql-response+json a request that
+        did not run (it does not parse or validate, a variable does not fit, an unknown id) is a 400."""
+        if prefers_graphql_response(request_adapter.headers.get("accept")):
+            sub_response.media_type = GRAPHQL_RESPONSE_JSON  # read by `create_response`
+        result = await self._execute_by_method(request, request_adapter, sub_response, context, request_data)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            sub_response.status_code = 400
+        return result
+
+    async def _execute_by_method(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        if request_adapter.method != "GET":
+            return await self._execute_trusted(request, request_adapter, sub_response, context, request_data)
+        if requested_hash(request_data.extensions) is None:
+            raise StarletteHTTPException(405, "GET runs registered queries only (documentId).", _ALLOW_POST)
+        try:
+            result = await self._execute_trusted(
+                request, request_adapter, sub_response, context, request_data
+            )
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):  # a mutation (GraphQL-over-HTTP: 405)
+                raise StarletteHTTPException(405, exc.reason, _ALLOW_POST) from exc
+            raise
+        sub_response.headers["Cache-Control"] = cache_control(context.principal, result, self.max_age)
+        sub_response.headers["Vary"] = "Authorization, Accept"
+        return result
+
+    async def _execute_trusted(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The request's document (persisted.document_to_run) run by strawberry."""
+        sha256 = requested_hash(request_data.extensions)
+        try:
+            query = await document_to_run(request_data.query, sha256, trusted_only=self.trusted_only)
+        except Refused as refusal:
+            return refusal.result()
+        request_data = dataclasses.replace(request_data, query=query)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, None, request_data
+        )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if is_request_error(result) and prefers_graphql_response(request.headers.get("accept")):
+            processed.pop("data", None)  # the spec's request error: it never began to execute
+        return processed
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

@@ -187,6 +187,14 @@ class Settings(_FromEnvironment):
     # delivered and cancelled deliveries (with their attempts) are deleted after this
     delivery_retention_days: float = Field(30, gt=0, validation_alias="DELIVERY_RETENTION_DAYS")
 
+    # Trusted documents (docs/api.md): run only the operations the apps registered (by documentId, or a
+    # query whose sha256 is registered)
+    trusted_documents_only: bool = Field(False, validation_alias="TRUSTED_DOCUMENTS_ONLY")
+    # how long shared caches may keep an anonymous GET of a registered query
+    trusted_documents_max_age_seconds: int = Field(
+        60, ge=0, validation_alias="TRUSTED_DOCUMENTS_MAX_AGE_SECONDS"
+    )
+
     # Webhooks (docs/webhooks.md): addresses and networks a webhook may reach although they are
     # loopback, private, link-local or otherwise not public (comma-separated IPs or CIDRs)
     webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
