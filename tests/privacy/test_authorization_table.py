@@ -314,3 +314,55 @@ async def test_reveals_need_an_admin_and_a_reason_and_accounts_go_once(client):
     assert first["accountDelete"] == {"deleted": True, "userErrors": []}
     again = await client.post("/graphql", json={"query": delete}, headers=auth(token))
     assert again.status_code == 401 and again.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def photo_seers(client: httpx.AsyncClient, world: World, photo: str) -> set[str]:
+    """The roles whose `node(id:)` shows the photo; every other role must get a missing photo's answer."""
+    seers = set()
+    for role in ROLES:
+        real = await post(client, NODE, {"id": photo}, world.tokens[role])
+        missing = await post(
+            client, NODE, {"id": relay.to_base64("Photo", db_id(photo) + MISSING)}, world.tokens[role]
+        )
+        if real != missing:
+            seers.add(role)
+    return seers
+
+
+async def test_photos_leave_the_public_map_with_their_case(client):
+    world = await build(client)
+    dispatcher = world.tokens["dispatcher"]
+    assert dispatcher is not None
+    transition = (
+        """mutation($input: CaseTransitionInput!) { caseTransition(input: $input) { userErrors { code } } }"""
+    )
+    merge = """mutation($input: CaseMergeInput!) { caseMerge(input: $input) { userErrors { code } } }"""
+    owner = world.tokens[RESIDENT]
+    assert owner is not None
+    display = "query($id: ID!) { node(id: $id) { ... on Photo { urls { display } } } }"
+    shown = (await gql_data(client, display, {"id": world.gid("photo")}, owner))["node"]["urls"]["display"]
+    assert (await client.get(shown.removeprefix("http://testserver"))).status_code == 200
+
+    # Rejected: the case leaves the map, and so do its photos (its staff keep them as evidence).
+    case = relay.to_base64("Case", world.ids["case"])
+    rejected = {"caseId": case, "action": "REJECT", "reason": "Not a nuisance"}
+    assert (await gql_data(client, transition, {"input": rejected}, dispatcher))["caseTransition"][
+        "userErrors"
+    ] == []
+    assert await photo_seers(client, world, world.gid("photo")) == {RESIDENT, *EVIDENCE}
+    assert (await client.get(shown.removeprefix("http://testserver"))).status_code == 404
+
+    # Merged into a case in triage (not on the map): the report's photos follow the target case.
+    photo = (await upload_simple(client, owner, jpeg(seed=3)))["photo"]
+    source = (await submit_ok(client, owner, report_input("noise.neighbour", photoIds=[photo["id"]])))["case"]
+    neighbour = world.tokens[NEIGHBOUR]
+    assert neighbour is not None
+    target = (await submit_ok(client, neighbour, report_input("noise.neighbour", (25.0, 130.0))))["case"]
+    assert target["status"] == "TRIAGE" and await photo_seers(client, world, photo["id"]) == set(ROLES)
+    merged = await gql_data(
+        client, merge, {"input": {"caseId": source["id"], "intoCase": target["id"]}}, dispatcher
+    )
+    assert merged["caseMerge"]["userErrors"] == []
+    assert await photo_seers(client, world, photo["id"]) == {RESIDENT, "dispatcher", "admin"}
+    original = f"/media/photos/{db_id(photo['id'])}/original"
+    assert (await client.get(original, headers=auth(world.tokens["police.west"]))).status_code == 404
