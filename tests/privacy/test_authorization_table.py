@@ -1,8 +1,9 @@
 """The authorization table (issue 15): every role against every kind of object and action.
 
-One world per test: a resident's noise complaint (a case routed to the West police, with an attached
-photo) and an unattached photo of theirs, a village river chief's patrol with its track, and the
-resident's account. Each role then reads by `node(id:)`, by lists, by media URL and by export,
+One world per test (the fixtures give each test a fresh database): a resident's noise complaint (a
+case routed to the West police, with an attached photo; its public-map twin) and an unattached photo
+of theirs, a village river chief's patrol with its track, an observation with a photo and the
+chief's assignment, the resident's and a staff member's accounts, a routing rule. Each role then reads by `node(id:)`, by lists, by media URL and by export,
 changes and transitions, and walks ids. Whatever a role may not see must answer byte for byte like a
 missing object (a neighbour's id tells nothing a nonexistent id does not); whatever it may see but
 not do is a typed user error. There is no volunteer role in this product.
@@ -20,11 +21,12 @@ import httpx
 import pytest
 from strawberry import relay
 
+from identity.models import User
 from kernel import clock
-from reports.models import Case, Department
+from reports.models import Case, Department, RoutingRule
 from tests.graphql_client import gql, gql_data
 from tests.media.phone import auth, jpeg, upload_simple
-from tests.patrols.test_patrols_api import T0, append, finish, start, walk
+from tests.patrols.test_patrols_api import OBSERVE, T0, append, finish, start, walk
 from tests.privacy.helpers import access_log
 from tests.reports.helpers import db_id, demo_sign_in, report_input, resident, submit_ok
 
@@ -43,10 +45,29 @@ SEES = {
     "photo": set(ROLES),  # its case is on the public map: its renditions are anyone's
     "loose": {RESIDENT},  # an unattached photo is its owner's alone
     "patrol": {"chief.village", "chief.county", "admin"},
+    "observation": {"chief.village", "chief.county", "admin"},  # like its patrol
+    "finding": {"chief.village", "chief.county", "admin"},  # the observation's photo
+    "assignment": {"chief.village", "chief.county", "admin"},  # the village chief's, like the chief
     "account": {RESIDENT, "admin"},
+    "colleague": {*STAFF, "dispatcher", "admin"},  # a staff account: staff see their colleagues
+    "rule": {"dispatcher", "admin"},
+    "public": set(ROLES),  # the case as the public map shows it
 }
 EVIDENCE = {"police.west", "dispatcher", "admin"}
-TYPES = {"case": "Case", "report": "Report", "photo": "Photo", "loose": "Photo", "patrol": "Patrol"}
+TYPES = {
+    "case": "Case",
+    "report": "Report",
+    "photo": "Photo",
+    "loose": "Photo",
+    "patrol": "Patrol",
+    "observation": "Observation",
+    "finding": "Photo",
+    "assignment": "ChiefAssignment",
+    "account": "User",
+    "colleague": "User",
+    "rule": "RoutingRule",
+    "public": "PublicCase",
+}
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
 PHOTO = "query($id: ID!) { node(id: $id) { ... on Photo { originalUrl exifLocation { latitude } camera { make } } } }"
 CASE_TRANSITION = """mutation($id: ID!) { caseTransition(input: {caseId: $id, action: ACCEPT, expectedVersion: 1}) {
@@ -67,8 +88,7 @@ class World:
     marker: str  # in the resident's report only
 
     def gid(self, name: str, missing: bool = False) -> str:
-        type_name = "User" if name == "account" else TYPES[name]
-        return relay.to_base64(type_name, self.ids[name] + (MISSING if missing else 0))
+        return relay.to_base64(TYPES[name], self.ids[name] + (MISSING if missing else 0))
 
 
 async def build(client: httpx.AsyncClient) -> World:
@@ -94,15 +114,30 @@ async def build(client: httpx.AsyncClient) -> World:
     patrol = (await start(client, city))["patrol"]
     chief = tokens["chief.village"]
     assert chief is not None
-    await append(client, chief, patrol["id"], walk(area["geometry"]["coordinates"], 60, random.Random(5)))
+    points = walk(area["geometry"]["coordinates"], 60, random.Random(5))
+    await append(client, chief, patrol["id"], points)
+    finding = (await upload_simple(client, chief, jpeg(seed=4)))["photo"]
+    observed = {"clientId": "o1", "patrolId": patrol["id"], "category": "FLOATING_RUBBISH",
+                "location": {"latitude": points[30]["latitude"], "longitude": points[30]["longitude"]},
+                "observedAt": points[30]["t"], "photoIds": [finding["id"]]}  # fmt: skip
+    observation = (await gql_data(client, OBSERVE, {"input": observed}, chief))["patrolObservationRecord"]
     await finish(client, chief, patrol["id"], T0 + timedelta(seconds=59))
+    [assignment] = (await gql_data(client, "{ myAssignments { id } }", token=chief))["myAssignments"]
+    rule = await RoutingRule.all().order_by("id").first()
+    assert rule is not None
     ids = {
         "case": db_id(submitted["case"]["id"]),
         "report": db_id(submitted["report"]["id"]),
         "photo": db_id(photo["id"]),
         "loose": db_id(loose["id"]),
         "patrol": db_id(patrol["id"]),
+        "observation": db_id(observation["observation"]["id"]),
+        "finding": db_id(finding["id"]),
+        "assignment": db_id(assignment["id"]),
         "account": resident_id,
+        "colleague": (await User.get(username="police.west")).id,
+        "rule": rule.id,
+        "public": db_id(submitted["case"]["id"]),
     }
     return World(tokens, ids, marker)
 
@@ -160,15 +195,20 @@ async def test_photo_evidence_and_media_urls_follow_the_case(client):
     world = await build(client)
     original = "/media/photos/{}/original"
     wrong: list[tuple[str, str, Any]] = []
+    # A case's photo: evidence for the case's staff; an observation's: for its chief and overseers.
+    photos = (("photo", EVIDENCE), ("finding", {"chief.village", "admin"}))
     for role in ROLES:
         token = world.tokens[role]
-        seen = (await gql_data(client, PHOTO, {"id": world.gid("photo")}, token))["node"]
-        evidence = seen["originalUrl"] is not None and seen["exifLocation"] is not None
-        if evidence != (role in EVIDENCE):
-            wrong.append((role, "photo evidence fields", seen))
-        got, hidden = await get_same_as_missing(client, token, original, world.ids["photo"])
-        if (got.status_code == 200, hidden) != (role in EVIDENCE, role not in EVIDENCE):
-            wrong.append((role, "original", got.status_code))
+        for name, evidence_for in photos:
+            seen = (await gql_data(client, PHOTO, {"id": world.gid(name)}, token))["node"]
+            evidence = (
+                seen is not None and seen["originalUrl"] is not None and seen["exifLocation"] is not None
+            )
+            if evidence != (role in evidence_for):
+                wrong.append((role, f"{name} evidence fields", seen))
+            got, hidden = await get_same_as_missing(client, token, original, world.ids[name])
+            if (got.status_code == 200, hidden) != (role in evidence_for, role not in evidence_for):
+                wrong.append((role, f"{name} original", got.status_code))
         # The owner of an unattached photo sees its renditions, never its original (nobody does).
         got, hidden = await get_same_as_missing(client, token, original, world.ids["loose"])
         if not hidden:
@@ -366,3 +406,19 @@ async def test_photos_leave_the_public_map_with_their_case(client):
     assert await photo_seers(client, world, photo["id"]) == {RESIDENT, "dispatcher", "admin"}
     original = f"/media/photos/{db_id(photo['id'])}/original"
     assert (await client.get(original, headers=auth(world.tokens["police.west"]))).status_code == 404
+
+    # Split out of a routed case into a case of its own that lands in triage: its photos go with it.
+    route = """mutation($input: CaseRouteInput!) { caseRoute(input: $input) { userErrors { code } } }"""
+    routed = {"caseId": target["id"], "departmentCode": "police-west"}
+    assert (await gql_data(client, route, {"input": routed}, dispatcher))["caseRoute"]["userErrors"] == []
+    photo = (await upload_simple(client, owner, jpeg(seed=5)))["photo"]
+    joined = await submit_ok(
+        client, owner, report_input("noise.neighbour", (25.0, 130.0), photoIds=[photo["id"]])
+    )
+    assert joined["case"]["id"] == target["id"] and await photo_seers(client, world, photo["id"]) == set(
+        ROLES
+    )
+    split = """mutation($input: ReportSplitInput!) { reportSplit(input: $input) { userErrors { code } } }"""
+    parted = await gql_data(client, split, {"input": {"reportId": joined["report"]["id"]}}, dispatcher)
+    assert parted["reportSplit"]["userErrors"] == []
+    assert await photo_seers(client, world, photo["id"]) == {RESIDENT, "dispatcher", "admin"}
