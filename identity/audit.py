@@ -10,8 +10,10 @@ a record is written at once. A read is recorded once per request: a page that sh
 number twice writes one record.
 
 Only staff, dispatchers and admins are recorded: a resident reading their own data is not a look at
-someone else's. Nothing in the application updates or deletes a record (see AccessRecord); admins
-read the log through `access_log`.
+someone else's. Refused attempts (`note_refusal`: an original photo, EXIF or a track export that the
+access rules turned away, answered like a missing object) are recorded for every signed-in account,
+marked `refused`, so that walking other people's evidence leaves a trace. Nothing in the application
+updates or deletes a record (see AccessRecord); admins read the log through `access_log`.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ MAX_PURPOSE = 1000
 log = logging.getLogger("identity.audit")
 
 
-# One record as written: (user_id, role, kind, subject_type, subject_id, purpose, request_id, at).
-Row = tuple[int, str, str, str, int, str, str | None, datetime]
-COLUMNS = ("user_id", "role", "kind", "subject_type", "subject_id", "purpose", "request_id", "at")
+# One record as written: (user_id, role, kind, subject_type, subject_id, purpose, request_id, at, refused).
+Row = tuple[int, str, str, str, int, str, str | None, datetime, bool]
+COLUMNS = ("user_id", "role", "kind", "subject_type", "subject_id", "purpose", "request_id", "at", "refused")
 
 
 class GroupWriter:
@@ -117,7 +119,7 @@ class GroupWriter:
 class _Buffer:
     writer: GroupWriter | None
     rows: list[Row] = field(default_factory=list)
-    seen: set[tuple[int, str, str, int]] = field(default_factory=set)
+    seen: set[tuple[int, str, str, int, bool]] = field(default_factory=set)
 
 
 _buffer: contextvars.ContextVar[_Buffer | None] = contextvars.ContextVar("access_log_buffer", default=None)
@@ -142,7 +144,9 @@ def recorded(principal: Principal | None) -> bool:
     return principal is not None and principal.role in STAFF_ROLES
 
 
-def _row(principal: Principal, kind: AccessKind, subject_type: str, subject_id: int, purpose: str) -> Row:
+def _row(
+    principal: Principal, kind: AccessKind, subject_type: str, subject_id: int, purpose: str, refused: bool
+) -> Row:
     return (
         principal.user.id,
         principal.role.value,
@@ -152,6 +156,7 @@ def _row(principal: Principal, kind: AccessKind, subject_type: str, subject_id: 
         purpose,
         request_id.get(),
         clock.now(),
+        refused,
     )
 
 
@@ -159,7 +164,7 @@ def _row(principal: Principal, kind: AccessKind, subject_type: str, subject_id: 
 # true)` applies to that transaction): the writer does not wait for the WAL flush (about 3 ms of a
 # 7-row insert's 3.8 ms on the development machine), which PostgreSQL does within a fraction of a
 # second. Only a crash of the database server in that moment could lose these rows, never corrupt them.
-PG_TYPES = ("int", "text", "text", "text", "bigint", "text", "text", "timestamptz")
+PG_TYPES = ("int", "text", "text", "text", "bigint", "text", "text", "timestamptz", "boolean")
 PG_INSERT = (
     f"INSERT INTO access_log ({', '.join(COLUMNS)}) SELECT v.* FROM (VALUES {{}}) AS v({', '.join(COLUMNS)}) "
     "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
@@ -189,18 +194,42 @@ async def note_read(
 
     Buffered within a request (written by `flush`), else written now.
     """
-    if not recorded(principal) or not subject_ids:
+    if recorded(principal):
+        assert principal is not None
+        await _note(principal, kind, subject_type, subject_ids, purpose, refused=False)
+
+
+async def note_refusal(
+    principal: Principal | None, kind: AccessKind, subject_type: str, subject_id: int
+) -> None:
+    """Record that `principal` asked for `kind` data of the subject and was refused (any signed-in
+    account; an anonymous caller names nobody). Missing subjects are recorded alike: the attempt is
+    the same, and the log must not answer differently for them."""
+    if principal is not None:
+        await _note(principal, kind, subject_type, (subject_id,), "", refused=True)
+
+
+async def _note(
+    principal: Principal,
+    kind: AccessKind,
+    subject_type: str,
+    subject_ids: Sequence[int],
+    purpose: str,
+    *,
+    refused: bool,
+) -> None:
+    if not subject_ids:
         return
-    assert principal is not None
     buffer = _buffer.get()
     if buffer is None:
-        await _insert([_row(principal, kind, subject_type, i, purpose) for i in dict.fromkeys(subject_ids)])
+        ids = dict.fromkeys(subject_ids)
+        await _insert([_row(principal, kind, subject_type, i, purpose, refused) for i in ids])
         return
     for subject_id in subject_ids:
-        key = (principal.user.id, kind.value, subject_type, subject_id)
+        key = (principal.user.id, kind.value, subject_type, subject_id, refused)
         if key not in buffer.seen:
             buffer.seen.add(key)
-            buffer.rows.append(_row(principal, kind, subject_type, subject_id, purpose))
+            buffer.rows.append(_row(principal, kind, subject_type, subject_id, purpose, refused))
 
 
 async def flush() -> None:
@@ -257,6 +286,7 @@ async def access_log(
     kind: AccessKind | None = None,
     subject_type: str | None = None,
     subject_id: int | None = None,
+    refused: bool | None = None,
 ) -> QuerySet[AccessRecord]:
     """The access log, filtered, for admins; anyone else is FORBIDDEN. The records this process still
     holds back are written first, so the admin sees every read recorded before theirs."""
@@ -272,6 +302,8 @@ async def access_log(
         rows = rows.filter(subject_type=subject_type)
     if subject_id is not None:
         rows = rows.filter(subject_id=subject_id)
+    if refused is not None:
+        rows = rows.filter(refused=refused)
     return rows
 
 

@@ -121,7 +121,8 @@ class AccessKind(enum.StrEnum):
 
 
 class AccessRecord(Model):
-    """One read of personal data by staff or an admin: who, what, when, why and under which request.
+    """One read of personal data by staff or an admin (or a refused attempt at one): who, what, when,
+    why and under which request.
 
     Append-only: rows are written by `identity.audit` and never changed or deleted through the
     application (no API changes them, and `save()` of an existing row is refused).
@@ -137,6 +138,8 @@ class AccessRecord(Model):
     purpose = fields.TextField(default="", description="Why (required for a reveal)")
     request_id = fields.CharField(max_length=64, null=True)
     at = fields.DatetimeField()
+    # An attempt the access rules turned away (answered like a missing object): nothing was read.
+    refused = fields.BooleanField(default=False, description="The attempt was refused: nothing was read")
 
     class Meta:
         table = "access_log"

@@ -82,6 +82,13 @@ def sees_evidence(photo: Photo) -> bool:
     return getattr(photo, _STANDING, Standing.NONE) >= Standing.EVIDENCE
 
 
+def refused_evidence(viewer: Principal | None, photo: Photo) -> bool:
+    """Whether asking for the EXIF of a photo `visible_photos` let the viewer see is a refusal for the
+    access log: a signed-in viewer other than its owner without EVIDENCE (an owner's own photo is no
+    attempt at someone else's data)."""
+    return viewer is not None and viewer.user.id != photo.owner_id and not sees_evidence(photo)
+
+
 async def photo_of_bytes(viewer: Principal | None, sha256: str) -> Photo | None:
     """A photo of these bytes the viewer may see (its renditions are theirs to fetch), or None.
 
@@ -97,11 +104,15 @@ async def photo_of_bytes(viewer: Principal | None, sha256: str) -> Photo | None:
     return next((row for row in rows if standings[row.id] >= Standing.SEES), None)
 
 
-async def original_photo(viewer: Principal | None, photo_id: int) -> Photo | None:
-    """The photo whose evidence original the viewer may download, else None (missing looks the same)."""
+async def original_photo(viewer: Principal | None, photo_id: int) -> tuple[Photo | None, bool]:
+    """The photo whose evidence original the viewer may download, else None (missing looks the same),
+    and whether asking was a refusal for the access log: a signed-in viewer other than the photo's
+    owner (a missing photo is refused alike, so the log does not tell missing from hidden)."""
     if viewer is None:
-        return None
+        return None, False
     photo = await Photo.get_or_none(id=photo_id)
-    if photo is None or (await photo_standings(viewer, [photo]))[photo.id] < Standing.EVIDENCE:
-        return None
-    return photo
+    if photo is None:
+        return None, True
+    if (await photo_standings(viewer, [photo]))[photo.id] < Standing.EVIDENCE:
+        return None, photo.owner_id != viewer.user.id
+    return photo, False

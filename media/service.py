@@ -15,6 +15,8 @@ from pathlib import Path
 
 import anyio
 
+from identity import audit
+from identity.models import AccessKind
 from identity.service import Principal
 from kernel import clock
 from kernel.database import atomic
@@ -83,9 +85,14 @@ async def derivative_for(viewer: Principal | None, key: str) -> Derivative | Non
 
 
 async def original_for(viewer: Principal | None, photo_id: int) -> tuple[Photo, str] | None:
-    """The evidence original (photo, storage key), if the viewer may download it."""
-    photo = await access.original_photo(viewer, photo_id)
-    if photo is None or photo.original_removed_at is not None:  # given up by retention (media.retention)
+    """The evidence original (photo, storage key), if the viewer may download it. A refused attempt
+    (missing photos alike) goes to the access log."""
+    photo, refused = await access.original_photo(viewer, photo_id)
+    if refused:
+        await audit.note_refusal(viewer, AccessKind.ORIGINAL_PHOTO, "photo", photo_id)
+    if photo is None:
+        return None
+    if photo.original_removed_at is not None:  # given up by retention (media.retention)
         return None
     return photo, original_key(photo)
 

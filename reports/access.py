@@ -16,6 +16,9 @@ jurisdictions and departments. Queues and statistics are views of cases and foll
 - Statistics: staff their own department's; dispatchers and admins any.
 - Photos of a case (`photo_standings`, used by media.access): a report's photos and their original
   and EXIF to the case's staff; its resolution photos also to its reporters (no original, no EXIF).
+  A case's photos (its reports' and its resolution's) are on the public map exactly while the case
+  is (`case_photo_publicity`): a rejected case takes them off, and a merged report's photos follow
+  the case it was merged into.
 A case, report or queue someone may not see answers exactly like a missing one.
 
 Predicates over loaded rows are plain functions; where SQL does the filtering the answer is a
@@ -267,3 +270,22 @@ async def photo_standings(principal: Principal, photos: Sequence[Photo]) -> dict
         if best:
             result[photo_id] = best
     return result
+
+
+async def case_photo_publicity(case_ids: Collection[int]) -> tuple[list[int], list[int]]:
+    """The photos the cases hold, as (public, not public): a case's reports' photos and its resolution
+    photos are public exactly while the case is (media.access serves a public photo's renditions to
+    anyone). Two queries for any number of cases."""
+    public: dict[int, bool] = {}
+    held: dict[int, int] = {}  # photo id -> the case holding it
+    for case_id, is_public, resolution in await Case.filter(id__in=list(case_ids)).values_list(
+        "id", "public", "resolution_photo_ids"
+    ):
+        public[case_id] = is_public
+        held.update((int(p), case_id) for p in resolution or ())
+    reports = Report.filter(case_id__in=list(public)).values_list("case_id", "photo_ids")
+    for case_id, photo_ids in await reports:
+        held.update((int(p), case_id) for p in photo_ids or ())
+    shown = [photo_id for photo_id, case_id in held.items() if public[case_id]]
+    hidden = [photo_id for photo_id, case_id in held.items() if not public[case_id]]
+    return shown, hidden

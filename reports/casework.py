@@ -28,7 +28,7 @@ from media.service import claim_photos, set_public
 from reports import access, lifecycle
 from reports.calendar import Interval
 from reports.lifecycle import Action, Status, TransitionInput
-from reports.models import Case, CaseEvent, Category, Department, Priority, Report
+from reports.models import Case, CaseEvent, Category, Department, Priority
 from reports.sla import SlaPolicy, Span, choose_policy
 from reports.store import Snapshot, sla_policies, working_calendar
 
@@ -290,10 +290,8 @@ async def transition(
         if also is not None:
             await also(case)
             case = await Case.get(id=case.id)
-    if step.action is Action.REROUTE:
-        await set_public(await case_photo_ids(case.id))
-    elif step.action is Action.RESOLVE and case.public:
-        await set_public(step.given.photo_ids)
+    if step.action in PUBLICITY_ACTIONS:
+        await publish_photos(case.id)
     return case
 
 
@@ -316,9 +314,15 @@ def _stale(current: Case) -> DomainError:
     )
 
 
-async def case_photo_ids(case_id: int) -> list[int]:
-    rows = await Report.filter(case_id=case_id).values_list("photo_ids")
-    return [int(p) for (ids,) in rows for p in ids]
+# The steps that put a case on the public map, take it off, or add photos to it.
+PUBLICITY_ACTIONS = frozenset({Action.REROUTE, Action.REJECT, Action.RESOLVE})
+
+
+async def publish_photos(*case_ids: int) -> None:
+    """Photos follow their case onto and off the public map (the rule: access.case_photo_publicity)."""
+    shown, hidden = await access.case_photo_publicity(case_ids)
+    await set_public(hidden, public=False)
+    await set_public(shown)
 
 
 def announcement(case: Case, event: CaseEvent, also_to: tuple[int | None, ...] = ()) -> outbox.OutboxEvent:

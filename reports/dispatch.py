@@ -10,7 +10,6 @@ from kernel import clock
 from kernel.database import atomic
 from kernel.errors import conflict, forbidden, invalid, not_found
 from kernel.geo import LatLon
-from media.service import set_public
 from reports import access, casework
 from reports.casework import INPUT, Step
 from reports.lifecycle import Action, Status, TransitionInput
@@ -84,9 +83,9 @@ async def merge_cases(
     merged = await casework.transition(
         case_id, user, Step(Action.MERGE, expected_version, given), also=move_reports
     )
+    # The moved reports' photos follow the target case, on the public map or off it.
+    await casework.publish_photos(into_case_id)
     target = await Case.get(id=into_case_id)
-    if target.public:
-        await set_public(await casework.case_photo_ids(target.id))
     return merged, target
 
 
@@ -117,6 +116,8 @@ async def split_report(snapshot: Snapshot, user: User, report_id: int, note: str
         await casework.record(
             source, user, "report_split", (note or "").strip(), report=report.id, to=new_case.id
         )
+    # The report's photos follow it into its new case (off the map while that one is in triage).
+    await casework.publish_photos(new_case.id)
     source = await Case.get(id=source.id)
     return source, new_case
 

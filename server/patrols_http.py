@@ -43,8 +43,14 @@ def _patrol_id(raw: str) -> int | None:
 
 
 async def _visible_patrol(request: Request) -> Patrol | None:
+    """The patrol if the caller may see it; a refused attempt at a track (missing ones alike) is logged."""
     patrol_id = _patrol_id(request.path_params["patrol_id"])
-    return None if patrol_id is None else await access.visible_patrol(principal_of(request), patrol_id)
+    if patrol_id is None:
+        return None
+    patrol = await access.visible_patrol(principal_of(request), patrol_id)
+    if patrol is None:
+        await audit.note_refusal(principal_of(request), AccessKind.TRACK, "patrol", patrol_id)
+    return patrol
 
 
 async def _valid_fixes(patrol: Patrol) -> list[Fix]:

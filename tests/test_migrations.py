@@ -55,3 +55,25 @@ async def test_cases_keep_their_categorys_policy_through_0010(tmp_path: Path) ->
         assert db.execute("SELECT sla_policy FROM cases WHERE id = ?", [case]).fetchall() == [
             ("complaint_15wd",)
         ]
+
+
+async def test_photos_of_cases_off_the_map_become_private_in_0018(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    config = tortoise_config(f"sqlite://{path}")
+    try:
+        await tortoise_migrate(config=config, target="models.0017_retention")
+    finally:
+        await Tortoise.close_connections()
+    with closing(sqlite3.connect(path)) as db, db:
+        photos = [_insert(db, "photos", sha256=f"{n:064x}", public=1) for n in range(4)]
+        rejected = _insert(db, "cases", reference="2026-000001", status="REJECTED", public=0,
+                           resolution_photo_ids=f"[{photos[1]}]")  # fmt: skip
+        shown = _insert(db, "cases", reference="2026-000002", status="ROUTED", public=1)
+        _insert(db, "reports", client_id="a", case_id=rejected, photo_ids=f"[{photos[0]}]")
+        _insert(db, "reports", client_id="b", case_id=shown, photo_ids=f"[{photos[2]}]")
+    await apply_migrations(f"sqlite://{path}")
+    with closing(sqlite3.connect(path)) as db:
+        public = dict(db.execute("SELECT id, public FROM photos").fetchall())
+    # A rejected case's report and resolution photos leave the map; a public case's and one no case
+    # holds keep their flag.
+    assert [public[p] for p in photos] == [0, 0, 1, 1]

@@ -40,6 +40,9 @@ class AccessRecordNode(ModelNode[AccessRecord]):
     purpose: str = strawberry.field(description="Why; always given for a reveal, else usually empty.")
     request_id: str | None = strawberry.field(description="The X-Request-ID of the request that read.")
     at: datetime
+    refused: bool = strawberry.field(
+        description="The attempt was refused (answered like a missing object): nothing was read."
+    )
     _row: strawberry.Private[AccessRecord]
 
     @classmethod
@@ -62,7 +65,8 @@ class AccessLogQuery:
     @strawberry.field(
         description="The access log, newest first: who read whose personal data, when, why and under which "
         "request. Filter by reader (`userId`), kind, or subject (the global id of a User, Report, Photo or "
-        "Patrol). Admins only; no API changes or deletes it."
+        "Patrol), or `refused` (true: only refused attempts; false: only reads). Admins only; no API "
+        "changes or deletes it."
     )
     async def access_log(
         self,
@@ -72,6 +76,7 @@ class AccessLogQuery:
         user_id: strawberry.ID | None = None,
         kind: AccessKind | None = None,
         subject: strawberry.ID | None = None,
+        refused: bool | None = None,
     ) -> Connection[AccessRecordNode]:
         principal = info.context.require_role(Role.ADMIN)
         subject_type = subject_id = None
@@ -87,6 +92,7 @@ class AccessLogQuery:
                 kind=kind,
                 subject_type=subject_type,
                 subject_id=subject_id,
+                refused=refused,
             ),
             order=["-id"],
             first=first,

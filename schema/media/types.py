@@ -75,7 +75,7 @@ class PhotoNode(ModelNode[Photo]):
     @strawberry.field(description="EXIF GPS position; for the staff of its case only (else null).")
     async def exif_location(self, info: Info) -> ExifLocation | None:
         row = self._row
-        if not access.sees_evidence(row) or row.exif_latitude is None:
+        if not await _evidence(info, row) or row.exif_latitude is None:
             return None
         await audit.note_read(info.context.principal, AccessKind.PHOTO_EXIF, "photo", row.id)
         return ExifLocation(latitude=row.exif_latitude, longitude=row.exif_longitude or 0.0)
@@ -83,7 +83,7 @@ class PhotoNode(ModelNode[Photo]):
     @strawberry.field(description="EXIF camera make and model; for the staff of its case only.")
     async def camera(self, info: Info) -> Camera | None:
         row = self._row
-        if not access.sees_evidence(row) or not (row.camera_make or row.camera_model):
+        if not await _evidence(info, row) or not (row.camera_make or row.camera_model):
             return None
         await audit.note_read(info.context.principal, AccessKind.PHOTO_EXIF, "photo", row.id)
         return Camera(make=row.camera_make, model=row.camera_model)
@@ -95,6 +95,15 @@ class PhotoNode(ModelNode[Photo]):
         if not access.sees_evidence(self._row):
             return None
         return f"{info.context.request.base_url}media/photos/{self.id}/original"
+
+
+async def _evidence(info: Info, row: Photo) -> bool:
+    """Whether the viewer may read the photo's EXIF; an attempt the rules refuse is logged as such."""
+    if access.sees_evidence(row):
+        return True
+    if access.refused_evidence(info.context.principal, row):
+        await audit.note_refusal(info.context.principal, AccessKind.PHOTO_EXIF, "photo", row.id)
+    return False
 
 
 async def load_photos(info: Info, photo_ids: Sequence[int]) -> list[PhotoNode]:

@@ -8,9 +8,9 @@ import httpx
 
 from tests.graphql_client import GraphQLError
 
-ACCESS_LOG = """query($first: Int!, $userId: ID, $kind: AccessKind, $subject: ID) {
-  accessLog(first: $first, userId: $userId, kind: $kind, subject: $subject) {
-    nodes { id userId role kind subjectType subjectId purpose requestId at } } }"""
+ACCESS_LOG = """query($first: Int!, $userId: ID, $kind: AccessKind, $subject: ID, $refused: Boolean) {
+  accessLog(first: $first, userId: $userId, kind: $kind, subject: $subject, refused: $refused) {
+    nodes { id userId role kind subjectType subjectId purpose requestId at refused } } }"""
 
 
 async def gql_with_id(

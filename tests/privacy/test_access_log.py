@@ -87,6 +87,44 @@ async def test_original_photo_and_exif_reads_by_staff_are_logged_with_the_reques
     assert {r["userId"] for r in records} == {dispatcher_id}
 
 
+async def test_a_forestry_officers_attempt_at_a_noise_complainants_photo_is_logged_as_refused(client):
+    owner, _ = await resident(client)
+    photo = (await upload_simple(client, owner, jpeg()))["photo"]
+    photo_db_id = int(relay.GlobalID.from_id(photo["id"]).node_id)
+    await submit_ok(client, owner, report_input("noise.neighbour", photoIds=[photo["id"]]))
+    forestry = await demo_sign_in(client, "forestry.staff")
+    headers = {**auth(forestry), "X-Request-ID": "walk-1"}
+    attempt = await client.get(f"/media/photos/{photo_db_id}/original", headers=headers)
+    missing = await client.get(f"/media/photos/{photo_db_id + 1000}/original", headers=headers)
+    assert attempt.status_code == missing.status_code == 404 and attempt.content == missing.content
+    # The case is on the public map, so its photo's rendition is anyone's; its evidence is not.
+    seen = (await gql_with_id(client, NODE, {"id": photo["id"]}, forestry, request_id="walk-2"))["node"]
+    assert (seen["originalUrl"], seen["exifLocation"], seen["camera"]) == (None, None, None)
+
+    admin = await demo_sign_in(client, "admin")
+    forestry_id = (await gql_data(client, "{ me { id } }", token=forestry))["me"]["id"]
+    records = await access_log(client, admin, userId=forestry_id)
+    assert sorted((r["kind"], r["subjectId"], r["refused"], r["requestId"]) for r in records) == sorted(
+        [
+            ("ORIGINAL_PHOTO", photo["id"], True, "walk-1"),
+            ("ORIGINAL_PHOTO", gid("Photo", photo_db_id + 1000), True, "walk-1"),
+            ("PHOTO_EXIF", photo["id"], True, "walk-2"),
+        ]
+    )
+    # The filter tells refusals from reads: the dispatcher's read of the same original is not one.
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    assert (
+        await client.get(f"/media/photos/{photo_db_id}/original", headers=auth(dispatcher))
+    ).status_code == 200
+    refused = await access_log(client, admin, subject=photo["id"], refused=True)
+    reads = await access_log(client, admin, subject=photo["id"], refused=False)
+    assert sorted((r["kind"], r["role"]) for r in refused) == [
+        ("ORIGINAL_PHOTO", "STAFF"),
+        ("PHOTO_EXIF", "STAFF"),
+    ]
+    assert [(r["role"], r["refused"]) for r in reads] == [("DISPATCHER", False)]
+
+
 async def test_track_reads_by_overseers_are_logged_and_a_chiefs_own_are_not(client, access_log_written):
     chief = await demo_sign_in(client, "chief.village")
     admin = await demo_sign_in(client, "admin")
