@@ -21,6 +21,9 @@ RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md LICENSE ./
 COPY server ./server
 COPY schema ./schema
+COPY webhooks ./webhooks
+COPY notifications ./notifications
+COPY delivery ./delivery
 COPY identity ./identity
 COPY reports ./reports
 COPY patrols ./patrols
