@@ -1,6 +1,7 @@
 """The `envcase` command (also `python -m server`).
 
-Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention.
+Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention,
+export, schema.
 """
 
 from __future__ import annotations
@@ -139,17 +140,23 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
     import signal
 
+    from exports.jobs import ExportRunner
     from server.deliveries import close_channels, delivery_worker
+    from server.exports_http import export_config
 
     async def work() -> None:
         worker = delivery_worker(settings)
+        exporter = ExportRunner(export_config(settings))
         running = asyncio.create_task(worker.run())
+        exporting = asyncio.create_task(exporter.run())
         loop = asyncio.get_running_loop()
 
         def stop() -> None:  # the first signal finishes the pass in flight; a second one cuts it short
             if worker.stopping:
                 running.cancel()
+                exporting.cancel()  # the job in flight is taken over by another runner after its lease
             worker.stop()
+            exporter.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
@@ -159,6 +166,8 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
         # again with the same delivery id (at least once).
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        with contextlib.suppress(asyncio.CancelledError):
+            await exporting
         await close_channels(worker)
         log.info("delivery worker stopped")
 
@@ -189,6 +198,64 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     async def work() -> None:
         tally = await run_retention(policy, LocalStorage(settings.media_root), max_batches=args.max_batches)
         print(tally)
+
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    import shutil
+    import uuid
+
+    from exports.jobs import ExportRequest, claim, run_job, start_export
+    from exports.models import ExportFormat, ExportJob, ExportKind, ExportStatus
+    from identity.models import User
+    from identity.service import Principal
+    from kernel.errors import DomainError
+    from reports.models import Department
+    from server.exports_http import export_config
+
+    config = export_config(settings)
+    parameters: dict[str, object] = {}
+    if args.kind == "cases":
+        parameters = {"statuses": args.status or None, "category_code": args.category, "text": args.text,
+                      "created_from": args.created_from, "created_to": args.created_to}  # fmt: skip
+    else:
+        parameters = {"from": args.period_from, "to": args.period_to}
+
+    async def bar(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        filled = int(share * 30)
+        print(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {done}/{total} rows",
+            end="",
+            file=sys.stderr,
+        )
+
+    async def work() -> None:
+        user = await User.get_or_none(username=args.user, is_active=True)
+        if user is None:
+            sys.exit(f"error: no active account {args.user!r}")
+        if args.department:
+            department = await Department.get_or_none(code=args.department)
+            if department is None:
+                sys.exit(f"error: no department with code {args.department!r}")
+            parameters["department_id"] = department.id
+        given = {k: v for k, v in parameters.items() if v is not None}
+        request = ExportRequest(
+            uuid.uuid4().hex, ExportKind(args.kind.upper()), ExportFormat(args.format.upper()), given
+        )
+        try:
+            job = await start_export(Principal(user, 0), request)
+        except DomainError as exc:
+            sys.exit(f"error: {exc.message}")
+        claimed = await claim(config, job.id)  # run here, now, with a progress bar (no runner needed)
+        status = await run_job(config, claimed, bar) if claimed else ExportStatus.CANCELLED
+        print(file=sys.stderr)
+        job = await ExportJob.get(id=job.id)
+        if status is not ExportStatus.DONE or job.file_name is None:
+            sys.exit(f"error: export {status.value.lower()}: {job.error or ''}")
+        shutil.copyfile(config.root / job.file_name, args.out)
+        print(f"wrote {job.rows} rows to {args.out}")
 
     asyncio.run(_with_db(settings, work))
 
@@ -236,6 +303,23 @@ def main(argv: list[str] | None = None) -> None:
         help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
     )
     retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
+    export = sub.add_parser(
+        "export", help="export cases, statistics or patrol compliance to a file, with progress"
+    )
+    export.add_argument("kind", choices=["cases", "statistics", "compliance"])
+    export.add_argument("--user", required=True, help="export as this account (its access rules apply)")
+    export.add_argument("--format", choices=["csv", "xlsx", "geojson"], default="csv")
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--department", help="department code")
+    export.add_argument("--status", action="append", help="case status (repeatable)")
+    export.add_argument("--category", help="case category code")
+    export.add_argument("--text", help="cases whose summary or reference contains this")
+    export.add_argument("--created-from", help="cases created at or after (ISO 8601 with offset)")
+    export.add_argument("--created-to", help="cases created before (ISO 8601 with offset)")
+    export.add_argument("--from", dest="period_from", help="first day of the period (statistics, compliance)")
+    export.add_argument(
+        "--to", dest="period_to", help="day after the period (statistics) or last day (compliance)"
+    )
     sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -250,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         "sweep-media": cmd_sweep_media,
         "escalate": cmd_escalate,
         "retention": cmd_retention,
+        "export": cmd_export,
         "schema": cmd_schema,
     }
     commands[args.command](settings, args)

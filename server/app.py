@@ -32,6 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from exports.jobs import ExportRunner
 from identity import rights
 from identity.config import IdentityConfig
 from identity.service import authenticate
@@ -60,6 +61,7 @@ from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
+from server.exports_http import export_config, export_routes
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
@@ -255,6 +257,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     graphql = AppGraphQL(settings, identity, services)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
+    # Exports run where deliveries do: here on the single-machine default, else in `python -m server worker`.
+    exporter = ExportRunner(export_config(settings)) if settings.delivery_worker_in_process else None
     # Loaded (and validated) here, so a malformed retention file stops the app before it serves.
     retention_policy = load_policy(settings.retention_policy_path)
 
@@ -266,6 +270,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             if deliveries is not None:  # else `python -m server worker` runs it
                 log.info("delivery worker in this process (channels: %s)", ", ".join(deliveries.channels))
                 tasks.start_soon(deliveries.run)
+            if exporter is not None:
+                tasks.start_soon(exporter.run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
                 tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)
@@ -327,6 +333,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         Route("/healthz", functools.partial(healthz, services.events), methods=["GET"]),
         *media_routes(services),
         *patrol_routes(services),
+        *export_routes(settings),
     ]
     return Starlette(
         routes=routes,

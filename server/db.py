@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "delivery.models",
     "notifications.models",
     "webhooks.models",
+    "exports.models",
 ]
 
 
