@@ -45,7 +45,10 @@ class CsvWriter:
         self._csv.writerow(columns)
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
-        self._csv.writerows([_text(v) for v in row] for row in rows)
+        # Inline rather than through `_text`: a million rows of calls is a third of the export's time.
+        self._csv.writerows(
+            [v.astimezone(UTC).isoformat() if type(v) is datetime else v for v in row] for row in rows
+        )
 
     def close(self) -> None:
         self._file.close()

@@ -171,13 +171,14 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
     writer = open_writer(job.format, partial, table.columns, table.point)
     written = 0
     try:
-        async for batch in table.batches(config.batch_rows):
-            await anyio.to_thread.run_sync(writer.write, batch)  # the event loop keeps serving meanwhile
-            written += len(batch)
-            if not await _heartbeat(config, job, rows=written):
-                return ExportStatus.CANCELLED
-            if progress is not None:
-                await progress(written, total)
+        async with contextlib.aclosing(table.batches(config.batch_rows)) as batches:
+            async for batch in batches:
+                await anyio.to_thread.run_sync(writer.write, batch)  # the event loop keeps serving meanwhile
+                written += len(batch)
+                if not await _heartbeat(config, job, rows=written):
+                    return ExportStatus.CANCELLED
+                if progress is not None:
+                    await progress(written, total)
         await anyio.to_thread.run_sync(writer.close)
         partial.replace(config.root / name)
         now = clock.now()

@@ -10,7 +10,8 @@ the rows, so a job can report its progress.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from reports.statistics import Dimension, StatisticsQuery, case_statistics
 Row = Sequence[Any]
 
 
-Batches = Callable[[int], AsyncIterator[list[Row]]]  # rows in batches of at most the size given
+Batches = Callable[[int], AsyncGenerator[list[Row]]]  # rows in batches of at most the size given
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class _Computed:
             self._rows = await self._compute()
         return len(self._rows)
 
-    async def batches(self, size: int) -> AsyncIterator[list[Row]]:
+    async def batches(self, size: int) -> AsyncGenerator[list[Row]]:
         rows = self._rows or []
         for start in range(0, len(rows), size):
             yield rows[start : start + size]
@@ -117,6 +118,11 @@ LEFT JOIN departments d ON d.id = c.department_id
 LEFT JOIN users u ON u.id = c.assignee_id"""
 
 _PRIORITY_NAMES = {int(p): p.name for p in Priority}
+# Where a status's active due time is in the selected record (response due while ROUTED, resolution due
+# while worked, none otherwise): see reports.queue.due_column.
+_DUE_AT = {
+    s.value: {"response_due_at": 15, "resolution_due_at": 16, None: None}[due_column(s)] for s in Status
+}
 
 
 def _when(value: Any) -> datetime | None:
@@ -141,29 +147,35 @@ async def _case_table(user: User, parameters: dict[str, Any]) -> Table:
 
     def row(record: Row) -> Row:
         (_, reference, status, priority, category_code, name_zh, name_en, department_code, department_name,
-         assignee, reporters, summary, lat, lon, created, response_due, resolution_due, resolved,
-         closed) = record  # fmt: skip
-        column = due_column(Status(status))
-        due = _when(response_due if column == "response_due_at" else resolution_due if column else None)
+         assignee, reporters, summary, lat, lon, created, _, _, resolved, closed) = record  # fmt: skip
+        at = _DUE_AT[status]
+        due = None if at is None or record[at] is None else as_datetime(record[at])
         return (
-            reference, status, _PRIORITY_NAMES[int(priority)], category_code, name_zh, name_en,
+            reference, status, _PRIORITY_NAMES[priority], category_code, name_zh, name_en,
             department_code, department_name, assignee, reporters, summary, lat, lon, as_datetime(created),
             due, due is not None and due < now, _when(resolved), _when(closed),
         )  # fmt: skip
 
-    async def batches(size: int) -> AsyncIterator[list[Row]]:
-        last = 0
-        while True:
-            records = await fetch(
-                conn, f"{_CASE_SELECT} WHERE {where} AND c.id > {{}} ORDER BY c.id LIMIT {int(size)}",
-                [*values, last],
-            )  # fmt: skip
-            if not records:
-                return
-            last = records[-1][0]
-            yield [row(r) for r in records]
-            if len(records) < size:
-                return
+    def page(after: int, size: int) -> Awaitable[list[Row]]:
+        sql = f"{_CASE_SELECT} WHERE {where} AND c.id > {{}} ORDER BY c.id LIMIT {int(size)}"
+        return fetch(conn, sql, [*values, after])
+
+    async def batches(size: int) -> AsyncGenerator[list[Row]]:
+        # The next batch is read while the caller writes this one: the database and the file overlap.
+        reading: asyncio.Future[list[Row]] = asyncio.ensure_future(page(0, size))
+        try:
+            while True:
+                records = await reading
+                if not records:
+                    return
+                full = len(records) == size
+                if full:
+                    reading = asyncio.ensure_future(page(records[-1][0], size))
+                yield [row(r) for r in records]
+                if not full:
+                    return
+        finally:
+            reading.cancel()  # stopped early (cancelled): the read ahead is not wanted
 
     return Table(CASE_COLUMNS, count, batches, point=(11, 12))
 
