@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from tortoise.context import TortoiseContext
 
-from exports.jobs import ExportConfig, ExportRunner, claim, run_job
+from exports.jobs import ExportConfig, ExportRunner, claim, prune_expired, run_job
 from exports.models import ExportJob
 from kernel import clock
 from reports.lifecycle import Status
@@ -307,3 +307,46 @@ async def test_cli_export_shows_progress(client: httpx.AsyncClient, tmp_path: Pa
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert refused.returncode != 0 and "error:" in refused.stderr
+
+
+async def test_the_worker_command_runs_exports(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    await cases_of("eco", 6)
+    token = await demo_sign_in(client, "admin")
+    export_id = (await start(client, token))["export"]["id"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "DATA_DIR": str(tmp_path),
+        "DELIVERY_POLL_SECONDS": "0.1",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "worker", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        node: dict[str, Any] = {}
+        for _ in range(600):
+            node = (await gql_data(client, NODE, {"id": export_id}, token=token))["node"]
+            if node["status"] == "DONE" or worker.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert node["status"] == "DONE" and node["rows"] == 6, node
+        assert (tmp_path / "exports").is_dir()
+    finally:
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), 30)
+
+
+async def test_expired_files_are_removed(client: httpx.AsyncClient, config: ExportConfig) -> None:
+    await cases_of("eco", 2)
+    token = await demo_sign_in(client, "admin")
+    export_id = (await start(client, token))["export"]["id"]
+    url = (await finished(client, token, config, export_id))["downloadUrl"]
+    assert len(list(config.root.iterdir())) == 1
+    later = datetime.now(UTC) + timedelta(hours=25)  # past EXPORT_KEEP_HOURS
+    clock.set_clock(lambda: later)
+    token = await demo_sign_in(client, "admin")
+    assert (await download(client, token, url)).status_code in (403, 410)
+    assert (await gql_data(client, NODE, {"id": export_id}, token=token))["node"]["downloadUrl"] is None
+    assert await prune_expired(config, later) == 1
+    assert list(config.root.iterdir()) == []
