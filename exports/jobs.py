@@ -171,7 +171,8 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
     writer = open_writer(job.format, partial, table.columns, table.point)
     written = 0
     try:
-        async with contextlib.aclosing(table.batches(config.batch_rows)) as batches:
+        text = job.format is not ExportFormat.XLSX  # spreadsheets get real times, text formats ISO 8601
+        async with contextlib.aclosing(table.batches(config.batch_rows, text)) as batches:
             async for batch in batches:
                 await anyio.to_thread.run_sync(writer.write, batch)  # the event loop keeps serving meanwhile
                 written += len(batch)
