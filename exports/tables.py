@@ -23,7 +23,7 @@ from exports.models import ExportKind
 from identity.models import User
 from identity.service import Principal
 from kernel import clock
-from kernel.errors import invalid
+from kernel.errors import DomainError, invalid
 from kernel.geo import BBox
 from kernel.rawsql import as_datetime, fetch
 from patrols.access import Viewer, viewer_of
@@ -144,7 +144,12 @@ async def _case_table(user: User, parameters: dict[str, Any]) -> Table:
     scope = await access.case_scope(user, parameters.get("department_id"))
     conn = connections.get("default")
     now = clock.now()
-    where, values = case_filter(conn, scope, case_filter_of(parameters), now)
+    try:
+        where, values = case_filter(conn, scope, case_filter_of(parameters), now)
+    except DomainError as exc:  # the queue names its own argument; here the filter is in the input
+        if exc.field and exc.field[0] == "filter":
+            exc.field = ["input", "cases", *exc.field[1:]]
+        raise
     created_from = _moment(parameters.get("created_from"), "input", "cases", "createdFrom")
     created_to = _moment(parameters.get("created_to"), "input", "cases", "createdTo")
     if created_from is not None:

@@ -184,6 +184,9 @@ async def test_filters_and_a_filter_matching_nothing(client: httpx.AsyncClient, 
     content = await export_file(client, token, config, cases={"text": "no case says this"})
     assert content.startswith(BOM) and content.decode("utf-8-sig").strip().startswith("reference,status")
     assert read_csv(content) == []
+    # A bad filter is the caller's mistake, named in their input.
+    bad = await start(client, token, cases={"text": "x" * 101})
+    assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [("INVALID", ["input", "cases", "text"])]
     # Staff asking for another department's cases learn nothing of it.
     staff = await demo_sign_in(client, "urban.west")
     refused = await start(client, staff, departmentId=police_id)
