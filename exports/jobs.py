@@ -169,7 +169,7 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
     name = f"{job.id}-{os.urandom(6).hex()}.{EXTENSIONS[job.format]}"
     partial = config.root / f"{name}.part"
     writer = open_writer(job.format, partial, table.columns, table.point)
-    written = 0
+    written, closed = 0, False
     try:
         text = job.format is not ExportFormat.XLSX  # spreadsheets get real times, text formats ISO 8601
         async with contextlib.aclosing(table.batches(config.batch_rows, text)) as batches:
@@ -180,6 +180,7 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
                     return ExportStatus.CANCELLED
                 if progress is not None:
                     await progress(written, total)
+        closed = True  # whatever close does, it is not done twice (xlsxwriter warns, GeoJSON would fail)
         await anyio.to_thread.run_sync(writer.close)
         partial.replace(config.root / name)
         now = clock.now()
@@ -194,8 +195,9 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
         await _finish(job, status=ExportStatus.FAILED, error=f"Writing the file failed: {type(exc).__name__}")
         return ExportStatus.FAILED
     finally:
-        with contextlib.suppress(Exception):
-            writer.close()
+        if not closed:  # stopped early: release the file before removing it
+            with contextlib.suppress(Exception):
+                writer.close()
         partial.unlink(missing_ok=True)
 
 

@@ -248,6 +248,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
             job = await start_export(Principal(user, 0), request)
         except DomainError as exc:
             sys.exit(f"error: {exc.message}")
+        except ValueError as exc:  # a status or time the command line could not read
+            sys.exit(f"error: {exc}")
         claimed = await claim(config, job.id)  # run here, now, with a progress bar (no runner needed)
         status = await run_job(config, claimed, bar) if claimed else ExportStatus.CANCELLED
         print(file=sys.stderr)
@@ -317,9 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--created-from", help="cases created at or after (ISO 8601 with offset)")
     export.add_argument("--created-to", help="cases created before (ISO 8601 with offset)")
     export.add_argument("--from", dest="period_from", help="first day of the period (statistics, compliance)")
-    export.add_argument(
-        "--to", dest="period_to", help="day after the period (statistics) or last day (compliance)"
-    )
+    export.add_argument("--to", dest="period_to", help="the day after the period (statistics, compliance)")
     sub.add_parser("schema", help="print the GraphQL schema (SDL) that schema.graphql must match")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
