@@ -176,13 +176,15 @@ def _check_filter(given: QueueFilter, scope: Scope) -> QueueFilter:
     )
 
 
-def _common_conditions(sql: _Sql, scope: Scope, given: QueueFilter) -> list[str]:
-    """Conditions that do not depend on the status."""
-    where = [
-        "c.department_id IS NULL"
-        if scope.department_id is None
-        else f"c.department_id = {sql.param(scope.department_id)}"
-    ]
+def _common_conditions(sql: _Sql, scope: Scope | None, given: QueueFilter) -> list[str]:
+    """Conditions that do not depend on the status (`scope` None: every department's cases)."""
+    where = []
+    if scope is not None:
+        where.append(
+            "c.department_id IS NULL"
+            if scope.department_id is None
+            else f"c.department_id = {sql.param(scope.department_id)}"
+        )
     if given.category_code is not None:
         where.append(
             f"c.category_id = (SELECT id FROM categories WHERE code = {sql.param(given.category_code)})"
@@ -384,15 +386,35 @@ async def status_counts(scope: Scope, given: QueueFilter) -> dict[Status, int]:
     sql = _Sql(conn)
     where = _common_conditions(sql, scope, checked)
     if checked.overdue is not None or checked.due_before is not None:
-        # The due time is a different column per status: one alternative per status that can match.
-        alternatives = []
-        for status in Status:
-            due = _due_conditions(sql, status, checked, now)
-            if due is not None:
-                alternatives.append(" AND ".join([f"c.status = {sql.param(status.value)}", *due]))
-        where.append("(" + " OR ".join(alternatives) + ")" if alternatives else "1 = 0")
+        where.append(_status_conditions(sql, list(Status), checked, now))
     text = f"SELECT c.status, COUNT(*) FROM cases c WHERE {' AND '.join(where)} GROUP BY c.status"
     return {Status(status): int(count) for status, count in await fetch(conn, *sql.positional(text))}
+
+
+def _status_conditions(sql: _Sql, statuses: Sequence[Status], checked: QueueFilter, now: datetime) -> str:
+    """The statuses and, where asked, the due time: a different column per status, so one alternative
+    per status that can match."""
+    alternatives = []
+    for status in statuses:
+        due = _due_conditions(sql, status, checked, now)
+        if due is not None:
+            alternatives.append(" AND ".join([f"c.status = {sql.param(status.value)}", *due]))
+    return "(" + " OR ".join(alternatives) + ")" if alternatives else "1 = 0"
+
+
+def case_filter(
+    conn: BaseDBAsyncClient, scope: Scope | None, given: QueueFilter, now: datetime
+) -> tuple[str, list[Any]]:
+    """The queue's filters as one SQL condition over `cases c` (with `{}` marks, see kernel.rawsql.fetch)
+    and their values, for reading every matching case rather than a page (exports). `scope` None:
+    every department's cases; no statuses given: every status."""
+    checked = _check_filter(replace(given, statuses=given.statuses or list(Status)), scope or Scope(None))
+    sql = _Sql(conn)
+    where = _common_conditions(sql, scope, checked)
+    due_filtered = checked.overdue is not None or checked.due_before is not None
+    if given.statuses or due_filtered:
+        where.append(_status_conditions(sql, checked.statuses or (), checked, now))
+    return sql.positional(" AND ".join(where) or "1 = 1")
 
 
 # --- assigning and bulk accepting -----------------------------------------------------------------

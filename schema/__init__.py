@@ -22,6 +22,7 @@ from schema.context import Info
 from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
 from schema.errors import ErrorPolicy, Schema
+from schema.exports.mutations import ExportsMutation
 from schema.identity.audit import AccessLogMutation, AccessLogQuery
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
@@ -86,6 +87,7 @@ class Mutation(
     ContactMutation,
     AccessLogMutation,
     TrustedMutation,
+    ExportsMutation,
 ):
     pass
 

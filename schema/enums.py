@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from delivery.models import DeliveryStatus
+from exports.models import ExportFormat, ExportKind, ExportStatus
 from identity.models import AccessKind, Role
 from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
@@ -54,6 +55,9 @@ strawberry.enum(ExtensionStatus, name="ExtensionStatus")
 strawberry.enum(QueueOrder, name="CaseQueueOrder", description="How a queue is sorted.")
 strawberry.enum(Dimension, name="StatisticsDimension", description="What statistics rows are grouped by.")
 strawberry.enum(Role, name="Role")
+strawberry.enum(ExportKind, name="ExportKind", description="CASES, STATISTICS tables, patrol COMPLIANCE.")
+strawberry.enum(ExportFormat, name="ExportFormat", description="CSV is UTF-8 with a byte order mark (Excel).")
+strawberry.enum(ExportStatus, name="ExportStatus")
 strawberry.enum(
     DeliveryStatus,
     name="DeliveryStatus",

@@ -1,7 +1,7 @@
 """The `envcase` command (also `python -m server`).
 
 Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention,
-schema, register-documents.
+export, schema, register-documents.
 """
 
 from __future__ import annotations
@@ -141,17 +141,23 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
     import signal
 
+    from exports.jobs import ExportRunner
     from server.deliveries import close_channels, delivery_worker
+    from server.exports_http import export_config
 
     async def work() -> None:
         worker = delivery_worker(settings)
+        exporter = ExportRunner(export_config(settings))
         running = asyncio.create_task(worker.run())
+        exporting = asyncio.create_task(exporter.run())
         loop = asyncio.get_running_loop()
 
         def stop() -> None:  # the first signal finishes the pass in flight; a second one cuts it short
             if worker.stopping:
                 running.cancel()
+                exporting.cancel()  # the job in flight is taken over by another runner after its lease
             worker.stop()
+            exporter.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
@@ -161,6 +167,8 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
         # again with the same delivery id (at least once).
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        with contextlib.suppress(asyncio.CancelledError):
+            await exporting
         await close_channels(worker)
         log.info("delivery worker stopped")
 
@@ -221,6 +229,66 @@ def cmd_register_documents(settings: Settings, args: argparse.Namespace) -> None
         print(f"registered {registration.added} new, {registration.already_registered} already registered")
 
     asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    import shutil
+    import uuid
+
+    from exports.jobs import ExportRequest, claim, run_job, start_export
+    from exports.models import ExportFormat, ExportJob, ExportKind, ExportStatus
+    from identity.models import User
+    from identity.service import Principal
+    from kernel.errors import DomainError
+    from reports.models import Department
+    from server.exports_http import export_config
+
+    config = export_config(settings)
+    parameters: dict[str, object] = {}
+    if args.kind == "cases":
+        parameters = {"statuses": args.status or None, "category_code": args.category, "text": args.text,
+                      "created_from": args.created_from, "created_to": args.created_to}  # fmt: skip
+    else:
+        parameters = {"from": args.period_from, "to": args.period_to}
+
+    async def bar(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        filled = int(share * 30)
+        print(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {done}/{total} rows",
+            end="",
+            file=sys.stderr,
+        )
+
+    async def work() -> None:
+        user = await User.get_or_none(username=args.user, is_active=True)
+        if user is None:
+            sys.exit(f"error: no active account {args.user!r}")
+        if args.department:
+            department = await Department.get_or_none(code=args.department)
+            if department is None:
+                sys.exit(f"error: no department with code {args.department!r}")
+            parameters["department_id"] = department.id
+        given = {k: v for k, v in parameters.items() if v is not None}
+        request = ExportRequest(
+            uuid.uuid4().hex, ExportKind(args.kind.upper()), ExportFormat(args.format.upper()), given
+        )
+        try:
+            job = await start_export(Principal(user, 0), request)
+        except DomainError as exc:
+            sys.exit(f"error: {exc.message}")
+        except ValueError as exc:  # a status or time the command line could not read
+            sys.exit(f"error: {exc}")
+        claimed = await claim(config, job.id)  # run here, now, with a progress bar (no runner needed)
+        status = await run_job(config, claimed, bar) if claimed else ExportStatus.CANCELLED
+        print(file=sys.stderr)
+        job = await ExportJob.get(id=job.id)
+        if status is not ExportStatus.DONE or job.file_name is None:
+            sys.exit(f"error: export {status.value.lower()}: {job.error or ''}")
+        shutil.copyfile(config.root / job.file_name, args.out)
+        print(f"wrote {job.rows} rows to {args.out}")
+
     asyncio.run(_with_db(settings, work))
 
 
@@ -296,6 +364,21 @@ def main(argv: list[str] | None = None) -> None:
         help="instead, list the changes against the released schema and fail on a breaking one",
     )
     schema.add_argument("--released", type=Path, default=Path("schema.released.graphql"))
+    export = sub.add_parser(
+        "export", help="export cases, statistics or patrol compliance to a file, with progress"
+    )
+    export.add_argument("kind", choices=["cases", "statistics", "compliance"])
+    export.add_argument("--user", required=True, help="export as this account (its access rules apply)")
+    export.add_argument("--format", choices=["csv", "xlsx", "geojson"], default="csv")
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--department", help="department code")
+    export.add_argument("--status", action="append", help="case status (repeatable)")
+    export.add_argument("--category", help="case category code")
+    export.add_argument("--text", help="cases whose summary or reference contains this")
+    export.add_argument("--created-from", help="cases created at or after (ISO 8601 with offset)")
+    export.add_argument("--created-to", help="cases created before (ISO 8601 with offset)")
+    export.add_argument("--from", dest="period_from", help="first day of the period (statistics, compliance)")
+    export.add_argument("--to", dest="period_to", help="the day after the period (statistics, compliance)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_level(), production=settings.environment == "production")
@@ -309,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
         "sweep-media": cmd_sweep_media,
         "escalate": cmd_escalate,
         "retention": cmd_retention,
+        "export": cmd_export,
         "schema": cmd_schema,
         "register-documents": cmd_register_documents,
     }

@@ -41,6 +41,7 @@ from strawberry.types import ExecutionResult
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from exports.jobs import ExportRunner
 from identity import audit, rights
 from identity.config import IdentityConfig
 from identity.service import authenticate
@@ -75,6 +76,7 @@ from server.errors import (
     domain_error_handler,
     http_error_handler,
 )
+from server.exports_http import export_config, export_routes
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
@@ -385,6 +387,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     graphql = AppGraphQL(settings, identity, services)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
+    # Exports run where deliveries do: here on the single-machine default, else in `python -m server worker`.
+    exporter = ExportRunner(export_config(settings)) if settings.delivery_worker_in_process else None
     # Loaded (and validated) here, so a malformed retention file stops the app before it serves.
     retention_policy = load_policy(settings.retention_policy_path)
     access_writer = audit.GroupWriter(settings.access_log_write_delay_ms / 1000)
@@ -397,6 +401,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             if deliveries is not None:  # else `python -m server worker` runs it
                 log.info("delivery worker in this process (channels: %s)", ", ".join(deliveries.channels))
                 tasks.start_soon(deliveries.run)
+            if exporter is not None:
+                tasks.start_soon(exporter.run)
             if settings.media_sweep_seconds > 0:
                 media_sweep = functools.partial(sweep_expired, services.media)
                 tasks.start_soon(run_every, settings.media_sweep_seconds, "media sweep", media_sweep)
@@ -459,6 +465,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         Route("/healthz", functools.partial(healthz, services.events), methods=["GET"]),
         *media_routes(services),
         *patrol_routes(services),
+        *export_routes(settings),
     ]
     app = Starlette(
         routes=routes,

@@ -26,6 +26,7 @@ MODEL_MODULES = [
     "notifications.models",
     "webhooks.models",
     "trusted.models",
+    "exports.models",
 ]
 
 

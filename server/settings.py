@@ -194,6 +194,14 @@ class Settings(_FromEnvironment):
     trusted_documents_max_age_seconds: int = Field(
         60, ge=0, validation_alias="TRUSTED_DOCUMENTS_MAX_AGE_SECONDS"
     )
+    # Exports (docs/exports.md): where files are written (shared by the servers that serve them and the
+    # processes that run the jobs), rows per batch, how long a finished file and a download link live
+    export_root: Path = Field(default_factory=lambda: DATA_DIR / "exports", validation_alias="EXPORT_ROOT")
+    export_batch_rows: int = Field(5000, ge=1, le=100_000, validation_alias="EXPORT_BATCH_ROWS")
+    export_keep_hours: float = Field(24, gt=0, validation_alias="EXPORT_KEEP_HOURS")
+    export_link_seconds: int = Field(900, ge=1, validation_alias="EXPORT_LINK_SECONDS")
+    # a running job comes back to the other runners this long after its runner died
+    export_lease_seconds: float = Field(120, gt=0, validation_alias="EXPORT_LEASE_SECONDS")
 
     # Webhooks (docs/webhooks.md): addresses and networks a webhook may reach although they are
     # loopback, private, link-local or otherwise not public (comma-separated IPs or CIDRs)

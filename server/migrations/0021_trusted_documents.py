@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0018_access_log_refusals')]
+    dependencies = [('models', '0020_exports')]
 
     initial = False
 

@@ -1,0 +1,69 @@
+"""Who may export what. Each table follows the access rules of the domain it comes from:
+
+- cases: what the reader's queue access allows (reports.access.queue_department): staff their own
+  department's cases, dispatchers and admins any department's or every case;
+- statistics: as the statistics query (reports.access.statistics_department);
+- patrol compliance: the chiefs the reader may assess (patrols.access.Viewer): a chief themselves and
+  those they supervise, overseers (admins, the river chief office) everyone; others nothing.
+Residents export nothing. An export, its progress and its file are its owner's only: anyone else's
+answers exactly like a missing one.
+
+Personal data: a case export carries no reporter (only how many there are) and no phone number; the
+assignee's name is in it because every reader of a case export is staff of those cases. A compliance
+export names the chiefs the reader may assess, as the compliance query does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exports.models import ExportJob, ExportKind
+from identity.models import Role, User
+from identity.service import Principal
+from kernel.errors import forbidden, invalid
+from patrols.access import Viewer
+from reports import access as reports_access
+from reports.queue import Scope
+
+FIELD = ("input",)
+
+
+def refuse_residents(user: User) -> None:
+    if user.role is Role.CITIZEN:
+        raise forbidden("Exports are for staff, dispatchers, chiefs and administrators.")
+
+
+async def case_scope(user: User, department_id: int | None) -> Scope | None:
+    """The cases `user` may export when asking for `department_id`'s (None: every case they may see);
+    the answer None means every department's."""
+    refuse_residents(user)
+    if department_id is None:
+        if user.role in reports_access.OFFICE:
+            return None
+        if user.role is Role.STAFF and user.department_id is not None:
+            department_id = user.department_id
+        else:
+            raise forbidden("Case exports are for staff, dispatchers and administrators.")
+    return Scope(await reports_access.queue_department(user, department_id))
+
+
+def statistics_department(user: User, department_id: int | None) -> int | None:
+    refuse_residents(user)
+    return reports_access.statistics_department(user, department_id)
+
+
+def check_compliance_reader(user: User, viewer: Viewer) -> None:
+    """Compliance is for chiefs (their own and those they supervise) and overseers."""
+    if not (viewer.overseer or user.role is Role.CHIEF):
+        raise forbidden("Patrol compliance is for chiefs and the river chief office.")
+
+
+def check_kind(kind: ExportKind, geojson: bool) -> None:
+    if geojson and kind is not ExportKind.CASES:
+        raise invalid("GeoJSON needs a location on every row: only cases have one.", *FIELD, "format")
+
+
+def visible_jobs(principal: Principal | None, rows: Sequence[ExportJob]) -> list[ExportJob]:
+    if principal is None:
+        return []
+    return [row for row in rows if row.owner_id == principal.user.id]

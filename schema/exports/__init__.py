@@ -1,0 +1,1 @@
+"""Exports of cases, statistics tables and patrol compliance: start, follow, cancel, download."""
