@@ -25,6 +25,7 @@ from schema.errors import ErrorPolicy, Schema
 from schema.identity.audit import AccessLogMutation, AccessLogQuery
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
+from schema.identity.service_accounts import ServiceAccountMutation, ServiceAccountQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.node import parse_global_id
@@ -55,6 +56,7 @@ class Query(
     WebhooksQuery,
     DeliveryQuery,
     AccessLogQuery,
+    ServiceAccountQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -84,6 +86,7 @@ class Mutation(
     DeliveryMutation,
     ContactMutation,
     AccessLogMutation,
+    ServiceAccountMutation,
 ):
     pass
 

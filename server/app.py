@@ -55,13 +55,13 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
-from server.auth import bearer_authentication, principal_of
+from server.auth import bearer_authentication, principal_of, service_account_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
-from server.middleware import ConnectionLoss, RateLimit, RequestLog
+from server.middleware import ConnectionLoss, FixedWindow, RateLimit, RequestLog
 from server.patrols_http import patrol_routes
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
@@ -206,6 +206,7 @@ class AppGraphQL(GraphQL[Context, None]):
             response=response,
             principal=principal_of(request),
             identity=self.identity,
+            read_only=service_account_of(request) is not None,
             services=self.services,
         )
 
@@ -253,6 +254,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     services = Services(settings=settings, events=events, media=photo_intake(settings))
     graphql = AppGraphQL(settings, identity, services)
+    key_budgets = FixedWindow()  # each service account's requests a minute (server.auth, Open311)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
     # Loaded (and validated) here, so a malformed retention file stops the app before it serves.
@@ -319,7 +321,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         ),
         Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
         Middleware(ConnectionLoss),  # inside CORS, so a browser can read the 503
-        bearer_authentication(identity),
+        bearer_authentication(identity, key_budgets),
     ]
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
