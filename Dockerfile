@@ -26,6 +26,7 @@ COPY reports ./reports
 COPY patrols ./patrols
 COPY media ./media
 COPY kernel ./kernel
+COPY open311 ./open311
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app envcase \
     && mkdir -p /app/data \

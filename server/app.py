@@ -62,6 +62,7 @@ from server.deliveries import close_channels, delivery_worker
 from server.errors import BadRequest, bad_request_handler, domain_error_handler, http_error_handler
 from server.media_http import media_routes
 from server.middleware import ConnectionLoss, FixedWindow, RateLimit, RequestLog
+from server.open311_http import open311_routes
 from server.patrols_http import patrol_routes
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
@@ -329,6 +330,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         Route("/healthz", functools.partial(healthz, services.events), methods=["GET"]),
         *media_routes(services),
         *patrol_routes(services),
+        *open311_routes(services, key_budgets),
     ]
     return Starlette(
         routes=routes,
