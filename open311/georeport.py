@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
+
 from identity.models import ServiceAccount, User
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 from kernel.geo import bbox_around, haversine_m
 from kernel.limits import MAX_DATE, MIN_DATE
+from kernel.rawsql import as_datetime, fetch
 from open311.formats import Open311Error
 from reports import access
 from reports.categories import Category
@@ -251,18 +254,31 @@ def _near(params: Mapping[str, Sequence[str]]) -> tuple[float, float, float] | N
     return lat, lon, radius
 
 
-_FIELDS = (
-    "id",
-    "reference",
-    "status",
-    "category_id",
-    "department__name",
-    "created_at",
-    "updated_at",
-    "resolution_due_at",
-    "public_latitude",
-    "public_longitude",
-)
+# One page by one statement (kernel.rawsql): the ORM's per-value date parsing cost more than the query.
+# Newest first, in the order of the index on the opening time: a page stops after its rows, unsorted.
+_SELECT = """
+SELECT c.reference, c.status, c.category_id, d.name, c.created_at, c.updated_at, c.resolution_due_at,
+       c.public_latitude, c.public_longitude
+FROM cases c LEFT JOIN departments d ON d.id = c.department_id
+WHERE {where}
+ORDER BY c.created_at DESC, c.id DESC LIMIT {{}} OFFSET {{}}"""
+
+
+def _moment(value: datetime) -> Any:
+    """A date-time as the ORM writes it to this database (SQLite compares them as text)."""
+    return Case._meta.fields_map["created_at"].to_db_value(value.astimezone(UTC), Case)
+
+
+async def _page(conditions: list[tuple[str, Sequence[Any]]], offset: int, limit: int) -> list[Any]:
+    """Public cases matching every (SQL with `{}` marks, values) condition, one page of them."""
+    column, value = access.PUBLIC_RULE  # the public map's rule
+    where = " AND ".join([f"c.{column} = {{}}", *(sql for sql, _ in conditions)])
+    params: list[Any] = [value, *(v for _, values in conditions for v in values), limit, offset]
+    return await fetch(connections.get("default"), _SELECT.format(where=where), params)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("{}" for _ in values)
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -273,64 +289,64 @@ def _hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def _record(row: Mapping[str, Any], snapshot: Snapshot, chinese: bool) -> dict[str, Any]:
-    code = snapshot.category_codes.get(row["category_id"], "")
+def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool) -> dict[str, Any]:
+    reference, status, category_id, department, created, updated, due, lat, lon = row
+    code = snapshot.category_codes.get(category_id, "")
     category = snapshot.category(code)
     # The public view's times: the hour it was opened; a change is never shown as earlier than that.
-    requested = _hour(row["created_at"])
+    requested = _hour(as_datetime(created))
     return {
-        "service_request_id": row["reference"],
-        "status": "closed" if row["status"] in CLOSED else "open",
+        "service_request_id": reference,
+        "status": "closed" if status in CLOSED else "open",
         "status_notes": None,
         "service_name": _names(category, chinese) if category else code,
         "service_code": code,
         "description": None,  # the resident's words stay private
-        "agency_responsible": row["department__name"],
+        "agency_responsible": department,
         "service_notice": None,
         "requested_datetime": _stamp(requested),
-        "updated_datetime": _stamp(max(requested, _hour(row["updated_at"]))),
-        "expected_datetime": _stamp(row["resolution_due_at"]),
+        "updated_datetime": _stamp(max(requested, _hour(as_datetime(updated)))),
+        "expected_datetime": _stamp(as_datetime(due) if due is not None else None),
         "address": None,
         "address_id": None,
         "zipcode": None,
-        "lat": row["public_latitude"],
-        "long": row["public_longitude"],
+        "lat": lat,
+        "long": lon,
         "media_url": None,
     }
 
 
 async def find_requests(snapshot: Snapshot, query: RequestQuery, chinese: bool) -> list[dict[str, Any]]:
     """One page of public cases, newest first."""
-    if query.near is not None:
-        lat, lon, radius = query.near
-        cases = public_cases_query(bbox_around(lat, lon, radius), query.category_ids, None)
-    else:
-        cases = access.public_cases()
-        if query.category_ids is not None:
-            cases = cases.filter(category_id__in=list(query.category_ids))
+    conditions: list[tuple[str, Sequence[Any]]] = []
+    if query.category_ids is not None:
+        conditions.append((f"c.category_id IN ({_marks(query.category_ids)})", query.category_ids))
     if query.references:
-        cases = cases.filter(reference__in=list(query.references))
+        conditions.append((f"c.reference IN ({_marks(query.references)})", query.references))
     if query.statuses is not None:
-        cases = cases.filter(status__in=sorted(query.statuses))
+        statuses = sorted(s.value for s in query.statuses)
+        conditions.append((f"c.status IN ({_marks(statuses)})", statuses))
     if query.start is not None:
-        cases = cases.filter(created_at__gte=query.start)
+        conditions.append(("c.created_at >= {}", [_moment(query.start)]))
     if query.end is not None:
-        cases = cases.filter(created_at__lte=query.end)
+        conditions.append(("c.created_at <= {}", [_moment(query.end)]))
     offset = (query.page - 1) * query.page_size
     if query.near is not None:
-        # The box holds the circle; the exact distance picks the page (to the public location).
+        # The box around the circle narrows by index; the exact distance (to the public location)
+        # then picks the page.
         lat, lon, radius = query.near
-        candidates = await cases.order_by("-id").values_list("id", "public_latitude", "public_longitude")
-        ids = [i for i, la, lo in candidates if haversine_m(lat, lon, la, lo) <= radius]
-        page_ids = ids[offset : offset + query.page_size]
-        rows = await access.public_cases().filter(id__in=page_ids).order_by("-id").values(*_FIELDS)
-    else:
-        rows = await cases.order_by("-id").offset(offset).limit(query.page_size).values(*_FIELDS)
+        box = public_cases_query(bbox_around(lat, lon, radius), query.category_ids, None)
+        candidates = await box.values_list("id", "public_latitude", "public_longitude")
+        inside = [i for i, la, lo in candidates if haversine_m(lat, lon, la, lo) <= radius]
+        if not inside:
+            return []
+        conditions.append((f"c.id IN ({_marks(inside)})", inside))
+    rows = await _page(conditions, offset, query.page_size)
     return [_record(row, snapshot, chinese) for row in rows]
 
 
 async def find_request(snapshot: Snapshot, reference: str, chinese: bool) -> dict[str, Any]:
-    rows = await access.public_cases().filter(reference=reference[:32]).values(*_FIELDS)
+    rows = await _page([("c.reference = {}", [reference[:32]])], 0, 1)
     if not rows:
         raise Open311Error(404, f"service_request_id: no request {reference[:32]!r}.")
     return _record(rows[0], snapshot, chinese)
