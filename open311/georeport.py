@@ -264,9 +264,18 @@ WHERE {where}
 ORDER BY c.created_at DESC, c.id DESC LIMIT {{}} OFFSET {{}}"""
 
 
-def _moment(value: datetime) -> Any:
-    """A date-time as the ORM writes it to this database (SQLite compares them as text)."""
-    return Case._meta.fields_map["created_at"].to_db_value(value.astimezone(UTC), Case)
+_LITERAL = re.compile(r"[0-9][0-9 :.T+-]*")
+
+
+def _moment(value: datetime) -> str:
+    """A date-time as an SQL literal, spelled as the ORM writes it to this database (SQLite compares
+    them as text). A literal, not a parameter: PostgreSQL's generic plan for a parameterised range
+    guesses it holds a few rows and sorts the whole window instead of walking the index (10 ms, not 0.3)."""
+    stored = Case._meta.fields_map["created_at"].to_db_value(value.astimezone(UTC), Case)
+    # sqlite3 stores a datetime as isoformat(" "); PostgreSQL reads that spelling as well.
+    text = stored if isinstance(stored, str) else stored.isoformat(" ")
+    assert _LITERAL.fullmatch(text), text  # digits and separators only: safe to inline
+    return f"'{text}'"
 
 
 async def _page(conditions: list[tuple[str, Sequence[Any]]], offset: int, limit: int) -> list[Any]:
@@ -327,9 +336,9 @@ async def find_requests(snapshot: Snapshot, query: RequestQuery, chinese: bool) 
         statuses = sorted(s.value for s in query.statuses)
         conditions.append((f"c.status IN ({_marks(statuses)})", statuses))
     if query.start is not None:
-        conditions.append(("c.created_at >= {}", [_moment(query.start)]))
+        conditions.append((f"c.created_at >= {_moment(query.start)}", []))
     if query.end is not None:
-        conditions.append(("c.created_at <= {}", [_moment(query.end)]))
+        conditions.append((f"c.created_at <= {_moment(query.end)}", []))
     offset = (query.page - 1) * query.page_size
     if query.near is not None:
         # The box around the circle narrows by index; the exact distance (to the public location)
