@@ -216,7 +216,9 @@ def parse_query(snapshot: Snapshot, params: Mapping[str, Sequence[str]], now: da
         raise Open311Error(400, *problems)
     if not references:  # the spec's default window: the 90 days before the end (or after the start)
         if start is None:
-            end = end or now
+            # Up to the next whole minute: the same statement all minute long, so the database
+            # reuses its plan (nothing is opened in the future).
+            end = end or now.replace(second=0, microsecond=0) + timedelta(minutes=1)
             start = end - MAX_SPAN
         elif end is None:
             end = start + MAX_SPAN
@@ -274,7 +276,8 @@ def _moment(value: datetime) -> str:
     stored = Case._meta.fields_map["created_at"].to_db_value(value.astimezone(UTC), Case)
     # sqlite3 stores a datetime as isoformat(" "); PostgreSQL reads that spelling as well.
     text = stored if isinstance(stored, str) else stored.isoformat(" ")
-    assert _LITERAL.fullmatch(text), text  # digits and separators only: safe to inline
+    if not _LITERAL.fullmatch(text):  # digits and separators only are safe to inline
+        raise ValueError(f"unexpected date-time spelling {text!r}")
     return f"'{text}'"
 
 
