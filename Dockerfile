@@ -30,6 +30,7 @@ COPY patrols ./patrols
 COPY media ./media
 COPY kernel ./kernel
 COPY trusted ./trusted
+COPY open311 ./open311
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app envcase \
     && mkdir -p /app/data \

@@ -154,3 +154,30 @@ class AccessRecord(Model):
 
     async def delete(self, *args: Any, **kwargs: Any) -> None:
         raise PermissionError("The access log is append-only: a record cannot be deleted.")
+
+
+class ServiceAccount(Model):
+    """A machine credential (another city system): an API key `evk_<prefix>_<secret>` with scopes.
+
+    Only a hash of the secret is kept; the key is shown once, when it is created or rotated. Requests it
+    makes are attributed to its own account (`user`), never to the admin who created it."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    # The public part of the key: finds the row without scanning hashes, and names the key in logs.
+    prefix = fields.CharField(max_length=16, unique=True)
+    secret_hash = fields.CharField(max_length=64)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    requests_per_minute = fields.IntField(default=600)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="service_accounts", on_delete=fields.RESTRICT
+    )
+    user_id: int
+    created_by_id = fields.IntField(null=True)  # not a foreign key: the admin may leave
+    created_at = fields.DatetimeField(auto_now_add=True)
+    rotated_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "service_accounts"

@@ -176,9 +176,14 @@ def own_reports(principal: Principal) -> QuerySet[Report]:
 # --- the public map ---------------------------------------------------------------------------------
 
 
+# The map's rule as (column, value), for readers that filter in SQL (Open311's request pages).
+PUBLIC_RULE = ("public", True)
+
+
 def public_cases() -> QuerySet[Case]:
     """The cases anyone may see on the map."""
-    return Case.filter(public=True)
+    column, value = PUBLIC_RULE
+    return Case.filter(**{column: value})
 
 
 def visible_public_cases(principal: Principal | None, rows: Sequence[Case]) -> list[Case]:

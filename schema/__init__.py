@@ -26,6 +26,7 @@ from schema.exports.mutations import ExportsMutation
 from schema.identity.audit import AccessLogMutation, AccessLogQuery
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
+from schema.identity.service_accounts import ServiceAccountMutation, ServiceAccountQuery
 from schema.media.mutations import MediaMutation
 from schema.media.queries import MediaQuery
 from schema.node import parse_global_id
@@ -57,6 +58,7 @@ class Query(
     WebhooksQuery,
     DeliveryQuery,
     AccessLogQuery,
+    ServiceAccountQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -88,6 +90,7 @@ class Mutation(
     AccessLogMutation,
     TrustedMutation,
     ExportsMutation,
+    ServiceAccountMutation,
 ):
     pass
 

@@ -37,6 +37,8 @@ class Context:
     principal: Principal | None
     identity: IdentityConfig
     services: Services | None = None
+    # A service account's key (scope graphql:read): queries only, with an anonymous caller's view.
+    read_only: bool = False
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
     loaders: Loaders = field(default_factory=Loaders)  # built anew for every request
     # Problems the input boundary found in a mutation's arguments, by the mutation's response key.

@@ -438,6 +438,9 @@ class OperationPolicy(ParserCache):
         if operation.operation is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
             message = "Subscriptions run over a WebSocket (graphql-transport-ws), not over HTTP."
             return [GraphQLError(message, extensions={"code": SUBSCRIPTION_NEEDS_WEBSOCKET})]
+        if getattr(ec.context, "read_only", False) and operation.operation is not OperationType.QUERY:
+            message = "A service account's key runs read-only queries only."
+            return [GraphQLError(message, extensions={"code": "FORBIDDEN"})]
         plan = _plan_for(ec.schema._schema, document, operation)
         if not plan.steps:  # nothing in this operation can be out of bounds (the queue page's case)
             return []

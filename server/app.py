@@ -65,7 +65,7 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
-from server.auth import bearer_authentication, principal_of
+from server.auth import bearer_authentication, principal_of, service_account_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
@@ -78,8 +78,9 @@ from server.errors import (
 )
 from server.exports_http import export_config, export_routes
 from server.media_http import media_routes
-from server.middleware import ConnectionLoss, RateLimit, RequestLog
+from server.middleware import ConnectionLoss, FixedWindow, RateLimit, RequestLog
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
+from server.open311_http import open311_routes
 from server.patrols_http import patrol_routes
 from server.persisted import Refused, cache_control, carry_document_id, document_to_run, requested_hash
 from server.redis_bus import RedisEventBus
@@ -338,6 +339,7 @@ class AppGraphQL(GraphQL[Context, None]):
             response=response,
             principal=principal_of(request),
             identity=self.identity,
+            read_only=service_account_of(request) is not None,
             services=self.services,
         )
 
@@ -385,6 +387,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     services = Services(settings=settings, events=events, media=photo_intake(settings))
     graphql = AppGraphQL(settings, identity, services)
+    key_budgets = FixedWindow()  # each service account's requests a minute (server.auth, Open311)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
     # Exports run where deliveries do: here on the single-machine default, else in `python -m server worker`.
@@ -457,7 +460,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         ),
         Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
         Middleware(ConnectionLoss),  # inside CORS, so a browser can read the 503
-        bearer_authentication(identity),
+        bearer_authentication(identity, key_budgets),
     ]
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -466,6 +469,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         *media_routes(services),
         *patrol_routes(services),
         *export_routes(settings),
+        *open311_routes(services, key_budgets),
     ]
     app = Starlette(
         routes=routes,

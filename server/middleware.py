@@ -91,33 +91,49 @@ class RequestLog:
             log.exception("access log: the reads of request %s could not be recorded", request_id)
 
 
+class FixedWindow:
+    """Fixed one-minute request budgets, per key (a client address, an API key), in this process."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self.windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def allow(self, key: str, per_minute: int) -> tuple[bool, int]:
+        """Whether one more request of `key` fits its budget, and the seconds until the next window."""
+        minute = int(time.time() // 60)
+        window, count = self.windows.pop(key, (minute, 0))
+        if window != minute:
+            window, count = minute, 0
+        count += 1
+        self.windows[key] = (window, count)
+        while len(self.windows) > self.max_keys:
+            self.windows.popitem(last=False)
+        return count <= per_minute, 60 - int(time.time()) % 60
+
+
+class OverBudget(DomainError):
+    """A request past its budget, answered 429 with the seconds until the next window."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, "Too many requests; slow down.")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class RateLimit:
     """A fixed-window request budget per client address, per process (a proxy should limit too)."""
 
     def __init__(self, app: ASGIApp, per_minute: int, max_clients: int = 100_000) -> None:
         self.app = app
         self.per_minute = per_minute
-        self.max_clients = max_clients
-        self.windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
-
-    def _allow(self, client: str) -> tuple[bool, int]:
-        minute = int(time.time() // 60)
-        window, count = self.windows.pop(client, (minute, 0))
-        if window != minute:
-            window, count = minute, 0
-        count += 1
-        self.windows[client] = (window, count)
-        while len(self.windows) > self.max_clients:
-            self.windows.popitem(last=False)
-        return count <= self.per_minute, 60 - int(time.time()) % 60
+        self.windows = FixedWindow(max_clients)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == "/healthz":
             return await self.app(scope, receive, send)
-        allowed, retry_after = self._allow(_client(scope))
+        allowed, retry_after = self.windows.allow(_client(scope), self.per_minute)
         if not allowed:
-            refusal = DomainError(ErrorCode.RATE_LIMITED, "Too many requests; slow down.")
-            return await error_response(refusal, {"Retry-After": str(retry_after)})(scope, receive, send)
+            refusal = OverBudget(retry_after)
+            return await error_response(refusal, refusal.headers)(scope, receive, send)
         await self.app(scope, receive, send)
 
 

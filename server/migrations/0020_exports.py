@@ -9,7 +9,7 @@ from tortoise import fields
 from exports.models import ExportFormat, ExportKind, ExportStatus
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0018_access_log_refusals')]
+    dependencies = [('models', '0019_service_accounts')]
 
     initial = False
 

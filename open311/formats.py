@@ -1,0 +1,106 @@
+"""The two wire formats of GeoReport v2: JSON and XML, with the spec's roots and element names.
+
+Every answer is a list of flat records (a service, a request, an error) under a root: JSON is the bare
+array, XML is `<root><item>...</item></root>`. A record's value is text, a number, a boolean, None
+(an empty element; left out of JSON only where the spec says "optional": we always send the key), or
+a nested list of records (a service definition's attributes and values).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+
+class Format(enum.StrEnum):
+    JSON = "json"
+    XML = "xml"
+
+    @property
+    def media_type(self) -> str:
+        return "application/json; charset=utf-8" if self is Format.JSON else "text/xml; charset=utf-8"
+
+
+class Open311Error(Exception):
+    """A refusal in the spec's shape: an HTTP status and one or more descriptions."""
+
+    def __init__(self, status: int, *descriptions: str) -> None:
+        super().__init__(descriptions[0])
+        self.status = status
+        self.descriptions = list(descriptions)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"code": self.status, "description": d} for d in self.descriptions]
+
+
+def negotiate(suffix: str | None, accept: str) -> Format:
+    """The format a request asks for: its `.json`/`.xml` suffix, else its Accept header (XML only when
+    it prefers an XML type to JSON), else JSON."""
+    if suffix:
+        return Format(suffix)
+    best: tuple[float, Format] | None = None
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        media = media.strip().lower()
+        fmt = {"application/json": Format.JSON, "application/xml": Format.XML, "text/xml": Format.XML}.get(
+            media
+        )
+        if fmt is None:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if best is None or quality > best[0]:
+            best = (quality, fmt)
+    return best[1] if best and best[0] > 0 else Format.JSON
+
+
+def _xml_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def _xml_record(tag: str, record: Mapping[str, Any], children: Mapping[str, str]) -> str:
+    parts = [f"<{tag}>"]
+    for key, value in record.items():
+        if isinstance(value, list):
+            child = children[key]
+            inner = "".join(_xml_record(child, item, children) for item in value)
+            parts.append(f"<{key}>{inner}</{key}>")
+        else:
+            parts.append(f"<{key}>{_xml_value(value)}</{key}>")
+    parts.append(f"</{tag}>")
+    return "".join(parts)
+
+
+# The element of each item of a nested list, by the list's name.
+_CHILDREN = {"attributes": "attribute", "values": "value"}
+
+
+def render_list(fmt: Format, root: str, item: str, records: Sequence[Mapping[str, Any]]) -> bytes:
+    if fmt is Format.JSON:
+        return json.dumps(list(records), ensure_ascii=False, separators=(",", ":")).encode()
+    body = "".join(_xml_record(item, r, _CHILDREN) for r in records)
+    return f'<?xml version="1.0" encoding="utf-8"?><{root}>{body}</{root}>'.encode()
+
+
+def render_object(fmt: Format, root: str, record: Mapping[str, Any]) -> bytes:
+    """One object under its own root (a service definition)."""
+    if fmt is Format.JSON:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    return f'<?xml version="1.0" encoding="utf-8"?>{_xml_record(root, record, _CHILDREN)}'.encode()
+
+
+def render_errors(fmt: Format, error: Open311Error) -> bytes:
+    return render_list(fmt, "errors", "error", error.records())
