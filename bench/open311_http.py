@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.runner import PRODUCTION_SERVER_ENV, each_database, fresh_database, stop  # noqa: E402
+from bench.support.seeding import CASE_COLUMNS  # noqa: E402
 from identity import service_accounts  # noqa: E402
 from identity.models import User  # noqa: E402
 from identity.service import Principal  # noqa: E402
@@ -55,36 +56,6 @@ REQUESTS = 10_000
 PAGE = 100
 PAGES = 10
 ID_BASE = 10_000_000
-# The columns a bulk-loaded case sets (the NOT NULL ones and what the page shows).
-CASE_COLUMNS = [
-    "id",
-    "reference",
-    "latitude",
-    "longitude",
-    "public_latitude",
-    "public_longitude",
-    "status",
-    "version",
-    "priority",
-    "response_due_at",
-    "resolution_due_at",
-    "reporter_count",
-    "report_count",
-    "routing_reason",
-    "public",
-    "last_reported_at",
-    "created_at",
-    "updated_at",
-    "category_id",
-    "department_id",
-    "resolution_note",
-    "resolution_photo_ids",
-    "rework_count",
-    "sla_extension",
-    "sla_pauses",
-    "status_changed_at",
-    "summary",
-]  # fmt: skip
 RAW = """
 SELECT c.reference, c.status, c.category_id, d.name, c.created_at, c.updated_at, c.resolution_due_at,
        c.public_latitude, c.public_longitude

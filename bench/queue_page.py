@@ -49,6 +49,7 @@ from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.seeding import CASE_COLUMNS  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
@@ -129,35 +130,6 @@ def rows(
         )
 
 
-CASE_COLUMNS = [
-    "id",
-    "reference",
-    "latitude",
-    "longitude",
-    "public_latitude",
-    "public_longitude",
-    "status",
-    "version",
-    "priority",
-    "response_due_at",
-    "resolution_due_at",
-    "reporter_count",
-    "report_count",
-    "routing_reason",
-    "public",
-    "last_reported_at",
-    "created_at",
-    "updated_at",
-    "category_id",
-    "department_id",
-    "resolution_note",
-    "resolution_photo_ids",
-    "rework_count",
-    "sla_extension",
-    "sla_pauses",
-    "status_changed_at",
-    "summary",
-]
 REPORT_COLUMNS = [
     "id",
     "client_id",

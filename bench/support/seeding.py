@@ -1,0 +1,32 @@
+"""What the benchmarks that bulk-load cases share."""
+
+# The columns a bulk-loaded case sets: the NOT NULL ones and what the pages read.
+CASE_COLUMNS = [
+    "id",
+    "reference",
+    "latitude",
+    "longitude",
+    "public_latitude",
+    "public_longitude",
+    "status",
+    "version",
+    "priority",
+    "response_due_at",
+    "resolution_due_at",
+    "reporter_count",
+    "report_count",
+    "routing_reason",
+    "public",
+    "last_reported_at",
+    "created_at",
+    "updated_at",
+    "category_id",
+    "department_id",
+    "resolution_note",
+    "resolution_photo_ids",
+    "rework_count",
+    "sla_extension",
+    "sla_pauses",
+    "status_changed_at",
+    "summary",
+]
