@@ -31,6 +31,7 @@ COPY media ./media
 COPY kernel ./kernel
 COPY trusted ./trusted
 COPY open311 ./open311
+COPY exports ./exports
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app envcase \
     && mkdir -p /app/data \
