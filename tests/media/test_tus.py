@@ -118,6 +118,20 @@ async def test_an_interrupted_patch_is_resumed_from_the_offset_head_reports(clie
     assert (await finish(client, resident, url.rsplit("/", 1)[1]))["userErrors"] == []
 
 
+async def test_a_checksummed_chunk_cut_off_midway_keeps_nothing_of_it(client, resident):
+    data = jpeg()
+    url = (await create(client, resident, len(data))).headers["location"]
+    path = "/" + url.split("/", 3)[3]
+    headers = {**OCTETS, "Upload-Checksum": checksum("sha1", data)}
+    await asgi_patch_then_drop(
+        client._transport.app, resident, path, 0, [data[:1000], data[1000:5000]], **headers
+    )
+    assert await offset_of(client, resident, url) == 0  # a partial chunk cannot be verified
+    assert (
+        await send(client, resident, url, 0, data, **{"Upload-Checksum": checksum("sha1", data)})
+    ).status_code == 204
+
+
 async def test_a_wrong_offset_is_409_with_the_servers_offset(client, resident):
     data = jpeg()
     url = (await create(client, resident, len(data))).headers["location"]
