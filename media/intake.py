@@ -57,6 +57,32 @@ class OffsetMismatch(DomainError):
         self.received = received
 
 
+class ChecksumMismatch(DomainError):
+    """A chunk's bytes do not have the checksum the client sent with them: none of them were kept."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(ErrorCode.HASH_MISMATCH, "The chunk does not match its checksum; send it again.")
+        self.received = received
+
+
+class ChunkChecksum:
+    """The checksum a client sent with one chunk (tus checksum extension), checked as the bytes arrive."""
+
+    ALGORITHMS = ("sha1", "md5", "sha256")
+
+    def __init__(self, algorithm: str, expected: bytes) -> None:
+        if algorithm not in self.ALGORITHMS:
+            raise ValueError(algorithm)
+        self._hash = hashlib.new(algorithm)
+        self.expected = expected
+
+    def update(self, data: bytes) -> None:
+        self._hash.update(data)
+
+    def matches(self) -> bool:
+        return self._hash.digest() == self.expected
+
+
 class _LeaseLost(Exception):
     """A stalled chunk's lease was taken over by a newer request: stop touching the file."""
 
@@ -148,28 +174,41 @@ class PhotoIntake:
         existing = await self._owned_photo(owner_id, digest)
         if existing is not None:
             return UploadStart(photo=existing)
-
-        def create() -> Awaitable[UploadSession]:
-            return UploadSession.create(
-                id=uuid.uuid4(),
-                owner_id=owner_id,
-                client_id=client_id,
-                fingerprint=print_,
-                byte_size=byte_size,
-                sha256=digest,
-                expires_at=clock.now() + self.config.upload_ttl,
-            )
-
-        print_ = fingerprint({"byteSize": byte_size, "sha256": digest})
         if client_id is None:
-            return UploadStart(session=await create())
+            return UploadStart(session=await self._new_session(owner_id, byte_size, digest))
         session, _ = await create_once(
             UploadSession,
             lookup={"owner_id": owner_id, "client_id": client_id},
-            content_fingerprint=print_,
-            create=create,
+            content_fingerprint=fingerprint({"byteSize": byte_size, "sha256": digest}),
+            create=lambda: self._new_session(owner_id, byte_size, digest, client_id),
         )
         return UploadStart(session=session)
+
+    async def create_upload(self, owner_id: int, byte_size: int, sha256: str | None = None) -> UploadSession:
+        """Open an upload session knowing only the size (a tus creation); the hash, when given, is
+        checked at the finish as for `start_upload`. Within the same limits as `start_upload`."""
+        self._check_size(byte_size)
+        digest = sha256.strip().lower() if sha256 is not None else None
+        if digest is not None and not _SHA256.fullmatch(digest):
+            raise invalid("Not a SHA-256: give 64 hexadecimal digits.")
+        return await self._new_session(owner_id, byte_size, digest)
+
+    def _new_session(
+        self, owner_id: int, byte_size: int, sha256: str | None, client_id: str | None = None
+    ) -> Awaitable[UploadSession]:
+        return UploadSession.create(
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            client_id=client_id,
+            fingerprint=fingerprint({"byteSize": byte_size, "sha256": sha256}),
+            byte_size=byte_size,
+            sha256=sha256,
+            expires_at=clock.now() + self.config.upload_ttl,
+        )
+
+    async def terminate_upload(self, owner_id: int, upload_id: str) -> None:
+        """Give up an upload: its row and bytes go (a photo already made from it stays)."""
+        await self._discard(await self._session(owner_id, upload_id))
 
     async def upload_status(self, owner_id: int, upload_id: str) -> UploadSession:
         return await self._session(owner_id, upload_id)
@@ -181,12 +220,15 @@ class PhotoIntake:
         offset: int,
         chunks: AsyncIterable[bytes],
         content_length: int | None = None,
+        checksum: ChunkChecksum | None = None,
     ) -> int:
         """Append one chunk starting at `offset`, streamed to the session's file; the new offset.
 
         A chunk must start exactly where the stored bytes end (else OffsetMismatch, with the current
         offset). If the client disconnects, every byte written so far is kept and the offset says so.
         Sending more than the announced size is TOO_LARGE and ends the session: file and row go.
+        With a `checksum`, the chunk is kept only whole and matching (else ChecksumMismatch, or after a
+        disconnect the offset stays where it was): a partial chunk cannot be verified.
         """
         session = await self._session(owner_id, upload_id)
         if session.photo_id is not None or offset != session.received:
@@ -196,6 +238,7 @@ class PhotoIntake:
             await self._discard(session)
             raise self._too_large_for(session)
         token = uuid.uuid4().hex
+        verified = False
         if not await self._take_lease(session, token):
             current = await UploadSession.get(id=session.id)
             raise OffsetMismatch(current.received, "Another chunk of this upload is still arriving.")
@@ -227,19 +270,31 @@ class PhotoIntake:
                         if written + pending_size + len(chunk) > remaining:
                             still_ours = False  # the whole upload is discarded below
                             raise self._too_large_for(session)
+                        if checksum is not None:
+                            checksum.update(chunk)
                         pending.append(chunk)
                         pending_size += len(chunk)
                         if pending_size >= WRITE_BATCH:
                             await flush()
+                    verified = checksum is None or checksum.matches()
                 finally:
                     if still_ours:
-                        # Also on a disconnect: every byte that arrived is kept, and the file ends
-                        # exactly there (a takeover's newer writer owns the file: hands off).
+                        # Also on a disconnect: every byte that arrived is kept (unless it had to match
+                        # a checksum), and the file ends exactly there (a takeover's newer writer owns
+                        # the file: hands off).
                         with anyio.CancelScope(shield=True):
-                            await flush()
+                            if checksum is None or verified:
+                                await flush()
+                            else:
+                                written = 0
                             await out.truncate(offset + written)
+                if not verified:
+                    raise ChecksumMismatch(offset)
         except _LeaseLost:
             raise OffsetMismatch(offset, "A newer request took over this upload.") from None
+        except ChecksumMismatch:
+            await self._release(session, token, offset)
+            raise
         except DomainError:  # TOO_LARGE: the client lied about the size, the whole upload goes
             with anyio.CancelScope(shield=True):
                 await self._discard(session)
@@ -280,7 +335,7 @@ class PhotoIntake:
             )
         path = self.session_path(session.id)
         try:
-            photo = await self._owned_photo(session.owner_id, session.sha256)
+            photo = await self._owned_photo(session.owner_id, session.sha256) if session.sha256 else None
             if photo is None:
                 photo = await self._accept(session.owner_id, path, session.byte_size, session.sha256)
         except DomainError as exc:

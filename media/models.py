@@ -74,7 +74,8 @@ class UploadSession(Model):
     client_id = fields.CharField(max_length=64, null=True)
     fingerprint = fields.CharField(max_length=64)  # of (byte_size, sha256): a retried start must match
     byte_size = fields.BigIntField()
-    sha256 = fields.CharField(max_length=64, db_index=True)
+    # Announced by photoUploadStart and checked at the finish; a tus creation may leave it out.
+    sha256 = fields.CharField(max_length=64, null=True, db_index=True)
     received = fields.BigIntField(default=0)  # bytes stored so far: the resume offset
     lease_token = fields.CharField(max_length=32, null=True)
     lease_until = fields.DatetimeField(null=True)

@@ -446,7 +446,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
-            allow_methods=["GET", "POST", "PATCH", "HEAD", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "HEAD", "DELETE", "OPTIONS"],
             allow_headers=[
                 "authorization",
                 "content-type",
@@ -454,9 +454,23 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 "upload-offset",
                 "upload-length",
                 "upload-metadata",
+                "upload-checksum",
                 "tus-resumable",
             ],
-            expose_headers=["x-request-id", "upload-offset", "location", "retry-after"],
+            # What a browser's tus client reads (tus-js-client needs them exposed).
+            expose_headers=[
+                "x-request-id",
+                "location",
+                "retry-after",
+                "upload-offset",
+                "upload-length",
+                "upload-expires",
+                "tus-resumable",
+                "tus-version",
+                "tus-extension",
+                "tus-max-size",
+                "tus-checksum-algorithm",
+            ],
         ),
         Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
         Middleware(ConnectionLoss),  # inside CORS, so a browser can read the 503

@@ -46,10 +46,12 @@ def _body(message: str, code: str) -> dict[str, object]:
     return {"errors": [GraphQLError(message, extensions={"code": code}).formatted]}
 
 
-def error_response(error: DomainError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    error: DomainError, headers: Mapping[str, str] | None = None, status: int | None = None
+) -> JSONResponse:
     """The JSON error answer for `error`; a code without a status of its own is a bad request (400)."""
     body = _body(error.message, error.code.value)
-    return JSONResponse(body, status_code=_STATUS.get(error.code, 400), headers=headers)
+    return JSONResponse(body, status_code=status or _STATUS.get(error.code, 400), headers=headers)
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:

@@ -1,10 +1,18 @@
 """HTTP routes for media that are not GraphQL: resumable upload chunks and photo serving.
 
-Uploads (tus / IETF resumable-upload style; the session is opened by the `photoUploadStart` mutation):
-    HEAD  /uploads/{id}                       -> 200, Upload-Offset: bytes the server has
-    PATCH /uploads/{id}, Upload-Offset: n     -> 204, Upload-Offset: new offset (body = the next bytes)
-Errors answer `{"errors": [{"message", "extensions": {"code"}}]}`: 401 UNAUTHENTICATED, 404 NOT_FOUND
-(also for another user's upload), 409 OFFSET_MISMATCH (with the current Upload-Offset), 413 TOO_LARGE.
+Uploads speak tus 1.0 (core, creation, checksum, termination, expiration); a session is opened by
+the `photoUploadStart` mutation or by a tus creation, and turned into a photo by `photoUploadFinish`:
+    OPTIONS /uploads                          -> 204, Tus-Version, Tus-Extension, Tus-Max-Size, ...
+    POST    /uploads, Upload-Length: n        -> 201, Location: the upload's URL
+    HEAD    /uploads/{id}                     -> 200, Upload-Offset: bytes the server has
+    PATCH   /uploads/{id}, Upload-Offset: n   -> 204, Upload-Offset: new offset (body = the next bytes)
+    DELETE  /uploads/{id}                     -> 204, the upload and its bytes are gone
+A HEAD or PATCH without Tus-Resumable is the app's own protocol from before tus (the same, minus the
+tus header checks), so released apps keep working. Errors answer
+`{"errors": [{"message", "extensions": {"code"}}]}`: 401 UNAUTHENTICATED, 404 NOT_FOUND (also for
+another user's or an expired upload), 409 OFFSET_MISMATCH (with the current Upload-Offset), 412 (an
+unsupported Tus-Resumable), 413 TOO_LARGE, 415 (a chunk not sent as application/offset+octet-stream),
+460 HASH_MISMATCH (the chunk does not match its Upload-Checksum; nothing of it was kept).
 
 Serving:
     GET /media/derivatives/ab/cd/<sha256>-<size>.jpg   display or thumb, for whoever may see the photo
@@ -12,6 +20,12 @@ Serving:
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -22,7 +36,8 @@ from identity.models import AccessKind
 from identity.service import Principal
 from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode
-from media.intake import OffsetMismatch, PhotoIntake
+from media.intake import ChecksumMismatch, ChunkChecksum, OffsetMismatch, PhotoIntake
+from media.models import UploadSession
 from media.service import derivative_for, original_for
 from media.storage import Storage
 from schema.context import Services
@@ -39,12 +54,50 @@ _SAFE_MEDIA_HEADERS = {
 }
 
 
-def _error(code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> Response:
-    return error_response(DomainError(code, message), headers or _NO_STORE)
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,checksum,termination,expiration"
+_TUS = {"Tus-Resumable": TUS_VERSION}
+_OCTETS = "application/offset+octet-stream"
+CHECKSUM_MISMATCH = 460  # tus checksum extension
+_ALGORITHMS = ",".join(ChunkChecksum.ALGORITHMS)
+
+
+def _error(
+    code: ErrorCode, message: str, headers: dict[str, str] | None = None, status: int | None = None
+) -> Response:
+    return error_response(DomainError(code, message), headers or _NO_STORE, status)
+
+
+def _expires(session: UploadSession) -> dict[str, str]:
+    """Upload-Expires (tus expiration), in the HTTP date format; none once the upload became a photo."""
+    if session.photo_id is not None:
+        return {}
+    expires: datetime = session.expires_at
+    return {"Upload-Expires": format_datetime(expires.astimezone(UTC), usegmt=True)}
+
+
+def _metadata(header: str) -> dict[str, str]:
+    """Upload-Metadata: comma-separated `key base64(value)` pairs (a key may come without a value)."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in header.split(","))):
+        key, _, encoded = item.partition(" ")
+        if not key or " " in encoded.strip() or key in pairs:
+            raise ValueError(item)
+        pairs[key] = base64.b64decode(encoded.strip(), validate=True).decode()
+    return pairs
+
+
+def _checksum(header: str) -> ChunkChecksum:
+    """Upload-Checksum: `algorithm base64(digest)`."""
+    algorithm, _, encoded = header.strip().partition(" ")
+    return ChunkChecksum(algorithm.lower(), base64.b64decode(encoded.strip(), validate=True))
 
 
 def _principal(request: Request) -> Principal | None:
     return principal_of(request)
+
+
+_Action = Callable[[Request, Principal, dict[str, str]], Awaitable[Response]]
 
 
 def _not_found() -> Response:
@@ -54,9 +107,14 @@ def _not_found() -> Response:
 def media_routes(services: Services) -> list[BaseRoute]:
     intake = services.media
     assert intake is not None, "the media routes need Services.media"
+    uploads = UploadEndpoint(intake)
     return [
+        Route("/uploads", uploads.collection, methods=["OPTIONS", "POST"], name="uploads"),
         Route(
-            "/uploads/{upload_id}", UploadEndpoint(intake).handle, methods=["HEAD", "PATCH"], name="upload"
+            "/uploads/{upload_id}",
+            uploads.handle,
+            methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
+            name="upload",
         ),
         Route(
             "/media/photos/{photo_id:int}/original", OriginalEndpoint(intake.storage).handle, methods=["GET"]
@@ -69,38 +127,117 @@ class UploadEndpoint:
     def __init__(self, intake: PhotoIntake) -> None:
         self.intake = intake
 
+    def _discovery(self) -> Response:
+        """tus OPTIONS: what this server speaks; no authentication needed to ask."""
+        return Response(
+            status_code=204,
+            headers={
+                **_TUS,
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": TUS_EXTENSIONS,
+                "Tus-Max-Size": str(self.intake.config.max_bytes),
+                "Tus-Checksum-Algorithm": _ALGORITHMS,
+            },
+        )
+
+    async def collection(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._discovery()
+        return await self._guarded(request, self._create, tus_only=True)
+
     async def handle(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._discovery()
+        return await self._guarded(request, self._on_upload, tus_only=request.method == "DELETE")
+
+    async def _guarded(self, request: Request, action: _Action, *, tus_only: bool) -> Response:
+        """The checks every upload request passes: the tus version (required on tus-only requests;
+        the app's older HEAD and PATCH come without it) and a signed-in caller."""
+        version = request.headers.get("tus-resumable")
+        if (version is None and tus_only) or (version is not None and version != TUS_VERSION):
+            return _error(
+                ErrorCode.INVALID,
+                f"Send Tus-Resumable: {TUS_VERSION}.",
+                {**_NO_STORE, **_TUS, "Tus-Version": TUS_VERSION},
+                status=412,
+            )
+        headers = {**_NO_STORE, **_TUS} if version else _NO_STORE
         principal = _principal(request)
         if principal is None:
             return _error(
-                ErrorCode.UNAUTHENTICATED,
-                "Sign in first.",
-                {**_NO_STORE, "WWW-Authenticate": "Bearer"},
+                ErrorCode.UNAUTHENTICATED, "Sign in first.", {**headers, "WWW-Authenticate": "Bearer"}
             )
-        upload_id = request.path_params["upload_id"]
         try:
-            if request.method == "HEAD":
-                session = await self.intake.upload_status(principal.user.id, upload_id)
-                return Response(
-                    status_code=200,
-                    headers={
-                        **_NO_STORE,
-                        "Upload-Offset": str(session.received),
-                        "Upload-Length": str(session.byte_size),
-                        "Upload-Complete": "?1" if session.received == session.byte_size else "?0",
-                    },
-                )
-            return await self._patch(request, principal, upload_id)
+            return await action(request, principal, headers)
+        except ChecksumMismatch as exc:
+            return error_response(exc, {**headers, "Upload-Offset": str(exc.received)}, CHECKSUM_MISMATCH)
         except OffsetMismatch as exc:
-            return error_response(exc, {**_NO_STORE, "Upload-Offset": str(exc.received)})
+            return error_response(exc, {**headers, "Upload-Offset": str(exc.received)})
+        except DomainError as exc:
+            return error_response(exc, headers)
 
-    async def _patch(self, request: Request, principal: Principal, upload_id: str) -> Response:
+    async def _create(self, request: Request, principal: Principal, headers: dict[str, str]) -> Response:
+        """tus creation: an upload session of the announced length, within the GraphQL start's limits."""
+        try:
+            length = int(request.headers["upload-length"])
+            if length < 0:
+                raise ValueError
+        except (KeyError, ValueError):
+            return _error(ErrorCode.INVALID, "Send the file's size as Upload-Length.", headers)
+        try:
+            metadata = _metadata(request.headers.get("upload-metadata", ""))
+        except (ValueError, binascii.Error):
+            return _error(ErrorCode.INVALID, "Upload-Metadata is `key base64(value)` pairs.", headers)
+        session = await self.intake.create_upload(principal.user.id, length, metadata.get("sha256"))
+        location = str(request.url_for("upload", upload_id=str(session.id)))
+        return Response(status_code=201, headers={**headers, **_expires(session), "Location": location})
+
+    async def _on_upload(self, request: Request, principal: Principal, headers: dict[str, str]) -> Response:
+        upload_id = request.path_params["upload_id"]
+        if request.method == "DELETE":
+            await self.intake.terminate_upload(principal.user.id, upload_id)
+            return Response(status_code=204, headers=headers)
+        if request.method == "PATCH":
+            return await self._patch(request, principal, upload_id, headers)
+        session = await self.intake.upload_status(principal.user.id, upload_id)
+        return Response(
+            status_code=200,
+            headers={
+                **headers,
+                **_expires(session),
+                "Upload-Offset": str(session.received),
+                "Upload-Length": str(session.byte_size),
+                "Upload-Complete": "?1" if session.received == session.byte_size else "?0",
+            },
+        )
+
+    async def _patch(
+        self, request: Request, principal: Principal, upload_id: str, headers: dict[str, str]
+    ) -> Response:
+        tus = "Tus-Resumable" in headers
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if tus and content_type != _OCTETS:
+            return _error(ErrorCode.INVALID, f"Send the chunk as {_OCTETS}.", headers, status=415)
         try:
             offset = int(request.headers["upload-offset"])
             if offset < 0:
                 raise ValueError
         except (KeyError, ValueError):
-            return _error(ErrorCode.INVALID, "Send the chunk's start as a non-negative Upload-Offset header.")
+            return _error(
+                ErrorCode.INVALID, "Send the chunk's start as a non-negative Upload-Offset header.", headers
+            )
+        try:
+            checksum = (
+                _checksum(request.headers["upload-checksum"])
+                if "upload-checksum" in request.headers
+                else None
+            )
+        except (ValueError, binascii.Error):
+            return _error(
+                ErrorCode.INVALID,
+                f"Upload-Checksum is `algorithm base64(digest)`; algorithms: {_ALGORITHMS}.",
+                headers,
+            )
         length = request.headers.get("content-length")
         try:
             new_offset = await self.intake.receive_chunk(
@@ -109,11 +246,15 @@ class UploadEndpoint:
                 offset,
                 request.stream(),
                 int(length) if length and length.isdigit() else None,
+                checksum,
             )
         except ClientDisconnect:
             # Nobody is listening; the bytes that arrived are kept and HEAD tells the client later.
             return Response(status_code=400)
-        return Response(status_code=204, headers={**_NO_STORE, "Upload-Offset": str(new_offset)})
+        session = await self.intake.upload_status(principal.user.id, upload_id)
+        return Response(
+            status_code=204, headers={**headers, **_expires(session), "Upload-Offset": str(new_offset)}
+        )
 
 
 class DerivativeEndpoint:

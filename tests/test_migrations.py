@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from tortoise import Tortoise
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -77,3 +78,40 @@ async def test_photos_of_cases_off_the_map_become_private_in_0018(tmp_path: Path
     # A rejected case's report and resolution photos leave the map; a public case's and one no case
     # holds keep their flag.
     assert [public[p] for p in photos] == [0, 0, 1, 1]
+
+
+async def test_upload_sessions_keep_their_rows_indexes_and_unique_client_id_through_0022(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    config = tortoise_config(f"sqlite://{path}")
+    try:
+        await tortoise_migrate(config=config, target="models.0021_trusted_documents")
+    finally:
+        await Tortoise.close_connections()
+    with closing(sqlite3.connect(path)) as db, db:
+        owner = _insert(db, "users")
+        db.execute(
+            "INSERT INTO upload_sessions (id, owner_id, client_id, fingerprint, byte_size, sha256, received,"
+            " expires_at, created_at) VALUES ('6f1c6f3e-0000-4000-8000-000000000001', ?, 'IMG_1', 'f', 10,"
+            " 'ab', 4, '2026-03-09T02:00:00+00:00', '2026-03-09T02:00:00+00:00')",
+            [owner],
+        )
+    await apply_migrations(f"sqlite://{path}")
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT client_id, sha256, received FROM upload_sessions").fetchall() == [
+            ("IMG_1", "ab", 4)
+        ]
+        indexed = {row[1] for row in db.execute("PRAGMA index_list(upload_sessions)")}
+        unique = [row[1] for row in db.execute("PRAGMA index_list(upload_sessions)") if row[2]]
+        columns = {name: [c[2] for c in db.execute(f'PRAGMA index_info("{name}")')] for name in indexed}
+        assert ["owner_id", "client_id"] in [columns[name] for name in unique]
+        assert ["sha256"] in columns.values() and ["expires_at"] in columns.values()
+        with pytest.raises(sqlite3.IntegrityError):
+            _insert(
+                db,
+                "upload_sessions",
+                id="6f1c6f3e-0000-4000-8000-000000000002",
+                owner_id=owner,
+                client_id="IMG_1",
+            )

@@ -147,7 +147,7 @@ async def upload_simple(
 
 
 async def asgi_patch_then_drop(
-    app: ASGIApp, token: str, path: str, offset: int, chunks: Sequence[bytes]
+    app: ASGIApp, token: str, path: str, offset: int, chunks: Sequence[bytes], **headers: str
 ) -> list[Message]:
     """A PATCH whose connection drops after `chunks` arrived, as uvicorn reports it to the app:
     the body messages say more is coming, then `http.disconnect`."""
@@ -176,6 +176,7 @@ async def asgi_patch_then_drop(
             (b"authorization", f"Bearer {token}".encode()),
             (b"upload-offset", str(offset).encode()),
             (b"content-length", str(sum(map(len, chunks)) * 2).encode()),
+            *((name.lower().encode(), value.encode()) for name, value in headers.items()),
         ],
         "client": ("127.0.0.1", 50001),
         "server": ("testserver", 80),
