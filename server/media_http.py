@@ -13,6 +13,8 @@ Serving:
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -24,10 +26,12 @@ from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode
 from media.intake import OffsetMismatch, PhotoIntake
 from media.service import derivative_for, original_for
-from media.storage import Storage
+from media.storage import Storage, StorageUnavailable
 from schema.context import Services
 from server.auth import principal_of
 from server.errors import error_response
+
+log = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -171,6 +175,10 @@ async def _file_response(storage: Storage, key: str, content_type: str, headers:
         size = await storage.size(key)
     except FileNotFoundError:
         return _not_found()
+    except StorageUnavailable:
+        log.exception("photo store unavailable while serving %s", key)
+        refusal = DomainError(ErrorCode.UNAVAILABLE, "The photo store cannot be reached; try again shortly.")
+        return error_response(refusal, {**_NO_STORE, "Retry-After": "5"})
     return StreamingResponse(
         storage.read_chunks(key),
         media_type=content_type,

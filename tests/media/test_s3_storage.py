@@ -8,6 +8,7 @@ import secrets
 import sys
 import tracemalloc
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,13 @@ from identity.models import Role
 from kernel import clock
 from media import service
 from media.intake import PhotoIntake
+from media.models import Photo
 from media.s3 import S3Config, S3Error, S3Storage, sign_v4
 from media.storage import Area, content_key
 from server.app import create_app
 from tests.conftest import DATABASE_URL, make_settings
 from tests.graphql_client import new_account, new_resident
-from tests.media.phone import jpeg, sha256, upload_resumable
+from tests.media.phone import auth, finish, head, jpeg, patch, sha256, start, upload_resumable
 from tests.media.s3_server import REGION, S3Server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,25 +200,31 @@ async def test_a_failed_multipart_upload_is_aborted(
 
 
 def s3_settings(server: S3Server, bucket: str, tmp_path: Path, **overrides: Any) -> Any:
-    return make_settings(
-        media_root=tmp_path / "media",
-        media_storage="s3",
-        s3_endpoint=server.endpoint,
-        s3_bucket=bucket,
-        s3_region=REGION,
-        s3_access_key_id=server.access_key_id,
-        s3_secret_access_key=server.secret_access_key,
-        s3_path_style=True,
-        s3_prefix="city/",
-        **overrides,
-    )
+    values = {
+        "media_root": tmp_path / "media",
+        "media_storage": "s3",
+        "s3_endpoint": server.endpoint,
+        "s3_bucket": bucket,
+        "s3_region": REGION,
+        "s3_access_key_id": server.access_key_id,
+        "s3_secret_access_key": server.secret_access_key,
+        "s3_path_style": True,
+        "s3_prefix": "city/",
+    }
+    return make_settings(**(values | overrides))
+
+
+@asynccontextmanager
+async def app_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
 
 
 @pytest_asyncio.fixture
 async def s3_client(db, s3_server: S3Server, bucket: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(s3_settings(s3_server, bucket, tmp_path), init_db=False)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with app_client(app) as client:
         yield client
     await app.state.access_writer.close()
     await app_intake(app).storage.close()
@@ -277,6 +285,44 @@ async def test_the_sweep_removes_the_objects(
     result = await service.sweep_expired(intake, clock.now() + timedelta(days=2))
     assert (result.photos, result.files) == (1, 3)
     assert s3_server.keys(bucket) == []
+
+
+async def test_a_store_outage_during_an_upload_leaves_it_resumable(
+    db, s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """The same deployment, first with its store down (nothing listens there), then back."""
+    down = create_app(
+        s3_settings(s3_server, bucket, tmp_path, s3_endpoint="http://127.0.0.1:9"), init_db=False
+    )
+    up = create_app(s3_settings(s3_server, bucket, tmp_path), init_db=False)
+    data = jpeg(seed=11)
+    async with app_client(down) as client:
+        token = await new_resident(client)
+        upload = (await start(client, token, data))["upload"]
+        assert (await patch(client, token, upload["url"], 0, data)).status_code == 204
+        refused = await finish(client, token, upload["id"])
+        assert refused["photo"] is None
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+            ("UNAVAILABLE", ["input", "uploadId"])
+        ]
+        assert (await head(client, token, upload["url"])).headers["upload-offset"] == str(len(data))
+        served = await client.get("/media/derivatives/00/00/" + "0" * 64 + "-thumb.jpg")
+        assert served.status_code == 404  # no such photo: the store is not even asked
+    assert await Photo.all().count() == 0 and s3_server.keys(bucket) == []
+
+    async with app_client(up) as client:
+        finished = await finish(client, token, upload["id"])
+        assert finished["userErrors"] == [] and finished["photo"] is not None
+        display = finished["photo"]["urls"]["display"]
+    assert len(s3_server.keys(bucket)) == 3
+
+    async with app_client(down) as client:  # the photo exists, its bytes cannot be fetched now
+        answer = await client.get(display, headers=auth(token))
+        assert answer.status_code == 503 and answer.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+        assert answer.headers["retry-after"]
+    for app in (down, up):
+        await app.state.access_writer.close()
+        await app_intake(app).storage.close()
 
 
 # --- startup ----------------------------------------------------------------------------------------
