@@ -307,6 +307,11 @@ async def test_a_store_outage_during_an_upload_leaves_it_resumable(
             ("UNAVAILABLE", ["input", "uploadId"])
         ]
         assert (await head(client, token, upload["url"])).headers["upload-offset"] == str(len(data))
+        health = await client.get("/healthz")
+        assert health.status_code == 503 and health.json()["media"] == {
+            "storage": "s3",
+            "status": "unreachable",
+        }
         served = await client.get("/media/derivatives/00/00/" + "0" * 64 + "-thumb.jpg")
         assert served.status_code == 404  # no such photo: the store is not even asked
     assert await Photo.all().count() == 0 and s3_server.keys(bucket) == []
