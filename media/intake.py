@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import time
@@ -38,7 +39,9 @@ from kernel.idempotency import create_once, fingerprint
 from media.config import MediaConfig
 from media.images import ProcessedPhoto, process_photo
 from media.models import Photo, UploadSession
-from media.storage import Area, Storage, content_key
+from media.storage import Area, Storage, StorageUnavailable, content_key
+
+log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -110,6 +113,12 @@ def derivative_key(sha256: str, size: str) -> str:
 def _refusal_path(exc: DomainError, *field: str) -> DomainError:
     exc.field = exc.field or list(field)
     return exc
+
+
+def _store_unavailable(exc: StorageUnavailable, *field: str) -> DomainError:
+    """The photo store failed: a retryable refusal (what was sent stays; nothing was attached)."""
+    log.warning("photo store unavailable: %s", exc)
+    return DomainError(ErrorCode.UNAVAILABLE, "The photo store cannot be reached; try again shortly.", field)
 
 
 def _verify_and_process(
@@ -341,6 +350,9 @@ class PhotoIntake:
         except DomainError as exc:
             await self._discard(session)
             raise _refusal_path(exc, "input", "uploadId") from None
+        except StorageUnavailable as exc:  # the staged bytes stay: finishing again retries
+            await self._release(session, token, session.received)
+            raise _store_unavailable(exc, "input", "uploadId") from None
         except BaseException:
             await self._release(session, token, session.received)
             raise
@@ -368,6 +380,8 @@ class PhotoIntake:
                 return await self._accept(owner_id, path, size, None)
             except DomainError as exc:
                 raise _refusal_path(exc, *field) from None
+            except StorageUnavailable as exc:
+                raise _store_unavailable(exc, *field) from None
         finally:
             with anyio.CancelScope(shield=True):
                 await remove_quietly(path)  # gone already when the original was kept

@@ -8,7 +8,7 @@ key can never climb out of its area.
 Two top-level areas keep private evidence apart from what may be published: a web server may serve
 `derivatives/` as static files, and `originals/` is never under it.
 
-`Storage` is deliberately small so an S3-compatible store can implement it without touching callers.
+`Storage` is deliberately small so an S3-compatible store (media.s3) implements it without touching callers.
 A missing key raises FileNotFoundError in every implementation; a malformed one raises InvalidKey.
 """
 
@@ -40,6 +40,10 @@ class InvalidKey(ValueError):
     """A key that `content_key` could not have built (traversal attempt, wrong shape)."""
 
 
+class StorageUnavailable(OSError):
+    """The store cannot be reached or refused the request (not: the key is missing)."""
+
+
 _KEY = re.compile(
     r"(?P<area>originals|derivatives)/(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/"
     r"(?P<digest>[0-9a-f]{64})(?:-[a-z0-9]{1,16})?\.[a-z0-9]{1,5}"
@@ -65,6 +69,8 @@ def validate_key(key: str) -> str:
 
 
 class Storage(Protocol):
+    name: str  # "local" or "s3", for /healthz and the logs
+
     async def put_file(self, key: str, source: StrPath) -> None:
         """Store a finished local file under `key`, atomically, taking it over: `source` is gone
         afterwards. Readers see the old object or the whole new one, never a partial one."""
@@ -87,6 +93,12 @@ class Storage(Protocol):
         """Remove the object; False if it was already gone (so retries are harmless)."""
         ...
 
+    async def check(self) -> None:
+        """Raise StorageUnavailable unless the store can be used now (at startup and in /healthz)."""
+        ...
+
+    async def close(self) -> None: ...
+
 
 # Evidence originals are readable by the app's own user only; derivatives by a static web server.
 _FILE_MODES = {Area.ORIGINALS: 0o600, Area.DERIVATIVES: 0o644}
@@ -96,6 +108,8 @@ _DIR_MODES = {Area.ORIGINALS: 0o700, Area.DERIVATIVES: 0o755}
 class LocalStorage:
     """`Storage` on a local filesystem (aiofiles). With `fsync=True` a completed put survives a
     power cut: the file's data and its directory entry are flushed before put returns."""
+
+    name = "local"
 
     def __init__(self, root: StrPath, *, fsync: bool = True) -> None:
         self._root = Path(root).absolute()
@@ -145,6 +159,14 @@ class LocalStorage:
         except FileNotFoundError:
             return False
         return True
+
+    async def check(self) -> None:
+        for area in Area:
+            if not await aiofiles.os.path.isdir(self._root / area):
+                raise StorageUnavailable(f"the media folder {self._root / area} is gone")
+
+    async def close(self) -> None:
+        pass  # nothing held open between calls
 
     def _path(self, key: str) -> Path:
         return self._root / validate_key(key)

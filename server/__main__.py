@@ -45,9 +45,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from server.channels import ConfigurationError, refuse_unsafe_production
+    from server.storage import check_media_storage, media_storage
+
+    async def check_storage() -> None:
+        storage = media_storage(settings)
+        try:
+            await check_media_storage(settings, storage)
+        finally:
+            await storage.close()
 
     try:
         refuse_unsafe_production(settings)
+        asyncio.run(check_storage())
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")
     asyncio.run(apply_migrations(settings.database_url))
@@ -116,6 +125,7 @@ def cmd_sweep_media(settings: Settings, _: argparse.Namespace) -> None:
             result = await sweep_expired(intake)
         finally:
             intake.close()
+            await intake.storage.close()
         print(
             f"removed {result.uploads} expired uploads, {result.photos} unattached photos, "
             f"{result.files} stored files, {result.temp_files} stale temporary files"
@@ -188,8 +198,8 @@ def cmd_prune_outbox(settings: Settings, _: argparse.Namespace) -> None:
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     from kernel.retention import RetentionPolicyError, load_policy
-    from media.storage import LocalStorage
     from server.retention import run_retention
+    from server.storage import media_storage
 
     try:
         policy = load_policy(settings.retention_policy_path)
@@ -197,8 +207,11 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(f"error: {exc}")
 
     async def work() -> None:
-        tally = await run_retention(policy, LocalStorage(settings.media_root), max_batches=args.max_batches)
-        print(tally)
+        storage = media_storage(settings)
+        try:
+            print(await run_retention(policy, storage, max_batches=args.max_batches))
+        finally:
+            await storage.close()
 
     asyncio.run(_with_db(settings, work))
 

@@ -56,7 +56,7 @@ from media import account as media_account
 from media.config import MediaConfig
 from media.intake import PhotoIntake
 from media.service import sweep_expired
-from media.storage import LocalStorage
+from media.storage import Storage, StorageUnavailable
 from notifications import account as notifications_account
 from notifications.shortfall import sweep_patrol_shortfall
 from patrols import access as patrols_access
@@ -86,6 +86,7 @@ from server.persisted import Refused, cache_control, carry_document_id, document
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
 from server.settings import Settings
+from server.storage import check_media_storage, media_storage
 
 log = logging.getLogger("server")
 
@@ -98,8 +99,9 @@ def photo_intake(settings: Settings) -> PhotoIntake:
         unattached_ttl=timedelta(seconds=settings.photo_unattached_expiry_seconds),
         camera_timezone=ZoneInfo(settings.photo_camera_timezone),
     )
-    # Temporary uploads sit beside the store, so keeping an original is a rename.
-    return PhotoIntake(LocalStorage(settings.media_root), settings.media_root / "uploads", config)
+    # Temporary uploads sit beside a local store, so keeping an original is a rename; with S3 they are
+    # staged here and streamed to the bucket when finished.
+    return PhotoIntake(media_storage(settings), settings.media_root / "uploads", config)
 
 
 async def run_every(seconds: int, name: str, job: Callable[[], Awaitable[object]]) -> None:
@@ -357,13 +359,22 @@ class AppGraphQL(GraphQL[Context, None]):
         return await super().on_ws_connect(context)
 
 
-async def healthz(events: EventBus, request: Request) -> JSONResponse:
+async def healthz(events: EventBus, storage: Storage, request: Request) -> JSONResponse:
     try:
         await get_connection("default").execute_query("SELECT 1")
     except Exception:  # any failure to reach the database means "not ready"
         log.exception("health check: database unreachable")
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "liveSubscriptions": events.listening})
+    media = {"storage": storage.name, "status": "ok"}
+    try:
+        await storage.check()
+    except StorageUnavailable as exc:
+        log.error("health check: media storage unavailable: %s", exc)
+        media["status"] = "unreachable"
+        return JSONResponse({"status": "unavailable", "database": "ok", "media": media}, status_code=503)
+    return JSONResponse(
+        {"status": "ok", "database": "ok", "media": media, "liveSubscriptions": events.listening}
+    )
 
 
 def register_photo_holders() -> None:
@@ -385,7 +396,8 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     register_account_parts()
     identity = identity_config(settings)
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
-    services = Services(settings=settings, events=events, media=photo_intake(settings))
+    intake = photo_intake(settings)
+    services = Services(settings=settings, events=events, media=intake)
     graphql = AppGraphQL(settings, identity, services)
     key_budgets = FixedWindow()  # each service account's requests a minute (server.auth, Open311)
     # Built here, so settings it refuses stop the app before it serves.
@@ -427,12 +439,14 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         if deliveries is not None:
             await close_channels(deliveries)
-        services.media.close()
+        intake.close()
+        await intake.storage.close()
         await services.events.close()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         refuse_unsafe_production(settings)  # before anything starts: a clear refusal, not a half server
+        await check_media_storage(settings, intake.storage)
         if not init_db:
             async with background(app):
                 yield
@@ -479,7 +493,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Route("/healthz", functools.partial(healthz, services.events), methods=["GET"]),
+        Route("/healthz", functools.partial(healthz, services.events, intake.storage), methods=["GET"]),
         *media_routes(services),
         *patrol_routes(services),
         *export_routes(settings),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -39,10 +40,12 @@ from kernel.errors import DomainError, ErrorCode
 from media.intake import ChecksumMismatch, ChunkChecksum, OffsetMismatch, PhotoIntake
 from media.models import UploadSession
 from media.service import derivative_for, original_for
-from media.storage import Storage
+from media.storage import Storage, StorageUnavailable
 from schema.context import Services
 from server.auth import principal_of
 from server.errors import error_response
+
+log = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -312,6 +315,10 @@ async def _file_response(storage: Storage, key: str, content_type: str, headers:
         size = await storage.size(key)
     except FileNotFoundError:
         return _not_found()
+    except StorageUnavailable:
+        log.exception("photo store unavailable while serving %s", key)
+        refusal = DomainError(ErrorCode.UNAVAILABLE, "The photo store cannot be reached; try again shortly.")
+        return error_response(refusal, {**_NO_STORE, "Retry-After": "5"})
     return StreamingResponse(
         storage.read_chunks(key),
         media_type=content_type,

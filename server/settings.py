@@ -122,6 +122,19 @@ class Settings(_FromEnvironment):
     photo_unattached_expiry_seconds: int = Field(
         24 * 3600, validation_alias="PHOTO_UNATTACHED_EXPIRY_SECONDS"
     )
+    # Where photos live (docs/storage.md): the local folder MEDIA_ROOT, or an S3-compatible bucket.
+    # Uploads in progress are staged under MEDIA_ROOT either way.
+    media_storage: Literal["local", "s3"] = Field("local", validation_alias="MEDIA_STORAGE")
+    s3_endpoint: str | None = Field(None, validation_alias="S3_ENDPOINT")  # None: AWS in S3_REGION
+    s3_bucket: str | None = Field(None, validation_alias="S3_BUCKET")
+    s3_region: str = Field("us-east-1", validation_alias="S3_REGION")
+    s3_access_key_id: str | None = Field(None, validation_alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: str | None = Field(None, validation_alias="S3_SECRET_ACCESS_KEY")
+    # https://host/bucket/key (MinIO) rather than https://bucket.host/key (AWS, OSS, COS)
+    s3_path_style: bool = Field(False, validation_alias="S3_PATH_STYLE")
+    s3_prefix: str = Field("", validation_alias="S3_PREFIX")  # e.g. "envcase/"
+    # a larger photo goes as a multipart upload in parts of this size (at least 5 MiB)
+    s3_part_bytes: int = 8 * 1024 * 1024
     # > 0: this process also sweeps expired media that often
     media_sweep_seconds: int = Field(0, validation_alias="MEDIA_SWEEP_SECONDS")
     # zone of EXIF capture times that carry no offset

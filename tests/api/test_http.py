@@ -25,6 +25,7 @@ async def test_health_checks_the_database(client):
     assert response.status_code == 200 and response.json() == {
         "status": "ok",
         "database": "ok",
+        "media": {"storage": "local", "status": "ok"},
         "liveSubscriptions": 0,
     }
 

@@ -25,7 +25,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_real_server_applies_migrations_and_answers(server: Server) -> None:
     health = httpx.get(f"{server.url}/healthz")
-    assert health.json() == {"status": "ok", "database": "ok", "liveSubscriptions": 0}
+    assert health.json() == {
+        "status": "ok",
+        "database": "ok",
+        "media": {"storage": "local", "status": "ok"},
+        "liveSubscriptions": 0,
+    }
     response = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename me { id } }"})
     assert response.json() == {"data": {"__typename": "Query", "me": None}}
     assert response.headers["x-request-id"]

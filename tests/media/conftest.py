@@ -10,6 +10,7 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import make_settings
+from tests.media.s3_server import s3_server  # noqa: F401 (a session fixture: moto's S3 server)
 
 
 @pytest.fixture

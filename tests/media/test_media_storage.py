@@ -1,17 +1,23 @@
-"""Local media storage: key shape, traversal refusal, atomic puts, area separation."""
+"""Media storage: key shape, traversal refusal, atomic puts, area separation; the protocol's behaviour
+against both stores (the local folder and an S3 bucket on moto's server)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
+import secrets
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiofiles.os
 import pytest
+import pytest_asyncio
 
-from media.storage import Area, InvalidKey, LocalStorage, content_key, validate_key
+from media.s3 import S3Config, S3Storage
+from media.storage import Area, InvalidKey, LocalStorage, Storage, content_key, validate_key
+from tests.media.s3_server import REGION, S3Server
 
 DIGEST = hashlib.sha256(b"evidence").hexdigest()
 ORIGINAL = content_key(Area.ORIGINALS, DIGEST, "heic")
@@ -23,7 +29,24 @@ def storage(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "media", fsync=True)
 
 
-async def read_all(storage: LocalStorage, key: str) -> bytes:
+@pytest_asyncio.fixture(params=["local", "s3"])
+async def any_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Each store, for what the protocol promises whatever the store."""
+    if request.param == "local":
+        yield LocalStorage(tmp_path / "media", fsync=True)
+        return
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket = server.new_bucket(f"storage-{secrets.token_hex(4)}")
+    s3 = S3Storage(
+        S3Config(
+            server.endpoint, bucket, REGION, server.access_key_id, server.secret_access_key, path_style=True
+        )
+    )
+    yield s3
+    await s3.close()
+
+
+async def read_all(storage: Storage, key: str) -> bytes:
     return b"".join([chunk async for chunk in storage.read_chunks(key, chunk_size=3)])
 
 
@@ -69,17 +92,20 @@ def test_content_key_refuses_malformed_parts(digest: str, ext: str, variant: str
         content_key(Area.DERIVATIVES, digest, ext, variant)
 
 
-async def test_storage_methods_refuse_a_traversal_key(storage: LocalStorage, tmp_path: Path) -> None:
+async def test_storage_methods_refuse_a_traversal_key(any_storage: Storage, tmp_path: Path) -> None:
     (tmp_path / "secret").write_bytes(b"x")
-    for call in (storage.size, storage.exists, storage.delete):
+    for call in (any_storage.size, any_storage.exists, any_storage.delete):
         with pytest.raises(InvalidKey):
             await call("../secret")
     with pytest.raises(InvalidKey):
-        await storage.put_bytes("../secret", b"overwritten")
+        await any_storage.put_bytes("../secret", b"overwritten")
+    with pytest.raises(InvalidKey):
+        await any_storage.put_file("../secret", tmp_path / "secret")
     assert (tmp_path / "secret").read_bytes() == b"x"
 
 
-async def test_put_read_size_exists_delete_round_trip(storage: LocalStorage) -> None:
+async def test_put_read_size_exists_delete_round_trip(any_storage: Storage) -> None:
+    storage = any_storage
     await storage.put_bytes(DISPLAY, b"jpeg bytes")
 
     assert await read_all(storage, DISPLAY) == b"jpeg bytes"
@@ -90,16 +116,19 @@ async def test_put_read_size_exists_delete_round_trip(storage: LocalStorage) -> 
     assert await storage.delete(DISPLAY) is False  # a retried delete is harmless
     with pytest.raises(FileNotFoundError):
         await storage.size(DISPLAY)
+    with pytest.raises(FileNotFoundError):
+        await read_all(storage, DISPLAY)
+    await storage.check()  # usable
 
 
-async def test_put_file_moves_a_finished_file_into_place(storage: LocalStorage, tmp_path: Path) -> None:
+async def test_put_file_moves_a_finished_file_into_place(any_storage: Storage, tmp_path: Path) -> None:
     upload = tmp_path / "upload.tmp"
     upload.write_bytes(b"original photo")
 
-    await storage.put_file(ORIGINAL, upload)
+    await any_storage.put_file(ORIGINAL, upload)
 
     assert not upload.exists()
-    assert await read_all(storage, ORIGINAL) == b"original photo"
+    assert await read_all(any_storage, ORIGINAL) == b"original photo"
 
 
 async def test_put_file_copies_across_filesystems(
