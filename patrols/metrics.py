@@ -7,6 +7,7 @@ and authenticity findings go onto the patrol row.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from patrols.track import (
     AuthenticityFlag,
     PatrolMode,
     TrackAnalysis,
+    TrackMetrics,
     analyse_track,
     area_coverage,
     line_coverage,
@@ -38,6 +40,13 @@ def _days(delta: timedelta) -> str:
     return f"{days:.0f} days" if days >= 1.5 else f"{delta.total_seconds() / 3600:.0f} h"
 
 
+def pause_times(pause: list[str | None]) -> tuple[datetime, datetime | None]:
+    """A stored pause, `[paused_at, resumed_at or null]` in ISO form, as times."""
+    paused_at, resumed_at = pause
+    assert paused_at is not None, "a pause is stored with its start"
+    return datetime.fromisoformat(paused_at), datetime.fromisoformat(resumed_at) if resumed_at else None
+
+
 def paused_seconds(pauses: list[list[str | None]], first: datetime, last: datetime) -> float:
     """Seconds of the pauses that fall inside [first, last] (an open pause lasts to `last`)."""
     total = 0.0
@@ -46,6 +55,11 @@ def paused_seconds(pauses: list[list[str | None]], first: datetime, last: dateti
         stop = min(datetime.fromisoformat(end), last) if end else last
         total += max(0.0, (stop - begin).total_seconds())
     return total
+
+
+def signals_json(metrics: TrackMetrics) -> dict[str, Any]:
+    """The straightness and regularity signals with what they measured, as stored on the patrol."""
+    return {"straightness": asdict(metrics.straightness), "regularity": asdict(metrics.regularity)}
 
 
 def coverage_of(area: PatrolArea, analysis: TrackAnalysis) -> float:
@@ -100,8 +114,11 @@ def _analyse(
     mode: PatrolMode,
     received_at: datetime,
     device_sent_at: datetime | None,
+    pauses: list[tuple[datetime, datetime | None]],
 ) -> tuple[TrackAnalysis, float]:
-    analysis = analyse_track(fixes, mode, received_at=received_at, device_sent_at=device_sent_at)
+    analysis = analyse_track(
+        fixes, mode, received_at=received_at, device_sent_at=device_sent_at, pauses=pauses
+    )
     return analysis, coverage_of(area, analysis)
 
 
@@ -113,7 +130,7 @@ async def recompute(patrol: Patrol) -> Patrol:
     sent = None if patrol.clock_skew_s is None else now - timedelta(seconds=patrol.clock_skew_s)
     # CPU-bound on a long track: run it in a worker thread, off the event loop.
     analysis, coverage = await anyio.to_thread.run_sync(
-        _analyse, area, fixes, PatrolMode(patrol.mode), now, sent
+        _analyse, area, fixes, PatrolMode(patrol.mode), now, sent, [pause_times(p) for p in patrol.pauses]
     )
     await _write_flags(patrol.id, analysis, stored_flags)
     m = analysis.metrics
@@ -133,6 +150,10 @@ async def recompute(patrol: Patrol) -> Patrol:
     patrol.duration_s = duration
     patrol.moving_time_s = m.moving_time_s
     patrol.distance_m = m.distance_m
+    patrol.raw_distance_m = m.raw_distance_m
+    patrol.pause_time_s = m.pause_time_s
+    patrol.gap_time_s = m.gap_time_s
+    patrol.track_signals = signals_json(m)
     patrol.coverage = coverage
     patrol.authenticity_flags = [flag for flag, _ in findings]
     patrol.authenticity_reasons = [reason for _, reason in findings]
@@ -144,6 +165,10 @@ async def recompute(patrol: Patrol) -> Patrol:
             "duration_s",
             "moving_time_s",
             "distance_m",
+            "raw_distance_m",
+            "pause_time_s",
+            "gap_time_s",
+            "track_signals",
             "coverage",
             "authenticity_flags",
             "authenticity_reasons",

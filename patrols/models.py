@@ -143,7 +143,12 @@ class Patrol(Model):
     flagged_point_count = fields.IntField(null=True)
     duration_s = fields.FloatField(null=True)
     moving_time_s = fields.FloatField(null=True)
-    distance_m = fields.FloatField(null=True)
+    distance_m = fields.FloatField(null=True)  # used distance: smoothed and thinned (patrols.track)
+    raw_distance_m = fields.FloatField(null=True)  # plain sum of the steps between valid fixes
+    pause_time_s = fields.FloatField(null=True)
+    gap_time_s = fields.FloatField(null=True)
+    # What the straightness and regularity signals measured (patrols.metrics.signals_json).
+    track_signals: fields.JSONField[dict[str, Any]] = fields.JSONField(null=True)
     coverage = fields.FloatField(null=True)  # 0..1 share of the area's line / boundary covered
     authenticity_flags: fields.JSONField[list[str]] = fields.JSONField(default=list)
     authenticity_reasons: fields.JSONField[list[str]] = fields.JSONField(default=list)

@@ -117,13 +117,6 @@ def local_date(t: datetime) -> date:
     return t.astimezone(LOCAL_TZ).date()
 
 
-def pause_times(pause: list[str | None]) -> tuple[datetime, datetime | None]:
-    """A stored pause, `[paused_at, resumed_at or null]` in ISO form, as times."""
-    paused_at, resumed_at = pause
-    assert paused_at is not None, "a pause is stored with its start"
-    return datetime.fromisoformat(paused_at), datetime.fromisoformat(resumed_at) if resumed_at else None
-
-
 # --- start ----------------------------------------------------------------------------------------
 
 
@@ -432,7 +425,7 @@ async def resume_patrol(user: User, patrol_id: int, at: datetime) -> Patrol:
             return patrol  # a retry of this resume
         if patrol.status is not PatrolStatus.PAUSED or last is None:
             raise invalid(f"The patrol is {patrol.status.lower()}, not paused.", "input", "patrolId")
-        if at < pause_times(last)[0]:
+        if at < metrics.pause_times(last)[0]:
             raise invalid("Resumed before it was paused.", "input", "at")
         patrol.pauses = [*patrol.pauses[:-1], [last[0], at.isoformat()]]
         patrol.status = PatrolStatus.RECORDING

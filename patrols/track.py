@@ -98,7 +98,9 @@ class TrackConfig:
     stop_speed_mps: float = 0.3  # about 1 km/h, gpxpy's default for "stopped"
     gap_s: float = 120.0  # no fix for longer: the time is not counted as moving
     long_gap_s: float = 600.0  # no fix for longer: reported as a suspicious gap
-    straight_min_distance_m: float = 1000.0
+    # Straightness and regularity are measured only over moving stretches at least this long, so a
+    # short first batch, a chord across missing data or a stop cannot decide them.
+    stretch_min_m: float = 1000.0
     straight_ratio: float = 0.98
     regular_min_steps: int = 30
     regular_max_variation: float = 0.02  # coefficient of variation of both intervals and step speeds
@@ -113,12 +115,42 @@ class PointIssue:
 
 
 @dataclass(frozen=True, slots=True)
+class Straightness:
+    """Straight-line distance over path length, weighted by length over the measured stretches."""
+
+    value: float | None  # None: no moving stretch was long enough to measure
+    measured_m: float
+    stretches: int
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class Regularity:
+    """Coefficients of variation of the fix intervals and step speeds inside the measured stretches."""
+
+    interval_variation: float | None  # None: too few steps in long enough moving stretches
+    speed_variation: float | None
+    measured_m: float
+    stretches: int
+    points: int
+
+
+_UNMEASURED_STRAIGHTNESS = Straightness(None, 0.0, 0, 0)
+_UNMEASURED_REGULARITY = Regularity(None, None, 0.0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class TrackMetrics:
     valid_points: int
-    duration_s: float
+    duration_s: float  # first to last valid fix; moving + pause + gap time add up to it
     moving_time_s: float
-    distance_m: float
-    max_gap_s: float
+    distance_m: float  # used distance: smoothed, then thinned to the jitter radius
+    max_gap_s: float  # longest interval between fixes outside recorded pauses
+    raw_distance_m: float = 0.0  # plain sum of the steps between valid fixes
+    pause_time_s: float = 0.0  # standing still or in a recorded pause
+    gap_time_s: float = 0.0  # no fixes for longer than `gap_s`, outside recorded pauses
+    straightness: Straightness = _UNMEASURED_STRAIGHTNESS
+    regularity: Regularity = _UNMEASURED_REGULARITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,35 +315,115 @@ def _thin(lat: np.ndarray, lon: np.ndarray, radius_m: float) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class _Steps:
-    raw_dt: np.ndarray  # between consecutive valid points
-    thinned_d: np.ndarray  # between jitter-filtered points
-    thinned_dt: np.ndarray
+    raw_d: np.ndarray  # between consecutive valid fixes, as recorded
+    raw_dt: np.ndarray
+    unpaused_dt: np.ndarray  # raw_dt less the recorded pauses inside it
+    kept: np.ndarray  # indices of the valid fixes kept by thinning
+    kept_lat: np.ndarray  # smoothed positions of the kept fixes
+    kept_lon: np.ndarray
+    thinned_d: np.ndarray  # between kept fixes
+    thinned_unpaused_dt: np.ndarray
     moving: np.ndarray  # per thinned step
 
 
-def _steps(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, cfg: TrackConfig) -> _Steps:
+def _paused_before(pauses: Sequence[tuple[float, float]], t: np.ndarray) -> np.ndarray:
+    """Seconds of recorded pause before each time in `t`; pauses are (start, end) epoch seconds."""
+    merged: list[list[float]] = []
+    for begin, stop in sorted(pauses):
+        if merged and begin <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        elif stop > begin:
+            merged.append([begin, stop])
+    if not merged:
+        return np.zeros(t.size)
+    edges = np.asarray(merged).ravel()
+    lengths = np.diff(edges)
+    lengths[1::2] = 0.0  # the time between two pauses is not paused
+    return np.interp(t, edges, np.concatenate([[0.0], np.cumsum(lengths)]))
+
+
+def _steps(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, paused: np.ndarray, cfg: TrackConfig) -> _Steps:
     raw_dt = np.diff(t)
-    lat, lon = _smooth(t, lat, lon, cfg.smooth_window_s)
-    kept = _thin(lat, lon, cfg.jitter_radius_m)
-    d = step_lengths_m(lat[kept], lon[kept])
+    smooth_lat, smooth_lon = _smooth(t, lat, lon, cfg.smooth_window_s)
+    kept = _thin(smooth_lat, smooth_lon, cfg.jitter_radius_m)
+    d = step_lengths_m(smooth_lat[kept], smooth_lon[kept])
     dt = np.diff(t[kept])
     # A thinned step hides the raw steps inside it; if any of them is a data gap, the step is not
     # evidence of movement even when its average speed looks fine.
     gap_inside = np.maximum.reduceat(raw_dt, kept[:-1]) > cfg.gap_s
     with np.errstate(divide="ignore", invalid="ignore"):
         moving = (d / dt >= cfg.stop_speed_mps) & ~gap_inside
-    return _Steps(raw_dt, d, dt, moving)
+    return _Steps(
+        raw_d=step_lengths_m(lat, lon),
+        raw_dt=raw_dt,
+        unpaused_dt=raw_dt - np.diff(paused),
+        kept=kept,
+        kept_lat=smooth_lat[kept],
+        kept_lon=smooth_lon[kept],
+        thinned_d=d,
+        thinned_unpaused_dt=dt - np.diff(paused[kept]),
+        moving=moving,
+    )
 
 
-def _metrics(t: np.ndarray, steps: _Steps | None) -> TrackMetrics:
+def _stretches(steps: _Steps, cfg: TrackConfig) -> list[tuple[int, int]]:
+    """Runs [a, b) of consecutive moving thinned steps at least `stretch_min_m` long: stops, gaps and
+    recorded pauses end a stretch, so the chord across missing data never counts as walked."""
+    edges = np.diff(np.concatenate([[0], steps.moving.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    along = np.concatenate([[0.0], np.cumsum(steps.thinned_d)])
+    return [
+        (a, b)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        if along[b] - along[a] >= cfg.stretch_min_m
+    ]
+
+
+def _straightness(steps: _Steps, stretches: list[tuple[int, int]]) -> Straightness:
+    if not stretches:
+        return _UNMEASURED_STRAIGHTNESS
+    ends = np.asarray(stretches).ravel()
+    # On the ellipsoid, like the path: a spherical chord would read a ruler line as 0.998 straight.
+    chord = float(step_lengths_m(steps.kept_lat[ends], steps.kept_lon[ends])[::2].sum())
+    path = sum(float(steps.thinned_d[a:b].sum()) for a, b in stretches)
+    points = sum(int(steps.kept[b] - steps.kept[a]) + 1 for a, b in stretches)
+    return Straightness(chord / path, path, len(stretches), points)
+
+
+def _regularity(steps: _Steps, stretches: list[tuple[int, int]], cfg: TrackConfig) -> Regularity:
+    raw = [np.arange(steps.kept[a], steps.kept[b]) for a, b in stretches]
+    idx = np.concatenate(raw) if raw else np.zeros(0, dtype=np.int64)
+    if idx.size < cfg.regular_min_steps:
+        return _UNMEASURED_REGULARITY
+    return Regularity(
+        interval_variation=_variation(steps.raw_dt[idx]),
+        speed_variation=_variation(steps.raw_d[idx] / steps.raw_dt[idx]),
+        measured_m=sum(float(steps.thinned_d[a:b].sum()) for a, b in stretches),
+        stretches=len(stretches),
+        points=int(idx.size) + len(stretches),
+    )
+
+
+def _metrics(t: np.ndarray, steps: _Steps | None, cfg: TrackConfig) -> TrackMetrics:
     if steps is None:
         return TrackMetrics(int(t.size), 0.0, 0.0, 0.0, 0.0)
+    duration = float(t[-1] - t[0])
+    # A moving thinned step has no gap inside, so moving and gap time never overlap; what is left of
+    # the duration is time spent standing still or in a recorded pause.
+    moving = float(steps.thinned_unpaused_dt[steps.moving].sum())
+    gap = float(steps.unpaused_dt[steps.unpaused_dt > cfg.gap_s].sum())
+    stretches = _stretches(steps, cfg)
     return TrackMetrics(
         valid_points=int(t.size),
-        duration_s=float(t[-1] - t[0]),
-        moving_time_s=float(steps.thinned_dt[steps.moving].sum()),
+        duration_s=duration,
+        moving_time_s=moving,
         distance_m=float(steps.thinned_d.sum()),
-        max_gap_s=float(steps.raw_dt.max()),
+        max_gap_s=float(steps.unpaused_dt.max()),
+        raw_distance_m=float(steps.raw_d.sum()),
+        pause_time_s=max(0.0, duration - moving - gap),
+        gap_time_s=gap,
+        straightness=_straightness(steps, stretches),
+        regularity=_regularity(steps, stretches, cfg),
     )
 
 
@@ -321,7 +433,9 @@ def _variation(values: np.ndarray) -> float:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
 
 
 def _minutes(seconds: float) -> str:
@@ -331,7 +445,6 @@ def _minutes(seconds: float) -> str:
 
 def _authenticity(
     a: _Arrays,
-    valid: np.ndarray,
     issues: Sequence[PointIssue],
     metrics: TrackMetrics,
     steps: _Steps | None,
@@ -358,19 +471,18 @@ def _authenticity(
             )
         )
     if steps is not None:
-        findings.extend(_movement_findings(a, valid, metrics, steps, mode, cfg))
+        findings.extend(_movement_findings(metrics, steps, mode, cfg))
     findings.extend(_clock_findings(a, *clock, cfg))
     return Authenticity(tuple(findings))
 
 
 def _movement_findings(
-    a: _Arrays, valid: np.ndarray, metrics: TrackMetrics, steps: _Steps, mode: PatrolMode, cfg: TrackConfig
+    metrics: TrackMetrics, steps: _Steps, mode: PatrolMode, cfg: TrackConfig
 ) -> list[Finding]:
-    lat, lon = a.lat[valid], a.lon[valid]
     candidates = [
         _too_fast(metrics, mode),
-        _too_straight(lat, lon, metrics, cfg),
-        _too_regular(lat, lon, steps, cfg),
+        _too_straight(metrics.straightness, cfg),
+        _too_regular(metrics.regularity, cfg),
         _long_gaps(steps, cfg),
     ]
     return [f for f in candidates if f is not None]
@@ -389,39 +501,38 @@ def _too_fast(metrics: TrackMetrics, mode: PatrolMode) -> Finding | None:
     )
 
 
-def _too_straight(
-    lat: np.ndarray, lon: np.ndarray, metrics: TrackMetrics, cfg: TrackConfig
-) -> Finding | None:
-    if metrics.distance_m < cfg.straight_min_distance_m:
-        return None
-    straightness = haversine_m(lat[0], lon[0], lat[-1], lon[-1]) / metrics.distance_m
-    if straightness < cfg.straight_ratio:
+def _measured(measured_m: float, stretches: int) -> str:
+    return f"over {measured_m / 1000:.1f} km of moving track in {_count(stretches, 'stretch')}"
+
+
+def _too_straight(straightness: Straightness, cfg: TrackConfig) -> Finding | None:
+    if straightness.value is None or straightness.value < cfg.straight_ratio:
         return None
     return Finding(
         AuthenticityFlag.TOO_STRAIGHT,
-        f"track is almost a straight line (straightness {straightness:.3f} "
-        f"over {metrics.distance_m / 1000:.1f} km)",
+        f"track is almost a straight line (straightness {straightness.value:.3f} "
+        f"{_measured(straightness.measured_m, straightness.stretches)})",
     )
 
 
-def _too_regular(lat: np.ndarray, lon: np.ndarray, steps: _Steps, cfg: TrackConfig) -> Finding | None:
+def _too_regular(regularity: Regularity, cfg: TrackConfig) -> Finding | None:
     # Real receivers sample at steady intervals, but walking speed measured between noisy fixes never
     # stays constant; both constant together is the signature of a generated track.
-    if steps.raw_dt.size < cfg.regular_min_steps:
+    intervals, speeds = regularity.interval_variation, regularity.speed_variation
+    if intervals is None or speeds is None:
         return None
-    interval_cv = _variation(steps.raw_dt)
-    speed_cv = _variation(step_lengths_m(lat, lon) / steps.raw_dt)
-    if interval_cv >= cfg.regular_max_variation or speed_cv >= cfg.regular_max_variation:
+    if intervals >= cfg.regular_max_variation or speeds >= cfg.regular_max_variation:
         return None
     return Finding(
         AuthenticityFlag.TOO_REGULAR,
-        f"intervals and speeds are near-constant (variation {interval_cv:.3f} and {speed_cv:.3f}), "
-        "typical of a simulated track",
+        f"intervals and speeds are near-constant (variation {intervals:.3f} and {speeds:.3f} "
+        f"{_measured(regularity.measured_m, regularity.stretches)}), typical of a simulated track",
     )
 
 
 def _long_gaps(steps: _Steps, cfg: TrackConfig) -> Finding | None:
-    long_gaps = steps.raw_dt[steps.raw_dt > cfg.long_gap_s]
+    # Time inside a recorded pause is not missing data, even when the phone recorded nothing.
+    long_gaps = steps.unpaused_dt[steps.unpaused_dt > cfg.long_gap_s]
     if not long_gaps.size:
         return None
     return Finding(
@@ -466,21 +577,25 @@ def analyse_track(
     config: TrackConfig = TrackConfig(),
     received_at: datetime | None = None,
     device_sent_at: datetime | None = None,
+    pauses: Sequence[tuple[datetime, datetime | None]] = (),
 ) -> TrackAnalysis:
     """Flag doubtful points, compute metrics over the valid ones and assess authenticity.
 
     Points are sorted by device time, then seq. Spikes are detected only at interior points, so a bad
     first or last fix is not flagged as a spike. Mock, junk, low-accuracy, duplicate-time and spike
-    points are all left out of the metrics.
+    points are all left out of the metrics. `pauses` are the chief's recorded pauses (an open one lasts
+    to the last fix): their time is pause time, never moving time or a gap.
     """
     ordered, a = _sorted_arrays(points)
     issues, valid = _flag(ordered, a, mode, config)
     t, lat, lon = a.t[valid], a.lat[valid], a.lon[valid]
-    steps = _steps(t, lat, lon, config) if t.size >= 2 else None
-    metrics = _metrics(t, steps)
-    authenticity = _authenticity(
-        a, valid, issues, metrics, steps, mode, config, (received_at, device_sent_at)
-    )
+    steps = None
+    if t.size >= 2:
+        last = float(t[-1])
+        spans = [(b.timestamp(), last if e is None else e.timestamp()) for b, e in pauses]
+        steps = _steps(t, lat, lon, _paused_before(spans, t), config)
+    metrics = _metrics(t, steps, config)
+    authenticity = _authenticity(a, issues, metrics, steps, mode, config, (received_at, device_sent_at))
     return TrackAnalysis(ordered, tuple(issues), metrics, authenticity, valid)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -14,7 +15,7 @@ from identity.models import AccessKind
 from identity.models import User as UserModel
 from identity.service import Principal
 from kernel.geo import CoordinateSystem
-from patrols import access, compliance, reads, recording
+from patrols import access, compliance, metrics, reads
 from patrols.catalog import ObservationCategory, observation_categories
 from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea, PatrolStatus, TrackPoint
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, PatrolRule, Period
@@ -112,11 +113,62 @@ class PatrolPause:
     resumed_at: datetime | None
 
 
+@strawberry.type(
+    description="What the straightness signal measured; see docs/patrols.md, How a track is measured."
+)
+class StraightnessSignal:
+    value: float | None = strawberry.field(
+        description="Straight-line over path length, weighted by length over the measured stretches (1 = a "
+        "ruler line). Null when no moving stretch was long enough."
+    )
+    measured_m: float = strawberry.field(description="Length of the moving stretches it was measured over.")
+    stretches: int = strawberry.field(
+        description="Moving stretches of at least 1 km, between stops and gaps."
+    )
+    point_count: int = strawberry.field(description="Valid fixes inside those stretches.")
+
+
+@strawberry.type(
+    description="What the regularity signal measured; see docs/patrols.md, How a track is measured."
+)
+class RegularitySignal:
+    interval_variation: float | None = strawberry.field(
+        description="Coefficient of variation of the intervals between fixes; null when not measured."
+    )
+    speed_variation: float | None = strawberry.field(
+        description="Coefficient of variation of the speeds between fixes; null when not measured."
+    )
+    measured_m: float = strawberry.field(description="Length of the moving stretches it was measured over.")
+    stretches: int = strawberry.field(
+        description="Moving stretches of at least 1 km, between stops and gaps."
+    )
+    point_count: int = strawberry.field(description="Valid fixes inside those stretches.")
+
+
 @strawberry.type
 class PatrolMetrics:
     duration_s: float = strawberry.field(description="From the first to the last valid fix, pauses excluded.")
-    moving_time_s: float
-    distance_m: float = strawberry.field(description="Geodesic, over valid fixes only.")
+    moving_time_s: float = strawberry.field(description="Time moving: no stops, gaps or recorded pauses.")
+    pause_time_s: float | None = strawberry.field(
+        description="Standing still (within the jitter radius) or in a recorded pause. Moving, pause and gap "
+        "time add up to the time from the first to the last valid fix. Null for patrols measured before it "
+        "existed."
+    )
+    gap_time_s: float | None = strawberry.field(
+        description="Missing data: intervals without fixes longer than 2 min, outside recorded pauses."
+    )
+    distance_m: float = strawberry.field(
+        description="Used distance: over valid fixes, smoothed over 10 s and thinned to steps of 5 m or more."
+    )
+    raw_distance_m: float | None = strawberry.field(
+        description="Plain sum of the steps between valid fixes, as a GPX export measures it."
+    )
+    straightness: StraightnessSignal | None = strawberry.field(
+        description="Null for patrols measured before the signal said what it measured."
+    )
+    regularity: RegularitySignal | None = strawberry.field(
+        description="Null for patrols measured before the signal said what it measured."
+    )
     coverage: float = strawberry.field(
         description="0..1: river length within 50 m of the track; lake shore within 50 m; "
         "forest area inside a 100 m swath."
@@ -124,6 +176,17 @@ class PatrolMetrics:
     valid_point_count: int
     flagged_point_count: int
     computed_at: datetime
+
+
+_Signal = TypeVar("_Signal", StraightnessSignal, RegularitySignal)
+
+
+def _signal(kind: type[_Signal], signals: dict[str, Any] | None, name: str) -> _Signal | None:
+    if not signals or name not in signals:
+        return None
+    stored = dict(signals[name])
+    stored["point_count"] = stored.pop("points")
+    return kind(**stored)
 
 
 @strawberry.type
@@ -199,7 +262,7 @@ class PatrolNode(ModelNode[Patrol]):
     def pauses(self) -> list[PatrolPause]:
         return [
             PatrolPause(paused_at=paused_at, resumed_at=resumed_at)
-            for paused_at, resumed_at in map(recording.pause_times, self._row.pauses)
+            for paused_at, resumed_at in map(metrics.pause_times, self._row.pauses)
         ]
 
     @strawberry.field(description="Null until the patrol is finished.")
@@ -211,6 +274,11 @@ class PatrolNode(ModelNode[Patrol]):
             duration_s=r.duration_s or 0.0,
             moving_time_s=r.moving_time_s or 0.0,
             distance_m=r.distance_m or 0.0,
+            raw_distance_m=r.raw_distance_m,
+            pause_time_s=r.pause_time_s,
+            gap_time_s=r.gap_time_s,
+            straightness=_signal(StraightnessSignal, r.track_signals, "straightness"),
+            regularity=_signal(RegularitySignal, r.track_signals, "regularity"),
             coverage=r.coverage or 0.0,
             valid_point_count=r.valid_point_count or 0,
             flagged_point_count=r.flagged_point_count or 0,

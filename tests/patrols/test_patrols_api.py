@@ -699,3 +699,134 @@ async def test_compact_rows_store_the_same_points_and_report_bad_rows_in_place(c
     again = await append(client, token, patrol["id"], [{"seq": 1, "t": (T0 + timedelta(seconds=1)).isoformat(),
                                                         "latitude": 30.3, "longitude": 120.0601}])  # fmt: skip
     assert again["duplicates"] == 1 and again["userErrors"] == []
+
+
+# --- how a track is measured (issue 17) -----------------------------------------------------------
+
+FIGURES = """query($id: ID!) { node(id: $id) { ... on Patrol {
+  metrics { durationS movingTimeS pauseTimeS gapTimeS distanceM rawDistanceM
+    straightness { value measuredM stretches pointCount }
+    regularity { intervalVariation speedVariation measuredM stretches pointCount } }
+  authenticity { suspicious findings { flag reason } } } } }"""
+PAUSE = """mutation($input: PatrolTimeInput!) { patrolPause(input: $input) { userErrors { code } } }"""
+RESUME = """mutation($input: PatrolTimeInput!) { patrolResume(input: $input) { userErrors { code } } }"""
+M_PER_DEG_LAT = 110_852.4  # near 30°N, as in test_track.py
+M_PER_DEG_LON = 96_486.3
+
+
+def eastward(
+    n: int, rng: random.Random, *, wobble_m: float = 15.0, jitter_m: float = 0.0, stop: range = range(0)
+) -> list[dict]:
+    """A 1 Hz walk east at 1.5-2.3 m/s meandering `wobble_m` sideways (a 250 m wave), standing still
+    (fixes jittering by `jitter_m`) during the seconds in `stop`; seq is the second."""
+    points, s = [], 0.0
+    for i in range(n):
+        north = wobble_m * math.sin(2 * math.pi * s / 250.0) + rng.gauss(0, jitter_m)
+        east = s + rng.gauss(0, jitter_m)
+        t = T0 + timedelta(seconds=i)
+        points.append({"seq": i, "t": t.isoformat(), "latitude": 30.0 + north / M_PER_DEG_LAT,
+                       "longitude": 114.0 + east / M_PER_DEG_LON, "accuracy": 5.0})  # fmt: skip
+        if i not in stop:
+            s += rng.uniform(1.5, 2.3)
+    return points
+
+
+async def _recorded(client, city, batches: list[list[dict]], client_id: str = "m1") -> tuple[str, dict]:
+    token = city["tokens"]["chief.village"]
+    patrol = (await start(client, city, client_id=client_id))["patrol"]
+    for batch in batches:
+        for i in range(0, len(batch), 1000):
+            assert (await append(client, token, patrol["id"], batch[i : i + 1000]))["userErrors"] == []
+    last = max(datetime.fromisoformat(p["t"]) for batch in batches for p in batch)
+    assert (await finish(client, token, patrol["id"], last))["userErrors"] == []
+    return patrol["id"], (await gql_data(client, FIGURES, {"id": patrol["id"]}, token=token))["node"]
+
+
+def flags(node: dict) -> set[str]:
+    return {f["flag"] for f in node["authenticity"]["findings"]}
+
+
+async def test_a_ten_minute_stop_is_pause_time_not_a_gap_or_moving(client, city):
+    points = eastward(1800, random.Random(1), jitter_m=2.0, stop=range(600, 1200))
+    _, node = await _recorded(client, city, [points])
+    m = node["metrics"]
+    assert m["pauseTimeS"] == pytest.approx(600, abs=30)
+    assert m["gapTimeS"] == 0
+    assert m["movingTimeS"] == pytest.approx(1200, abs=30)
+    assert m["movingTimeS"] + m["pauseTimeS"] + m["gapTimeS"] == pytest.approx(m["durationS"])
+    assert not node["authenticity"]["suspicious"]
+    # The stop splits the walk: each side is measured on its own, over about 1.1 km.
+    assert m["straightness"]["stretches"] == 2 and m["straightness"]["value"] < 0.98
+
+
+async def test_a_recorded_fifteen_minute_pause_is_neither_a_gap_nor_longer_moving_than_duration(client, city):
+    token = city["tokens"]["chief.village"]
+    rng = random.Random(2)
+    walked = eastward(2700, rng)
+    before, after = walked[:900], walked[1800:]  # the phone records nothing while paused
+    patrol = (await start(client, city, client_id="m2"))["patrol"]
+    for batch, mutation, at in ((before, PAUSE, 900), (after, RESUME, 1800)):
+        assert (await append(client, token, patrol["id"], batch))["userErrors"] == []
+        answer = await gql_data(client, mutation, {"input": {"patrolId": patrol["id"],
+                                "at": (T0 + timedelta(seconds=at)).isoformat()}}, token=token)  # fmt: skip
+        assert next(iter(answer.values()))["userErrors"] == []
+    finished = await finish(client, token, patrol["id"], T0 + timedelta(seconds=2699))
+    assert finished["userErrors"] == [], finished
+    node = (await gql_data(client, FIGURES, {"id": patrol["id"]}, token=token))["node"]
+    m = node["metrics"]
+    assert not node["authenticity"]["suspicious"], node["authenticity"]
+    assert m["gapTimeS"] == 0 and m["pauseTimeS"] == pytest.approx(900, abs=30)
+    assert m["durationS"] == pytest.approx(1799) and m["movingTimeS"] <= m["durationS"]
+
+
+async def test_a_batch_missing_does_not_make_a_walk_too_straight(client, city):
+    points = eastward(3000, random.Random(3))
+    first, middle, last = points[:700], points[700:2300], points[2300:]
+    patrol_id, partial = await _recorded(client, city, [first, last])
+    m = partial["metrics"]
+    # Measured as one line, the chord across the missing batch made the walk look drawn (old rule).
+    chord = haversine(
+        first[0]["latitude"], first[0]["longitude"], last[-1]["latitude"], last[-1]["longitude"]
+    )
+    assert chord / m["distanceM"] >= 0.98
+    assert "TOO_STRAIGHT" not in flags(partial) and "LONG_GAPS" in flags(partial)
+    assert m["straightness"]["stretches"] == 2 and m["straightness"]["value"] < 0.98
+    assert m["straightness"]["measuredM"] < m["distanceM"] - 2500  # the chord is not measured
+    assert 1300 <= m["straightness"]["pointCount"] <= 1400
+    assert m["gapTimeS"] == pytest.approx(1601)
+
+    token = city["tokens"]["chief.village"]
+    for batch in (middle[:800], middle[800:]):  # the missing batches arrive after the finish
+        assert (await append(client, token, patrol_id, batch))["userErrors"] == []
+    whole = (await gql_data(client, FIGURES, {"id": patrol_id}, token=token))["node"]
+    assert not whole["authenticity"]["suspicious"]
+    assert whole["metrics"]["straightness"]["stretches"] == 1
+    assert whole["metrics"]["straightness"]["measuredM"] == pytest.approx(
+        whole["metrics"]["distanceM"], rel=0.01
+    )
+
+
+async def test_a_ruler_straight_drawn_track_is_still_flagged(client, city):
+    drawn = [{"seq": i, "t": (T0 + timedelta(seconds=i)).isoformat(), "latitude": 30.0,
+              "longitude": 114.0 + i * 1.3 / M_PER_DEG_LON, "accuracy": 5.0} for i in range(1500)]  # fmt: skip
+    _, node = await _recorded(client, city, [drawn])
+    assert {"TOO_STRAIGHT", "TOO_REGULAR"} <= flags(node)
+    straightness, regularity = node["metrics"]["straightness"], node["metrics"]["regularity"]
+    assert straightness["value"] > 0.999 and straightness["stretches"] == 1
+    assert straightness["measuredM"] == pytest.approx(1.3 * 1499, rel=0.01)
+    assert regularity["intervalVariation"] == 0 and regularity["speedVariation"] < 0.02
+    reason = next(f["reason"] for f in node["authenticity"]["findings"] if f["flag"] == "TOO_STRAIGHT")
+    assert reason.endswith("over 1.9 km of moving track in 1 stretch)")
+
+
+async def test_raw_distance_counts_the_jitter_the_used_distance_smooths_away(client, city):
+    rng = random.Random(4)
+    truth = eastward(1200, random.Random(4), wobble_m=0.0)
+    jittery = eastward(1200, rng, wobble_m=0.0, jitter_m=3.0)
+    _, node = await _recorded(client, city, [jittery])
+    m = node["metrics"]
+    length = haversine(
+        truth[0]["latitude"], truth[0]["longitude"], truth[-1]["latitude"], truth[-1]["longitude"]
+    )
+    assert m["distanceM"] == pytest.approx(length, rel=0.03)
+    assert m["rawDistanceM"] >= m["distanceM"] * 1.2

@@ -263,3 +263,36 @@ def test_config_changes_the_accuracy_threshold():
     assert not analyse_track(points).issues
     strict = analyse_track(points, config=TrackConfig(max_accuracy_m=20.0))
     assert {i.flag for i in strict.issues} == {PointFlag.LOW_ACCURACY}
+
+
+def test_a_recorded_pause_without_fixes_is_pause_time_not_a_gap():
+    before, after = walk(600, wobble_m=10), walk(600, wobble_m=10)
+    resumed = [TrackPoint(p.seq + 600, p.t + timedelta(minutes=25), p.lat, p.lon + 0.01, 5.0) for p in after]
+    pause = (before[-1].t + timedelta(seconds=1), resumed[0].t - timedelta(seconds=1))
+    paused = analyse_track(before + resumed, pauses=[pause])
+    assert not paused.authenticity.suspicious
+    m = paused.metrics
+    assert m.gap_time_s == 0 and m.max_gap_s == 2
+    assert m.pause_time_s == pytest.approx((pause[1] - pause[0]).total_seconds(), abs=20)
+    assert m.moving_time_s + m.pause_time_s + m.gap_time_s == pytest.approx(m.duration_s)
+    # Without the recorded pause the same silence is missing data.
+    unpaused = analyse_track(before + resumed).metrics
+    assert unpaused.gap_time_s == pytest.approx(25 * 60 - 599) and unpaused.pause_time_s < 20
+
+
+def test_an_open_pause_lasts_to_the_last_fix_and_is_not_moving_time():
+    points = walk(1200, wobble_m=10)
+    m = analyse_track(points, pauses=[(points[600].t, None)]).metrics
+    assert m.moving_time_s == pytest.approx(600, abs=10)
+    assert m.pause_time_s == pytest.approx(599, abs=10)
+
+
+def test_signals_are_measured_over_long_moving_stretches_only():
+    short = analyse_track(walk(500)).metrics  # about 600 m: too short to tell
+    assert short.straightness.value is None and short.regularity.interval_variation is None
+    assert short.straightness.measured_m == 0 and not analyse_track(walk(500)).authenticity.suspicious
+    m = analyse_track(walk(1500, wobble_m=30)).metrics
+    assert m.straightness.stretches == 1 and m.straightness.points == 1500
+    assert m.straightness.measured_m == pytest.approx(m.distance_m)
+    assert m.regularity.interval_variation == 0
+    assert m.regularity.speed_variation is not None and m.regularity.speed_variation > 0.02
