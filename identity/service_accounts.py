@@ -173,5 +173,14 @@ def key_principal(account: ServiceAccount) -> Principal:
     return Principal(account.user, 0, frozenset(account.scopes))
 
 
+async def principal_of_user(user: User) -> Principal:
+    """`user` as a caller when no request says who it is (a background job run for its owner): a
+    service account's user is its key, with no scopes once revoked; anyone else is themselves."""
+    account = await ServiceAccount.get_or_none(user_id=user.id)
+    if account is None:
+        return Principal(user, 0)
+    return Principal(user, 0, frozenset() if account.revoked_at is not None else frozenset(account.scopes))
+
+
 def key_has_scope(principal: Principal | None, scope: str) -> bool:
     return principal is not None and principal.scopes is not None and scope in principal.scopes

@@ -55,7 +55,7 @@ from graphql.validation import validate
 from starlette.websockets import WebSocket
 from strawberry.extensions import ParserCache
 
-from identity.service_accounts import GRAPHQL_READ, WEBHOOKS_MANAGE
+from identity.service_accounts import EXPORT_READ, GRAPHQL_READ, WEBHOOKS_MANAGE
 from kernel.errors import DomainError, invalid
 from kernel.limits import JSON_MAX_KEYS, JSON_MAX_STRING, MAX_DATE, MAX_PROBLEMS, MIN_DATE, max_length
 from schema.errors import (
@@ -369,6 +369,7 @@ KEY_FIELDS = {
         "webhookEndpoints", "webhookEndpointCreate", "webhookEndpointUpdate", "webhookEndpointRotateSecret",
         "webhookEndpointDelete", "webhookDeliveryReplay",
     }),
+    EXPORT_READ: frozenset({"exportStart", "exportCancel", "node"}),  # node: its own exports
 }  # fmt: skip
 
 
