@@ -58,7 +58,8 @@ PAGES = 10
 ID_BASE = 10_000_000
 RAW = """
 SELECT c.reference, c.status, c.category_id, d.name, c.created_at, c.updated_at, c.resolution_due_at,
-       c.public_latitude, c.public_longitude
+       c.public_latitude, c.public_longitude, c.dispatched_at, c.resolved_at, c.closed_at,
+       c.status_changed_at, c.rework_count
 FROM cases c LEFT JOIN departments d ON d.id = c.department_id
 WHERE c.public AND c.created_at >= '{0}' AND c.created_at <= '{1}'
 ORDER BY c.created_at DESC, c.id DESC LIMIT 100 OFFSET {2}"""

@@ -8,6 +8,12 @@
 Residents export nothing. An export, its progress and its file are its owner's only: anyone else's
 answers exactly like a missing one.
 
+A service account's key with `export:read` (it acts as its own account) exports cases only, at a
+dispatcher's reach (every department's, or one department's), without the personal columns: no
+assignee, no summary (the resident's words), and the place at the public location (a grid-cell centre
+for home-related categories). Statistics and compliance are for people. A key without the scope, or
+one revoked since the export started, exports nothing.
+
 Personal data: a case export carries no reporter (only how many there are) and no phone number; the
 assignee's name is in it because every reader of a case export is staff of those cases. A compliance
 export names the chiefs the reader may assess, as the compliance query does.
@@ -20,9 +26,11 @@ from collections.abc import Sequence
 from exports.models import ExportJob, ExportKind
 from identity.models import Role, User
 from identity.service import Principal
-from kernel.errors import forbidden, invalid
+from identity.service_accounts import EXPORT_READ, key_has_scope
+from kernel.errors import DomainError, ErrorCode, forbidden, invalid, not_found
 from patrols.access import Viewer
 from reports import access as reports_access
+from reports.models import Department
 from reports.queue import Scope
 
 FIELD = ("input",)
@@ -31,6 +39,33 @@ FIELD = ("input",)
 def refuse_residents(user: User) -> None:
     if user.role is Role.CITIZEN:
         raise forbidden("Exports are for staff, dispatchers, chiefs and administrators.")
+
+
+def is_key(principal: Principal) -> bool:
+    """A service account's key rather than a person: it reads the public-safe case table only."""
+    return principal.scopes is not None
+
+
+def require_reader(principal: Principal | None) -> Principal:
+    """The caller, if they may export at all; UNAUTHENTICATED for nobody, FORBIDDEN otherwise."""
+    if principal is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
+    if is_key(principal):
+        if not key_has_scope(principal, EXPORT_READ):
+            raise forbidden(f"This API key lacks the scope {EXPORT_READ}.")
+    else:
+        refuse_residents(principal.user)
+    return principal
+
+
+async def key_case_scope(principal: Principal, kind: ExportKind, department_id: int | None) -> Scope | None:
+    """The cases a key may export (dispatcher-level: None is every department's)."""
+    require_reader(principal)
+    if kind is not ExportKind.CASES:
+        raise forbidden("An API key exports cases only; statistics and compliance are for people.")
+    if department_id is not None and not await Department.exists(id=department_id):
+        raise not_found("department", *FIELD, "cases", "departmentId")
+    return None if department_id is None else Scope(department_id)
 
 
 async def case_scope(user: User, department_id: int | None) -> Scope | None:

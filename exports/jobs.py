@@ -31,6 +31,7 @@ from exports import access
 from exports.formats import EXTENSIONS, open_writer
 from exports.models import ExportFormat, ExportJob, ExportKind, ExportStatus
 from exports.tables import open_table
+from identity import service_accounts
 from identity.models import User
 from identity.service import Principal
 from kernel import clock
@@ -158,7 +159,7 @@ async def run_job(config: ExportConfig, job: ExportJob, progress: Progress | Non
     try:
         if owner is None:
             raise forbidden("The account that asked for it is gone.")
-        table = await open_table(Principal(owner, 0), job.kind, job.parameters)
+        table = await open_table(await service_accounts.principal_of_user(owner), job.kind, job.parameters)
         total = await table.count()
     except DomainError as exc:
         await _finish(job, status=ExportStatus.FAILED, error=exc.message)

@@ -31,7 +31,7 @@ from patrols.compliance import check_range, compliance
 from patrols.models import PatrolArea
 from reports.lifecycle import Status
 from reports.models import Category, Department, Priority
-from reports.queue import QueueFilter, case_filter, due_column
+from reports.queue import QueueFilter, Scope, case_filter, due_column
 from reports.statistics import Dimension, StatisticsQuery, case_statistics
 
 Row = Sequence[Any]
@@ -109,11 +109,16 @@ CASE_COLUMNS = (
     "department_code", "department_name", "assignee", "reporter_count", "summary", "latitude",
     "longitude", "created_at", "due_at", "overdue", "resolved_at", "closed_at",
 )  # fmt: skip
+# What a service account's key reads (exports.access): no assignee, no summary, the public location.
+_PERSONAL = frozenset({"assignee", "summary"})
+KEY_CASE_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in _PERSONAL)
+_KEY_KEPT = [i for i, c in enumerate(CASE_COLUMNS) if c not in _PERSONAL]
 
 _CASE_SELECT = """
 SELECT c.id, c.reference, c.status, c.priority, cat.code, cat.name_zh, cat.name_en, d.code, d.name,
        u.display_name, c.reporter_count, c.summary, c.latitude, c.longitude, c.created_at,
-       c.response_due_at, c.resolution_due_at, c.resolved_at, c.closed_at
+       c.response_due_at, c.resolution_due_at, c.resolved_at, c.closed_at, c.public_latitude,
+       c.public_longitude
 FROM cases c
 JOIN categories cat ON cat.id = c.category_id
 LEFT JOIN departments d ON d.id = c.department_id
@@ -140,8 +145,8 @@ def _iso(value: Any) -> str | None:
     return value.replace(" ", "T", 1) if isinstance(value, str) else value.isoformat()
 
 
-async def _case_table(user: User, parameters: dict[str, Any]) -> Table:
-    scope = await access.case_scope(user, parameters.get("department_id"))
+async def _case_table(scope: Scope | None, parameters: dict[str, Any], personal: bool) -> Table:
+    """Cases in `scope` (None: every one); without `personal`, the key's columns (KEY_CASE_COLUMNS)."""
     conn = connections.get("default")
     now = clock.now()
     try:
@@ -163,15 +168,19 @@ async def _case_table(user: User, parameters: dict[str, Any]) -> Table:
 
     def row(record: Row, when: Callable[[Any], Any]) -> Row:
         (_, reference, status, priority, category_code, name_zh, name_en, department_code, department_name,
-         assignee, reporters, summary, lat, lon, created, _, _, resolved, closed) = record  # fmt: skip
+         assignee, reporters, summary, lat, lon, created, _, _, resolved, closed, public_lat,
+         public_lon) = record  # fmt: skip
         at = _DUE_AT[status]
         due = None if at is None else record[at]
         overdue = due is not None and as_datetime(due) < now
-        return (
+        if not personal:
+            lat, lon = public_lat, public_lon
+        full = (
             reference, status, _PRIORITY_NAMES[priority], category_code, name_zh, name_en,
             department_code, department_name, assignee, reporters, summary, lat, lon, when(created),
             when(due), overdue, when(resolved), when(closed),
         )  # fmt: skip
+        return full if personal else tuple(full[i] for i in _KEY_KEPT)
 
     def page(after: int, size: int) -> Awaitable[list[Row]]:
         sql = f"{_CASE_SELECT} WHERE {where} AND c.id > {{}} ORDER BY c.id LIMIT {int(size)}"
@@ -195,7 +204,8 @@ async def _case_table(user: User, parameters: dict[str, Any]) -> Table:
         finally:
             reading.cancel()  # stopped early (cancelled): the read ahead is not wanted
 
-    return Table(CASE_COLUMNS, count, batches, point=(11, 12))
+    columns = CASE_COLUMNS if personal else KEY_CASE_COLUMNS
+    return Table(columns, count, batches, point=(columns.index("latitude"), columns.index("longitude")))
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -288,10 +298,14 @@ async def _compliance_table(user: User, parameters: dict[str, Any], viewer: View
 
 async def open_table(principal: Principal, kind: ExportKind, parameters: dict[str, Any]) -> Table:
     """The table `principal` asked for, checked against what they may read (a DomainError if not)."""
+    access.require_reader(principal)
+    if access.is_key(principal):
+        scope = await access.key_case_scope(principal, kind, parameters.get("department_id"))
+        return await _case_table(scope, parameters, personal=False)
     user = principal.user
-    access.refuse_residents(user)
     if kind is ExportKind.CASES:
-        return await _case_table(user, parameters)
+        scope = await access.case_scope(user, parameters.get("department_id"))
+        return await _case_table(scope, parameters, personal=True)
     if kind is ExportKind.STATISTICS:
         return await _statistics_table(user, parameters)
     return await _compliance_table(user, parameters, await viewer_of(principal))

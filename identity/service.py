@@ -57,6 +57,8 @@ class Principal:
 
     user: User
     session_id: int
+    # None for a person; for a service account's key, its scopes (its user is the account's own).
+    scopes: frozenset[str] | None = None
 
     @property
     def role(self) -> Role:

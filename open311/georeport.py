@@ -6,7 +6,8 @@
   map shows them: no reporter, no description, no photos' metadata, the place at the public location
   (a ~200 m grid-cell centre for home-related categories), the opening time to the hour.
   `service_request_id` is the case's reference. Status: `closed` once resolved (or rejected, merged),
-  else `open`. `agency_responsible` is the department, `expected_datetime` the resolution deadline.
+  else `open`. `agency_responsible` is the department, `expected_datetime` the resolution deadline,
+  `status_notes` the public handling in words (reports.transparency).
 - Posting a request is `reports.service.submit_report` for the service account's own account, with
   the same create-once rule: a retry with the same `client_token` creates nothing. The answer names
   the case once it is public (routed), and always a token to ask about it later (`tokens/{token}`).
@@ -33,7 +34,7 @@ from kernel.geo import bbox_around, haversine_m
 from kernel.limits import MAX_DATE, MIN_DATE
 from kernel.rawsql import as_datetime, fetch
 from open311.formats import Open311Error
-from reports import access
+from reports import access, transparency
 from reports.categories import Category
 from reports.evidence import EVIDENCE_PATH, FieldSpec, FieldType
 from reports.lifecycle import Status
@@ -260,7 +261,8 @@ def _near(params: Mapping[str, Sequence[str]]) -> tuple[float, float, float] | N
 # Newest first, in the order of the index on the opening time: a page stops after its rows, unsorted.
 _SELECT = """
 SELECT c.reference, c.status, c.category_id, d.name, c.created_at, c.updated_at, c.resolution_due_at,
-       c.public_latitude, c.public_longitude
+       c.public_latitude, c.public_longitude, c.dispatched_at, c.resolved_at, c.closed_at,
+       c.status_changed_at, c.rework_count
 FROM cases c LEFT JOIN departments d ON d.id = c.department_id
 WHERE {where}
 ORDER BY c.created_at DESC, c.id DESC LIMIT {{}} OFFSET {{}}"""
@@ -297,20 +299,39 @@ def _stamp(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
 
+def _maybe(value: Any) -> datetime | None:
+    return None if value is None else as_datetime(value)
+
+
 def _hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
 def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool) -> dict[str, Any]:
-    reference, status, category_id, department, created, updated, due, lat, lon = row
+    (reference, status, category_id, department, created, updated, due, lat, lon, dispatched, resolved,
+     closed, changed, rework_count) = row  # fmt: skip
     code = snapshot.category_codes.get(category_id, "")
     category = snapshot.category(code)
+    opened, due_at = as_datetime(created), _maybe(due)
+    # The rows are public cases (the page's WHERE is the public rule): their handling is the public's.
+    notes = transparency.handling(
+        transparency.HandlingFacts(
+            status=Status(status),
+            created_at=opened,
+            dispatched_at=_maybe(dispatched),
+            resolved_at=_maybe(resolved),
+            closed_at=_maybe(closed),
+            resolution_due_at=due_at,
+            status_changed_at=_maybe(changed),
+            rework_count=rework_count,
+        )
+    ).status_notes
     # The public view's times: the hour it was opened; a change is never shown as earlier than that.
-    requested = _hour(as_datetime(created))
+    requested = _hour(opened)
     return {
         "service_request_id": reference,
         "status": "closed" if status in CLOSED else "open",
-        "status_notes": None,
+        "status_notes": notes,
         "service_name": _names(category, chinese) if category else code,
         "service_code": code,
         "description": None,  # the resident's words stay private
@@ -318,7 +339,7 @@ def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool) -> dict[str, 
         "service_notice": None,
         "requested_datetime": _stamp(requested),
         "updated_datetime": _stamp(max(requested, _hour(as_datetime(updated)))),
-        "expected_datetime": _stamp(as_datetime(due) if due is not None else None),
+        "expected_datetime": _stamp(due_at),
         "address": None,
         "address_id": None,
         "zipcode": None,

@@ -60,19 +60,52 @@ def _day(moment: datetime | None) -> date | None:
     return None if moment is None else moment.astimezone(working_calendar().tz).date()
 
 
+@dataclass(frozen=True, slots=True)
+class HandlingFacts:
+    """What a public case's handling is told from: its status and the times of its steps (UTC)."""
+
+    status: Status
+    created_at: datetime
+    dispatched_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution_due_at: datetime | None
+    status_changed_at: datetime | None
+    rework_count: int
+
+
+def facts_of(case: Case) -> HandlingFacts:
+    return HandlingFacts(
+        status=Status(case.status),
+        created_at=case.created_at,
+        dispatched_at=case.dispatched_at,
+        resolved_at=case.resolved_at,
+        closed_at=case.closed_at,
+        resolution_due_at=case.resolution_due_at,
+        status_changed_at=case.status_changed_at,
+        rework_count=case.rework_count,
+    )
+
+
 def public_handling(case: Case) -> PublicHandling | None:
     """How `case` was handled, for the public; None unless the case is public (reports.access)."""
     if not access.visible_public_cases(None, [case]):
         return None
-    status = Status(case.status)
-    received_on = case.created_at.astimezone(working_calendar().tz).date()
-    assigned_on = _day(case.dispatched_at)
-    resolved_on = _day(case.resolved_at) if status in RESOLVED else None
-    closed_on = _day(case.closed_at) if status is Status.CLOSED else None
-    due_on = _day(case.resolution_due_at)
+    return handling(facts_of(case))
+
+
+def handling(facts: HandlingFacts) -> PublicHandling:
+    """The public handling of a case known to be public: for readers that select only public cases
+    (by `reports.access.PUBLIC_RULE`) and read their columns by hand, as Open311's request pages do."""
+    status = facts.status
+    received_on = facts.created_at.astimezone(working_calendar().tz).date()
+    assigned_on = _day(facts.dispatched_at)
+    resolved_on = _day(facts.resolved_at) if status in RESOLVED else None
+    closed_on = _day(facts.closed_at) if status is Status.CLOSED else None
+    due_on = _day(facts.resolution_due_at)
     on_time = None
-    if resolved_on is not None and case.resolved_at and case.resolution_due_at:
-        on_time = case.resolved_at <= case.resolution_due_at
+    if resolved_on is not None and facts.resolved_at and facts.resolution_due_at:
+        on_time = facts.resolved_at <= facts.resolution_due_at
     notes = [f"Received on {received_on.isoformat()}."]
     if assigned_on is not None:
         notes.append(f"Assigned to the responsible department on {assigned_on.isoformat()}.")
@@ -82,8 +115,8 @@ def public_handling(case: Case) -> PublicHandling | None:
             f", {'within' if on_time else 'after'} its deadline of {due_on.isoformat()}"
         )  # fmt: skip
         summary = f"Resolved on {resolved_on.isoformat()}{deadline}." if resolved_on else "Resolved."
-        if case.rework_count:
-            times = "once" if case.rework_count == 1 else f"{case.rework_count} times"
+        if facts.rework_count:
+            times = "once" if facts.rework_count == 1 else f"{facts.rework_count} times"
             summary += f" Sent back for rework {times} before."
         if status is Status.VERIFIED:
             summary += " The result was checked."
@@ -91,7 +124,7 @@ def public_handling(case: Case) -> PublicHandling | None:
             summary += f" Closed on {closed_on.isoformat()}."
         notes.append(summary)
     elif status is Status.REOPENED:
-        reopened_on = _day(case.status_changed_at)
+        reopened_on = _day(facts.status_changed_at)
         notes.append(f"Reopened for further work on {(reopened_on or received_on).isoformat()}.")
     else:
         notes.append(_UNDER_WAY[status])

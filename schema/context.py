@@ -37,8 +37,10 @@ class Context:
     principal: Principal | None
     identity: IdentityConfig
     services: Services | None = None
-    # A service account's key (scope graphql:read): queries only, with an anonymous caller's view.
-    read_only: bool = False
+    # A service account's key: what it acts as in the operations its scopes allow (webhooks:manage,
+    # export:read; the gate in schema.validation); everywhere else the caller is anonymous (`principal`
+    # None), which is all graphql:read gives.
+    key: Principal | None = None
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
     loaders: Loaders = field(default_factory=Loaders)  # built anew for every request
     # Problems the input boundary found in a mutation's arguments, by the mutation's response key.
@@ -48,6 +50,10 @@ class Context:
         if self.principal is None:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
         return self.principal
+
+    def caller(self) -> Principal | None:
+        """The signed-in person, or else the API key: for operations whose access rules know keys."""
+        return self.principal or self.key
 
     def require_user(self) -> User:
         return self.require_principal().user

@@ -39,6 +39,9 @@ RowT = TypeVar("RowT", bound=Model)
 
 class ModelNode(relay.Node, Generic[RowT]):
     model: ClassVar[type[Model]]
+    # Whether `visible` is asked as the caller's API key (whose access rules know keys); for other
+    # types a key looks things up as the anonymous caller it is there.
+    key_visible: ClassVar[bool] = False
     fields_from_model: ClassVar[Mapping[str, str]] = {}  # field name -> row attribute, where they differ
 
     @classmethod
@@ -78,7 +81,8 @@ class ModelNode(relay.Node, Generic[RowT]):
         found_rows = iter(cast(list[RowT | None], loaded))
         rows = [None if i is None else next(found_rows) for i in ids]
         found = [row for row in rows if row is not None]
-        allowed = {row.pk for row in await cls.visible(info.context.principal, found)} if found else set()
+        viewer = info.context.caller() if cls.key_visible else info.context.principal
+        allowed = {row.pk for row in await cls.visible(viewer, found)} if found else set()
         nodes = [cls.from_model(row) if row is not None and row.pk in allowed else None for row in rows]
         if required and None in nodes:  # missing and hidden look the same
             raise DomainError(ErrorCode.NOT_FOUND, f"No such {cls.__name__.removesuffix('Node')}.")

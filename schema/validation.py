@@ -55,6 +55,7 @@ from graphql.validation import validate
 from starlette.websockets import WebSocket
 from strawberry.extensions import ParserCache
 
+from identity.service_accounts import EXPORT_READ, GRAPHQL_READ, WEBHOOKS_MANAGE
 from kernel.errors import DomainError, invalid
 from kernel.limits import JSON_MAX_KEYS, JSON_MAX_STRING, MAX_DATE, MAX_PROBLEMS, MIN_DATE, max_length
 from schema.errors import (
@@ -361,6 +362,33 @@ def _as_graphql_error(error: DomainError) -> GraphQLError:
     return GraphQLError(error.message, extensions=error.extensions)
 
 
+# The root fields an API key may run beyond graphql:read's queries, by scope. This gate only keeps a
+# key to its scopes' operations; whether it may do what it asks is the domain's (webhooks.access).
+KEY_FIELDS = {
+    WEBHOOKS_MANAGE: frozenset({
+        "webhookEndpoints", "webhookEndpointCreate", "webhookEndpointUpdate", "webhookEndpointRotateSecret",
+        "webhookEndpointDelete", "webhookDeliveryReplay",
+    }),
+    EXPORT_READ: frozenset({"exportStart", "exportCancel", "node"}),  # node: its own exports
+}  # fmt: skip
+
+
+def _key_refusal(scopes: frozenset[str], operation: OperationDefinitionNode) -> GraphQLError | None:
+    """FORBIDDEN for an operation with a root field the key's scopes do not allow."""
+    if GRAPHQL_READ in scopes and operation.operation is OperationType.QUERY:
+        return None
+    allowed = {"__typename"}.union(*(KEY_FIELDS.get(scope, ()) for scope in scopes))
+    for selection in operation.selection_set.selections:
+        name = selection.name.value if isinstance(selection, FieldNode) else "a fragment"
+        if name not in allowed:
+            if GRAPHQL_READ in scopes and operation.operation is not OperationType.QUERY:
+                message = f"A service account's key runs read-only queries only, not {name}."
+            else:
+                message = f"This API key's scopes ({', '.join(sorted(scopes))}) do not allow {name}."
+            return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+    return None
+
+
 def _selected_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
@@ -438,9 +466,11 @@ class OperationPolicy(ParserCache):
         if operation.operation is OperationType.SUBSCRIPTION and not isinstance(request, WebSocket):
             message = "Subscriptions run over a WebSocket (graphql-transport-ws), not over HTTP."
             return [GraphQLError(message, extensions={"code": SUBSCRIPTION_NEEDS_WEBSOCKET})]
-        if getattr(ec.context, "read_only", False) and operation.operation is not OperationType.QUERY:
-            message = "A service account's key runs read-only queries only."
-            return [GraphQLError(message, extensions={"code": "FORBIDDEN"})]
+        key = getattr(ec.context, "key", None)
+        if key is not None:
+            refused = _key_refusal(key.scopes or frozenset(), operation)
+            if refused is not None:
+                return [refused]
         plan = _plan_for(ec.schema._schema, document, operation)
         if not plan.steps:  # nothing in this operation can be out of bounds (the queue page's case)
             return []

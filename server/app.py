@@ -65,7 +65,7 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
-from server.auth import bearer_authentication, principal_of, service_account_of
+from server.auth import bearer_authentication, key_principal_of, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
@@ -341,7 +341,7 @@ class AppGraphQL(GraphQL[Context, None]):
             response=response,
             principal=principal_of(request),
             identity=self.identity,
-            read_only=service_account_of(request) is not None,
+            key=key_principal_of(request),
             services=self.services,
         )
 

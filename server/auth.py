@@ -1,9 +1,10 @@
 """Bearer authentication of HTTP requests, as a Starlette authentication backend.
 
 `Authorization: Bearer <access token>`; cookies are never credentials. A service account's API key
-(`Bearer evk_...`) with the scope `graphql:read` is accepted too: it runs read-only queries and sees
-what an anonymous caller sees, within its own request budget. No header means an anonymous
-caller; a bad, expired or revoked token is refused with 401 rather than silently treated as
+(`Bearer evk_...`) with a GraphQL scope is accepted too, within its own request budget: `graphql:read`
+runs read-only queries and sees what an anonymous caller sees; `webhooks:manage` and `export:read`
+run their domains' operations as the key (`identity.service_accounts.key_principal`). No header means
+an anonymous caller; a bad, expired or revoked token is refused with 401 rather than silently treated as
 anonymous. WebSockets authenticate in their `connection_init` message instead (`AppGraphQL.on_ws_connect`).
 """
 
@@ -76,11 +77,11 @@ class KeyRefused(AuthenticationError):
         self.headers = headers or {}
 
 
-async def service_key_account(key: str, scope: str, budgets: FixedWindow) -> ServiceAccount:
-    """The account of an API key that has `scope` and budget left; a DomainError otherwise
+async def service_key_account(key: str, budgets: FixedWindow, *scopes: str) -> ServiceAccount:
+    """The account of an API key that has one of `scopes` and budget left; a DomainError otherwise
     (UNAUTHENTICATED, FORBIDDEN, or `OverBudget`)."""
     account = await service_accounts.authenticate_key(key)
-    service_accounts.require_scope(account, scope)
+    service_accounts.require_scope(account, *scopes)
     allowed, retry_after = budgets.allow(f"key:{account.prefix}", account.requests_per_minute)
     if not allowed:
         raise OverBudget(retry_after)
@@ -102,7 +103,7 @@ class BearerTokenBackend(AuthenticationBackend):
         token = token.strip()
         if service_accounts.looks_like_key(token):
             try:
-                account = await service_key_account(token, service_accounts.GRAPHQL_READ, self.key_budgets)
+                account = await service_key_account(token, self.key_budgets, *service_accounts.GRAPHQL_SCOPES)
             except DomainError as exc:
                 if exc.code is ErrorCode.UNAUTHENTICATED:
                     raise AuthenticationError(exc.message) from exc
@@ -132,6 +133,12 @@ def principal_of(conn: HTTPConnection) -> Principal | None:
     """The authenticated caller of a request, or None for an anonymous one."""
     user = conn.user
     return user.principal if isinstance(user, AuthenticatedUser) else None
+
+
+def key_principal_of(conn: HTTPConnection) -> Principal | None:
+    """What a request's API key acts as where its scopes allow (webhooks, exports), if it has one."""
+    account = service_account_of(conn)
+    return None if account is None else service_accounts.key_principal(account)
 
 
 def service_account_of(conn: HTTPConnection) -> ServiceAccount | None:

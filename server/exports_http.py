@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exports import links
+from exports import access, links
 from exports.formats import CONTENT_TYPES, EXTENSIONS
 from exports.jobs import ExportConfig, file_path
 from exports.models import ExportJob
+from identity.service_accounts import EXPORT_READ, key_has_scope
 from kernel import clock
 from kernel.errors import ErrorCode
-from server.auth import principal_of
+from server.auth import key_principal_of, principal_of
 from server.settings import Settings
 
 
@@ -36,9 +37,11 @@ def export_routes(settings: Settings) -> list[BaseRoute]:
     config = export_config(settings)
 
     async def download(request: Request) -> Response:
-        principal = principal_of(request)
+        principal = principal_of(request) or key_principal_of(request)  # a key: its own exports
         if principal is None:
             return _error(401, ErrorCode.UNAUTHENTICATED, "Sign in as the export's owner.")
+        if access.is_key(principal) and not key_has_scope(principal, EXPORT_READ):
+            return _error(403, ErrorCode.FORBIDDEN, f"This API key lacks the scope {EXPORT_READ}.")
         raw_id = request.path_params["job_id"]
         job = await ExportJob.get_or_none(id=int(raw_id)) if raw_id.isdigit() and len(raw_id) < 19 else None
         # Another user's export answers exactly like a missing one.

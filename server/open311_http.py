@@ -111,7 +111,7 @@ class Open311:
         if len(keys) != 1:
             raise Open311Error(401, "api_key: give the service account's API key once.")
         try:
-            account = await service_key_account(keys[0], OPEN311_WRITE, self.key_budgets)
+            account = await service_key_account(keys[0], self.key_budgets, OPEN311_WRITE)
         except DomainError as exc:
             raise georeport.as_open311(exc) from exc
         fields = [(k, v) for k, v in form if k != "api_key"]

@@ -1,5 +1,6 @@
-"""Who may see and manage webhooks: admins only. Endpoints name integrators' systems and their
-delivery logs show what left the server; nobody else sees that they exist."""
+"""Who may see and manage webhooks: admins, and service accounts' keys with the scope
+`webhooks:manage` (an integrator's system registering its own endpoints). Endpoints name integrators'
+systems and their delivery logs show what left the server; nobody else sees that they exist."""
 
 from __future__ import annotations
 
@@ -8,12 +9,25 @@ from typing import TypeVar
 
 from identity.models import Role
 from identity.service import Principal
+from identity.service_accounts import WEBHOOKS_MANAGE, key_has_scope
+from kernel.errors import DomainError, ErrorCode, forbidden
 
 T = TypeVar("T")
 
 
 def manages_webhooks(principal: Principal | None) -> bool:
-    return principal is not None and principal.role == Role.ADMIN
+    if key_has_scope(principal, WEBHOOKS_MANAGE):
+        return True
+    return principal is not None and principal.scopes is None and principal.role == Role.ADMIN
+
+
+def require_manager(principal: Principal | None) -> Principal:
+    """The caller, if they manage webhooks; FORBIDDEN otherwise (UNAUTHENTICATED for nobody)."""
+    if principal is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
+    if not manages_webhooks(principal):
+        raise forbidden("Only administrators and API keys with webhooks:manage manage webhooks.")
+    return principal
 
 
 def visible(principal: Principal | None, rows: Sequence[T]) -> Sequence[T]:

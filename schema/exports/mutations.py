@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from exports import jobs
+from exports import access, jobs
 from schema.context import Info
 from schema.errors import payload_mutation
 from schema.exports.inputs import ExportCancelInput, ExportStartInput
@@ -19,12 +19,11 @@ class ExportsMutation:
         "until its downloadUrl appears. What may be exported follows the reader's access (docs/exports.md)."
     )
     async def export_start(self, info: Info, input: ExportStartInput) -> ExportPayload:
-        principal = info.context.require_principal()
-        job = await jobs.start_export(principal, input.to_domain())
+        job = await jobs.start_export(access.require_reader(info.context.caller()), input.to_domain())
         return ExportPayload(export=ExportNode.from_model(job))
 
     @payload_mutation("Stop an export that has not finished; its partial file is removed.")
     async def export_cancel(self, info: Info, input: ExportCancelInput) -> ExportPayload:
-        principal = info.context.require_principal()
+        principal = access.require_reader(info.context.caller())
         job = await jobs.cancel_export(principal, decode_id(input.id, "Export", "input", "id"))
         return ExportPayload(export=ExportNode.from_model(job))

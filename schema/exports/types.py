@@ -24,6 +24,7 @@ from schema.node import ModelNode
 )
 class ExportNode(ModelNode[ExportJob]):
     model = ExportJob
+    key_visible = True  # an export:read key reads its own exports
     id: relay.NodeID[int]
     kind: ExportKind
     format: ExportFormat

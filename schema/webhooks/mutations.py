@@ -1,10 +1,10 @@
-"""Mutations of webhooks: register, change, rotate, remove endpoints and replay deliveries. Admins only."""
+"""Mutations of webhooks: register, change, rotate, remove endpoints and replay deliveries. Admins and
+API keys with webhooks:manage (webhooks.access)."""
 
 from __future__ import annotations
 
 import strawberry
 
-from identity.models import Role
 from schema.context import Info
 from schema.errors import payload_mutation
 from schema.node import decode_id
@@ -23,7 +23,7 @@ from schema.webhooks.types import (
     WebhookEndpointPayload,
     WebhookEndpointSecretPayload,
 )
-from webhooks import endpoints
+from webhooks import access, endpoints
 from webhooks.addresses import AllowList
 
 ID_FIELD = ("input", "id")
@@ -37,51 +37,54 @@ def allow_list(info: Info) -> AllowList:
 @strawberry.type
 class WebhooksMutation:
     @payload_mutation(
-        "Register a webhook endpoint. Its signing secret is in this payload only: store it now. Admins only."
+        "Register a webhook endpoint. Its signing secret is in this payload only: store it now. "
+        "Admins, webhooks:manage keys."
     )
     async def webhook_endpoint_create(
         self, info: Info, input: WebhookEndpointCreateInput
     ) -> WebhookEndpointSecretPayload:
-        principal = info.context.require_role(Role.ADMIN)
+        principal = access.require_manager(info.context.caller())
         row, secret = await endpoints.create_endpoint(principal.user, input.to_domain(), allow_list(info))
         return WebhookEndpointSecretPayload(endpoint=WebhookEndpointNode.from_model(row), secret=secret)
 
-    @payload_mutation("Change a webhook endpoint; enabled: true re-enables it. Admins only.")
+    @payload_mutation("Change a webhook endpoint; enabled: true re-enables it. Admins, webhooks:manage keys.")
     async def webhook_endpoint_update(
         self, info: Info, input: WebhookEndpointUpdateInput
     ) -> WebhookEndpointPayload:
-        info.context.require_role(Role.ADMIN)
+        access.require_manager(info.context.caller())
         endpoint_id = decode_id(input.id, "WebhookEndpoint", *ID_FIELD)
         row = await endpoints.update_endpoint(endpoint_id, input.to_domain(), allow_list(info))
         return WebhookEndpointPayload(endpoint=WebhookEndpointNode.from_model(row))
 
     @payload_mutation(
         "Give an endpoint a new signing secret (in this payload only); the old one keeps signing beside it "
-        "for overlapHours. Admins only."
+        "for overlapHours. Admins, webhooks:manage keys."
     )
     async def webhook_endpoint_rotate_secret(
         self, info: Info, input: WebhookEndpointRotateSecretInput
     ) -> WebhookEndpointSecretPayload:
-        info.context.require_role(Role.ADMIN)
+        access.require_manager(info.context.caller())
         endpoint_id = decode_id(input.id, "WebhookEndpoint", *ID_FIELD)
         row, secret = await endpoints.rotate_secret(endpoint_id, input.overlap_hours)
         return WebhookEndpointSecretPayload(endpoint=WebhookEndpointNode.from_model(row), secret=secret)
 
-    @payload_mutation("Remove a webhook endpoint; its pending deliveries are cancelled. Admins only.")
+    @payload_mutation(
+        "Remove a webhook endpoint; its pending deliveries are cancelled. Admins, webhooks:manage keys."
+    )
     async def webhook_endpoint_delete(
         self, info: Info, input: WebhookEndpointDeleteInput
     ) -> WebhookEndpointDeletePayload:
-        info.context.require_role(Role.ADMIN)
+        access.require_manager(info.context.caller())
         await endpoints.delete_endpoint(decode_id(input.id, "WebhookEndpoint", *ID_FIELD))
         return WebhookEndpointDeletePayload(deleted_id=input.id)
 
     @payload_mutation(
         "Send a finished webhook delivery again, now, with the same webhook-id (receivers may drop it as a "
-        "duplicate). Admins only."
+        "duplicate). Admins, webhooks:manage keys."
     )
     async def webhook_delivery_replay(
         self, info: Info, input: WebhookDeliveryReplayInput
     ) -> WebhookDeliveryPayload:
-        info.context.require_role(Role.ADMIN)
+        access.require_manager(info.context.caller())
         row = await endpoints.replay_delivery(decode_id(input.id, "WebhookDelivery", *ID_FIELD))
         return WebhookDeliveryPayload(delivery=WebhookDeliveryNode.from_model(row))

@@ -1,4 +1,4 @@
-"""Output types of webhooks: endpoints and their delivery log. Admins only (webhooks.access)."""
+"""Output types of webhooks: endpoints and their delivery log, for admins and webhooks:manage keys."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class WebhookEndpointNode(ModelNode[WebhookEndpoint]):
     async def deliveries(
         self, info: Info, first: int = 20, after: str | None = None, status: DeliveryStatus | None = None
     ) -> Connection[WebhookDeliveryNode]:
-        info.context.require_principal()
+        access.require_manager(info.context.caller())
         query = endpoints.deliveries_of(self._row.id)
         if status is not None:
             query = query.filter(status=status)

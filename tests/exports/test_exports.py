@@ -23,7 +23,7 @@ from tortoise.context import TortoiseContext
 
 from exports.jobs import ExportConfig, ExportRunner, claim, prune_expired, run_job
 from exports.models import ExportJob
-from identity.models import User
+from identity.models import ServiceAccount, User
 from kernel import clock
 from reports.lifecycle import Status
 from reports.models import Case
@@ -32,7 +32,8 @@ from server.seed import seed_demo
 from server.settings import Settings
 from tests.conftest import DATABASE_URL, make_settings
 from tests.graphql_client import gql_data, new_resident
-from tests.reports.helpers import demo_sign_in, working_cases
+from tests.open311.helpers import make_key
+from tests.reports.helpers import db_id, demo_sign_in, working_cases
 
 BOM = b"\xef\xbb\xbf"
 SUMMARY = "夜间施工噪音扰民"
@@ -368,3 +369,77 @@ async def test_an_owner_who_lost_the_right_gets_a_failed_export(
     node = await finished(client, token, config, export_id)
     assert node["status"] == "FAILED" and node["error"] and node["downloadUrl"] is None
     assert not list(config.root.glob("*"))  # no file was started
+
+
+async def test_an_export_key_exports_cases_without_personal_columns(
+    client: httpx.AsyncClient, config: ExportConfig
+) -> None:
+    ids = await cases_of("police-west", 4)
+    await cases_of("eco", 2)
+    key, account_id = await make_key(client, "export:read")
+    rows = read_csv(await export_file(client, key, config))
+    # Every department's cases, as a dispatcher's, but no assignee, no summary, the public place.
+    assert len(rows) == 6 and {r["department_code"] for r in rows} == {"police-west", "eco"}
+    assert "summary" not in rows[0] and "assignee" not in rows[0] and SUMMARY not in str(rows)
+    case = await Case.get(id=ids[0])
+    first = next(r for r in rows if r["reference"] == case.reference)
+    assert (float(first["latitude"]), float(first["longitude"])) == (
+        case.public_latitude,
+        case.public_longitude,
+    )
+    account = await ServiceAccount.get(id=db_id(account_id))
+    assert account.last_used_at is not None
+    # Its exports are its own: a person's export is missing to it, and its export to the person.
+    admin = await demo_sign_in(client, "admin")
+    theirs = await start(client, admin)
+    assert (await gql_data(client, NODE, {"id": theirs["export"]["id"]}, token=key))["node"] is None
+    mine = await start(client, key)
+    assert (await gql_data(client, NODE, {"id": mine["export"]["id"]}, token=admin))["node"] is None
+    cancelled = await gql_data(client, CANCEL, {"input": {"id": mine["export"]["id"]}}, token=key)
+    assert cancelled["exportCancel"]["export"]["status"] == "CANCELLED"
+    # Cases only: statistics and compliance are for people.
+    period = {"from": "2026-01-01", "to": "2026-02-01"}
+    for kind in ("STATISTICS", "COMPLIANCE"):
+        refused = await start(client, key, kind=kind, period=period)
+        assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"], refused
+    # Nothing else: no other query, no mutation of another kind.
+    body = (await client.post("/graphql", json={"query": "{ me { id } }"}, headers=bearer(key))).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN" and body.get("data") is None
+
+
+async def test_export_keys_without_the_scope_or_revoked_are_refused(
+    client: httpx.AsyncClient, config: ExportConfig
+) -> None:
+    await cases_of("eco", 2)
+    key, account_id = await make_key(client, "export:read")
+    started = await start(client, key)
+    reader, _ = await make_key(client, "graphql:read")
+    values = {"clientId": "x", "kind": "CASES", "format": "CSV"}
+    body = (
+        await client.post(
+            "/graphql", json={"query": START, "variables": {"input": values}}, headers=bearer(reader)
+        )
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN" and body.get("data") is None
+    hooks, _ = await make_key(client, "webhooks:manage")
+    body = (
+        await client.post(
+            "/graphql", json={"query": START, "variables": {"input": values}}, headers=bearer(hooks)
+        )
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN" and body.get("data") is None
+    admin = await demo_sign_in(client, "admin")
+    revoke = "mutation($input: ServiceAccountRevokeInput!) { serviceAccountRevoke(input: $input) { userErrors { code } } }"
+    await gql_data(client, revoke, {"input": {"id": account_id}}, token=admin)
+    # Revoked: refused at the door, and its queued export fails when run instead of being written.
+    gone = await client.post("/graphql", json={"query": "{ __typename }"}, headers=bearer(key))
+    assert gone.status_code == 401 and gone.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    while await ExportRunner(config).run_once() is not None:
+        pass
+    job = await ExportJob.get(id=db_id(started["export"]["id"]))
+    assert job.status.value == "FAILED" and job.file_name is None
+    assert await ExportJob.filter(owner_id=job.owner_id).count() == 1
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -13,6 +13,7 @@ import pytest
 from kernel.geo import haversine_m
 from reports.lifecycle import Status
 from reports.models import Case, Report
+from reports.transparency import public_status_notes
 from tests.graphql_client import gql_data
 from tests.open311.helpers import V2, WEST, make_key, post_request, request_form
 from tests.reports.helpers import demo_sign_in
@@ -298,3 +299,28 @@ async def test_a_body_that_is_not_a_form_is_refused(client: httpx.AsyncClient) -
     )
     assert response.status_code in (400, 401)
     assert isinstance(response.json(), list)
+
+
+async def test_status_notes_tell_the_public_handling_in_json_and_xml(client: httpx.AsyncClient) -> None:
+    key, _ = await make_key(client)
+    posted = await post_request(client, key)
+    request_id = posted.json()[0]["service_request_id"]
+    [found] = (await client.get(f"{V2}/requests/{request_id}.json")).json()
+    case = await Case.get(reference=request_id)
+    assert found["status_notes"] == public_status_notes(case)
+    assert found["status_notes"].startswith("Received on ") and "Assigned to" in found["status_notes"]
+
+    resolved_at = case.created_at + timedelta(hours=2)
+    await Case.filter(id=case.id).update(status=Status.RESOLVED, resolved_at=resolved_at, rework_count=1)
+    case = await Case.get(id=case.id)
+    expected = public_status_notes(case)
+    assert expected and "Resolved on" in expected and "rework once" in expected
+    [listed] = (await client.get(f"{V2}/requests.json")).json()
+    assert listed["status_notes"] == expected and listed["status"] == "closed"
+    xml = ET.fromstring((await client.get(f"{V2}/requests.xml")).content)
+    assert xml.findtext("request/status_notes") == expected
+    [by_id] = ET.fromstring((await client.get(f"{V2}/requests/{request_id}.xml")).content)
+    assert by_id.findtext("status_notes") == expected
+    # Staff's words never reach it: the resolution note is for the reporter.
+    await Case.filter(id=case.id).update(resolution_note="Called Mr Wang at 13800000000")
+    assert "Wang" not in (await client.get(f"{V2}/requests.json")).text

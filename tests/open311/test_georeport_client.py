@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from georeport import GeoReport
+from tortoise.context import TortoiseContext
 
 from server.seed import load_demo_city
 from tests.open311.helpers import CREATE_KEY, WEST
@@ -25,7 +26,8 @@ SIGN_IN = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken 
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, db: TortoiseContext) -> Iterator[Server]:
+    # `db` empties the database first: on PostgreSQL the server shares it with the tests before.
     started = Server(tmp_path, "--seed-demo", name="open311")
     try:
         started.wait_ready()
