@@ -29,9 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.runner import PRODUCTION_SERVER_ENV, each_database, fresh_database, stop  # noqa: E402
 from bench.support.seeding import CASE_COLUMNS  # noqa: E402
+from bench.support.timing import percentile, timed  # noqa: E402
 from identity import service_accounts  # noqa: E402
 from identity.models import User  # noqa: E402
 from identity.service import Principal  # noqa: E402
@@ -123,22 +122,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def timed(call: Callable[[], Awaitable[Any]], seconds: float) -> list[float]:
-    """Milliseconds per call, one at a time, for about `seconds` (at least 3 calls)."""
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 3:
-        began = time.perf_counter()
-        await call()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 class RawPage:

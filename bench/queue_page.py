@@ -50,6 +50,7 @@ from tortoise.context import TortoiseContext  # noqa: E402
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
 from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
 from bench.support.seeding import CASE_COLUMNS  # noqa: E402
+from bench.support.timing import percentile, timed  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from server.db import apply_migrations, tortoise_config  # noqa: E402
@@ -280,22 +281,6 @@ class RawPage:
         if self.postgres:
             return [tuple(r) for r in await self.conn.fetch(self.sql, self.department)]
         return list(await self.conn.execute_fetchall(self.sql, (self.department,)))
-
-
-async def timed(call: Callable[[], Awaitable[Any]], seconds: float) -> list[float]:
-    """Milliseconds per call, calling one at a time for about `seconds`."""
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 3:
-        began = time.perf_counter()
-        await call()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 async def measure(url: str, count: int, quick: bool, tmp: Path) -> dict[str, Any]:

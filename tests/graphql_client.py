@@ -27,6 +27,14 @@ async def gql(
     return response.json()
 
 
+def gql_sync(http: httpx.Client, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+    """The same over a blocking client, for tests that drive a real server beside a blocking tool."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = http.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
 async def gql_data(
     client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str | None = None
 ) -> dict[str, Any]:

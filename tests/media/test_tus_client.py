@@ -8,13 +8,12 @@ import io
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from tusclient.client import TusClient
 
-from tests.graphql_client import DEVICE_REGISTER
+from tests.graphql_client import DEVICE_REGISTER, gql_sync
 from tests.media.phone import FINISH, jpeg
 from tests.servers import Server
 
@@ -29,19 +28,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
         started.stop()
 
 
-def graphql(http: httpx.Client, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = http.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
 def test_tuspy_uploads_a_photo_in_chunks_and_resumes(server: Server) -> None:
     data = jpeg((1600, 1200))
     chunk = len(data) // 5 + 1
     with httpx.Client(base_url=server.url, timeout=10) as http:
         register = {"input": {"deviceKey": secrets.token_urlsafe(32)}}
-        token = graphql(http, DEVICE_REGISTER, register)["deviceRegister"]["accessToken"]
+        token = gql_sync(http, DEVICE_REGISTER, register)["deviceRegister"]["accessToken"]
         tus = TusClient(f"{server.url}/uploads", headers={"Authorization": f"Bearer {token}"})
         metadata = {"filename": "IMG_0042.jpg", "filetype": "image/jpeg"}
         first = tus.uploader(
@@ -58,7 +50,7 @@ def test_tuspy_uploads_a_photo_in_chunks_and_resumes(server: Server) -> None:
         assert resumed.offset == len(data)
 
         upload_id = first.url.rsplit("/", 1)[1]
-        finished = graphql(http, FINISH, {"input": {"uploadId": upload_id}}, token)["photoUploadFinish"]
+        finished = gql_sync(http, FINISH, {"input": {"uploadId": upload_id}}, token)["photoUploadFinish"]
         assert finished["userErrors"] == []
         display = http.get(finished["photo"]["urls"]["display"], headers={"Authorization": f"Bearer {token}"})
         assert display.status_code == 200 and display.headers["content-type"] == "image/jpeg"

@@ -19,6 +19,7 @@ from georeport import GeoReport
 from tortoise.context import TortoiseContext
 
 from server.seed import load_demo_city
+from tests.graphql_client import gql_sync
 from tests.open311.helpers import CREATE_KEY, WEST
 from tests.servers import Server
 
@@ -34,13 +35,6 @@ def server(tmp_path: Path, db: TortoiseContext) -> Iterator[Server]:
         yield started
     finally:
         started.stop()
-
-
-def graphql(http: httpx.Client, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = http.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def post(http: httpx.Client, key: str, code: str, lat: float, token: str) -> dict[str, Any]:
@@ -67,9 +61,9 @@ def as_list(value: Any) -> list[Any]:
 def test_the_georeport_client_works_against_a_real_server(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         login = {"login": "admin", "password": load_demo_city()["password"]}
-        admin = graphql(http, SIGN_IN, {"input": login})["signIn"]["accessToken"]
+        admin = gql_sync(http, SIGN_IN, {"input": login})["signIn"]["accessToken"]
         values = {"name": "12345 platform", "scopes": ["open311:write"]}
-        key = graphql(http, CREATE_KEY, {"input": values}, admin)["serviceAccountCreate"]["key"]
+        key = gql_sync(http, CREATE_KEY, {"input": values}, admin)["serviceAccountCreate"]["key"]
         noise = post(http, key, "noise.construction", WEST[0], uuid.uuid4().hex)
         odor = post(http, key, "odor.industrial", WEST[0] + 0.01, uuid.uuid4().hex)
         ids = [noise["service_request_id"], odor["service_request_id"]]
