@@ -29,7 +29,6 @@ import importlib
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
 
 # The queue page's seeding, query and sign-in come from its own script (imported by name: mypy sees each
 # bench script as a top-level module, so a static import would name one file twice).
@@ -75,12 +74,6 @@ class Server:
         assert self.process is not None
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def checkout(revision: str, into: Path) -> Path:
@@ -115,7 +108,7 @@ def start(server: Server, url: str, data: Path) -> None:
         "DELIVERY_WORKER_IN_PROCESS": "false",
         "LOG_LEVEL": "warning",
     }
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    pin = pinned()
     server.process = subprocess.Popen(
         [*pin, sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(server.port),
          "--workers", "1", "--no-access-log", "--log-level", "warning"],
@@ -238,8 +231,7 @@ def main() -> None:
         busy = asyncio.run(prepare(f"sqlite://{seeded}", args.cases))
         from strawberry.relay import to_base64
 
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            os.sched_setaffinity(0, {0})
+        pin_client()
         for server in servers:
             start(
                 server,

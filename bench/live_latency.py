@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.typing import Subprotocol  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
 from server.seed import load_demo_city  # noqa: E402
 
 REGISTER = "mutation($i: DeviceRegisterInput!) { deviceRegister(input: $i) { accessToken } }"
@@ -50,15 +48,9 @@ QUEUE_UPDATED = "subscription($id: ID) { departmentQueueUpdated(departmentId: $i
 OFFICER = "police.west"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(env: dict[str, str], data: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    pin = pinned()
     process = subprocess.Popen(
         [*pin, sys.executable, "-m", "server", "run", "--port", str(port), *args],
         cwd=ROOT,
@@ -174,8 +166,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None)
     args = parser.parse_args()
     samples = args.samples or (10 if args.quick else 300)
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {0})
+    pin_client()
     print(f"{samples} submissions, one at a time; sent -> queue update on the socket; target p95 <= 100 ms")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)

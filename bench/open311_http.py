@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,7 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from tortoise.context import TortoiseContext  # noqa: E402
 
-from bench.support.runner import PRODUCTION_SERVER_ENV, each_database, fresh_database, stop  # noqa: E402
+from bench.support.runner import (  # noqa: E402
+    PRODUCTION_SERVER_ENV,
+    each_database,
+    free_port,
+    fresh_database,
+    pin_client,
+    pinned,
+    stop,
+)
 from bench.support.seeding import CASE_COLUMNS  # noqa: E402
 from bench.support.timing import percentile, timed  # noqa: E402
 from identity import service_accounts  # noqa: E402
@@ -118,12 +125,6 @@ async def prepare(url: str, now: datetime) -> str:
     return issued.key
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RawPage:
     """The anchor: one page by one SQL statement, through the driver the server uses."""
 
@@ -156,9 +157,8 @@ async def measure(url: str, quick: bool, tmp: Path) -> dict[str, Any]:
     key = await prepare(url, now)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp), **PRODUCTION_SERVER_ENV}
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    if pin:
-        os.sched_setaffinity(0, {0})
+    pin = pinned()
+    pin_client()
     server = subprocess.Popen(  # noqa: ASYNC220 (starting the server is outside every measurement)
         [*pin, sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--workers", "1",
          "--no-access-log", "--log-level", "warning"],

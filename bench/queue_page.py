@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
 from bench.support.seeding import CASE_COLUMNS  # noqa: E402
 from bench.support.timing import percentile, timed  # noqa: E402
 from media.intake import derivative_key  # noqa: E402
@@ -248,12 +247,6 @@ async def prepare(url: str, count: int) -> int:
 # --- measuring -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RawPage:
     """The anchor: the page by one SQL statement through the same driver the server uses."""
 
@@ -293,9 +286,8 @@ async def measure(url: str, count: int, quick: bool, tmp: Path) -> dict[str, Any
         **PRODUCTION_SERVER_ENV,
         "LOG_LEVEL": "warning",
     }
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    if pin:
-        os.sched_setaffinity(0, {0})
+    pin = pinned()
+    pin_client()
     server = subprocess.Popen(  # noqa: ASYNC220 (starting the server is outside every measurement)
         [*pin, sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--workers", "1",
          "--no-access-log", "--log-level", "warning"],

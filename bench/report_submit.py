@@ -23,7 +23,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise import Tortoise  # noqa: E402
 
 from bench.support.postgres import reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
 from kernel import clock  # noqa: E402
 from kernel.geo import LatLon  # noqa: E402
 from media.models import Photo  # noqa: E402
@@ -179,12 +178,6 @@ async def insert_cases(count: int, rng: random.Random) -> None:
             batch = []
     if batch:
         await Case.bulk_create(batch)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_ready(base: str) -> None:
@@ -348,6 +341,7 @@ def main() -> None:
     }
     server = subprocess.Popen(
         [
+            *pinned(),
             sys.executable,
             "-m",
             "uvicorn",
@@ -365,6 +359,7 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+    pin_client()
     try:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_ready(base))

@@ -20,7 +20,6 @@ import asyncio
 import math
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise import Tortoise  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import stop  # noqa: E402
+from bench.support.runner import free_port, pin_client, pinned, stop  # noqa: E402
 from identity.models import Role, User  # noqa: E402
 from patrols import compliance  # noqa: E402
 from patrols.access import Viewer  # noqa: E402
@@ -58,12 +57,6 @@ FINISH = """mutation($i: PatrolFinishInput!) { patrolFinish(input: $i) {
   userErrors { message } } }"""
 COMPLIANCE = """query($from: Date!, $to: Date!) { patrolCompliance(region: "9999", from: $from, to: $to) {
   chief { username } required done missing met } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def river_points(n: int, seed: int) -> list[dict]:
@@ -206,6 +199,7 @@ async def run(db: str, quick: bool, batch: int) -> None:
     }
     server = subprocess.Popen(  # noqa: ASYNC220 (starting the server is outside every measurement)
         [
+            *pinned(),
             sys.executable,
             "-m",
             "uvicorn",
@@ -221,6 +215,7 @@ async def run(db: str, quick: bool, batch: int) -> None:
         cwd=ROOT,
         env=env,
     )
+    pin_client()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             for _ in range(200):

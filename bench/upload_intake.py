@@ -23,7 +23,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,17 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.support.runner import free_port, pin_client, pinned, stop  # noqa: E402
+
 UPLOAD_BYTES = 4 * 1024 * 1024
 TARGET_CPU_MS = 7.0
 TARGET_MIB_PER_UPLOAD = 1.0
 TARGET_PER_SECOND = 150.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def graphql(port: int, query: str, variables: dict, token: str | None = None) -> dict:
@@ -76,6 +73,7 @@ def start_server(directory: Path, port: int, app: str) -> subprocess.Popen[bytes
     )
     server = subprocess.Popen(
         [
+            *pinned(),
             sys.executable,
             "-m",
             "uvicorn",
@@ -222,11 +220,11 @@ def run_server(
 ) -> list[dict[str, float]]:
     port = free_port()
     server = start_server(directory, port, app)
+    pin_client()
     try:
         return work(port, server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
 
 
 def main() -> None:

@@ -41,9 +41,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,21 +57,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV, stop  # noqa: E402
+from bench.support.runner import PINNED, PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
 
 TARGET_PER_SECOND = 300
 WORKERS = 2
-PINNED = bool(shutil.which("taskset")) and (os.cpu_count() or 1) > 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pinned(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if PINNED else []
 
 
 def cpu_seconds(pid: int) -> float:
@@ -395,8 +382,7 @@ def main() -> None:
             raise
         print(f"PostgreSQL not reachable at {url} ({exc}): skipped")
         return
-    if PINNED:
-        os.sched_setaffinity(0, {0})
+    pin_client()
     print(
         f"{endpoints} endpoints x {cases} cases, {WORKERS} workers (python -m server worker), "
         f"receiver pause {args.receiver_delay_ms:g} ms; "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -31,6 +33,28 @@ PRODUCTION_SERVER_ENV = {
     "ALIYUN_ACCESS_KEY_ID": "bench",
     "ALIYUN_ACCESS_KEY_SECRET": "bench",
 }
+
+
+# Servers run on CPU 1 and the load generator on CPU 0, where `taskset` exists and there are two CPUs,
+# so that the client's own CPU does not count against the server's (issue 18).
+PINNED = bool(shutil.which("taskset")) and (os.cpu_count() or 1) > 1
+
+
+def pinned(cpu: int = 1) -> list[str]:
+    """The command prefix that runs a server on `cpu` (empty where pinning is not possible)."""
+    return ["taskset", "-c", str(cpu)] if PINNED else []
+
+
+def pin_client() -> None:
+    """Run the rest of this (load-generating) process on CPU 0, away from the pinned servers."""
+    if PINNED:
+        os.sched_setaffinity(0, {0})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 60) -> None:
@@ -57,7 +81,20 @@ def each_database(script: str, args: Sequence[str], tmp: str) -> Iterator[tuple[
                 continue
             sys.stderr.write(done.stderr)
             raise SystemExit(f"{name} run failed")
-        yield name, json.loads(done.stdout.strip().splitlines()[-1])
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        record(Path(script).stem, name, figures)
+        yield name, figures
+
+
+def record(bench: str, database: str, figures: dict[str, Any]) -> None:
+    """Hand one database's figures to `bench/run_all.py` (a JSON line in BENCH_RESULTS) when it runs
+    this benchmark; nothing otherwise."""
+    results = os.environ.get("BENCH_RESULTS")
+    if results:
+        with open(results, "a", encoding="utf-8") as out:
+            out.write(
+                json.dumps({"bench": bench, "database": database, "figures": figures}, default=str) + "\n"
+            )
 
 
 async def fresh_database(url: str) -> None:
