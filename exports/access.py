@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exports.models import ExportJob, ExportKind
+from tortoise.queryset import QuerySet
+
+from exports.models import ExportJob, ExportKind, ExportStatus
 from identity.models import Role, User
 from identity.service import Principal
 from identity.service_accounts import EXPORT_READ, key_has_scope
@@ -96,6 +98,12 @@ def check_compliance_reader(user: User, viewer: Viewer) -> None:
 def check_kind(kind: ExportKind, geojson: bool) -> None:
     if geojson and kind is not ExportKind.CASES:
         raise invalid("GeoJSON needs a location on every row: only cases have one.", *FIELD, "format")
+
+
+def own_jobs(principal: Principal, status: ExportStatus | None = None) -> QuerySet[ExportJob]:
+    """The caller's exports (a key's: those it started), optionally in one status."""
+    jobs = ExportJob.filter(owner_id=principal.user.id)
+    return jobs if status is None else jobs.filter(status=status)
 
 
 def visible_jobs(principal: Principal | None, rows: Sequence[ExportJob]) -> list[ExportJob]:

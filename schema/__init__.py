@@ -23,6 +23,7 @@ from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
 from schema.errors import ErrorPolicy, Schema
 from schema.exports.mutations import ExportsMutation
+from schema.exports.queries import ExportsQuery
 from schema.identity.audit import AccessLogMutation, AccessLogQuery
 from schema.identity.mutations import IdentityMutation
 from schema.identity.queries import IdentityQuery
@@ -59,6 +60,7 @@ class Query(
     DeliveryQuery,
     AccessLogQuery,
     ServiceAccountQuery,
+    ExportsQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."

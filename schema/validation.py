@@ -369,7 +369,7 @@ KEY_FIELDS = {
         "webhookEndpoints", "webhookEndpointCreate", "webhookEndpointUpdate", "webhookEndpointRotateSecret",
         "webhookEndpointDelete", "webhookDeliveryReplay",
     }),
-    EXPORT_READ: frozenset({"exportStart", "exportCancel", "node"}),  # node: its own exports
+    EXPORT_READ: frozenset({"exportStart", "exportCancel", "myExports", "node"}),  # node: its own exports
 }  # fmt: skip
 
 

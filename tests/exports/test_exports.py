@@ -54,6 +54,13 @@ query($id: ID!) {
   node(id: $id) { ... on Export { id status rows totalRows progress downloadUrl byteSize error expiresAt } }
 }"""
 
+MINE = """
+query($first: Int!, $after: String, $status: ExportStatus) {
+  myExports(first: $first, after: $after, status: $status) {
+    edges { node { id status } } pageInfo { hasNextPage endCursor }
+  }
+}"""
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
@@ -262,6 +269,42 @@ async def test_links_expire_and_are_their_owners_only(
     assert (await download(client, token, fresh)).status_code == 200
 
 
+async def test_each_reader_lists_their_own_exports_newest_first(
+    client: httpx.AsyncClient, config: ExportConfig
+) -> None:
+    await cases_of("eco", 2)
+    admin = await demo_sign_in(client, "admin")
+    ids = [(await start(client, admin))["export"]["id"] for _ in range(3)]
+    await finished(client, admin, config, ids[0])  # runs every queued one
+    cancelled = (await start(client, admin))["export"]["id"]
+    await gql_data(client, CANCEL, {"input": {"id": cancelled}}, token=admin)
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    theirs = (await start(client, dispatcher))["export"]["id"]
+
+    async def mine(token: str, **given: Any) -> dict[str, Any]:
+        return (await gql_data(client, MINE, {"first": 2, **given}, token=token))["myExports"]
+
+    first = await mine(admin)
+    assert [e["node"]["id"] for e in first["edges"]] == [cancelled, ids[2]]
+    assert first["pageInfo"]["hasNextPage"]
+    rest = await mine(admin, after=first["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in rest["edges"]] == [ids[1], ids[0]]
+    assert not rest["pageInfo"]["hasNextPage"]
+    done = await mine(admin, first=10, status="DONE")
+    assert [e["node"]["id"] for e in done["edges"]] == ids[::-1]
+    assert [e["node"]["id"] for e in (await mine(dispatcher))["edges"]] == [theirs]
+    # Residents export nothing, and so have nothing to list; nobody signed in is asked to.
+    body = (await client.post("/graphql", json={"query": MINE, "variables": {"first": 2}})).json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    resident = await new_resident(client)
+    body = (
+        await client.post(
+            "/graphql", json={"query": MINE, "variables": {"first": 2}}, headers=bearer(resident)
+        )
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
 async def test_residents_and_the_wrong_readers_are_refused(client: httpx.AsyncClient) -> None:
     resident = await new_resident(client)
     for kind in ("CASES", "STATISTICS", "COMPLIANCE"):
@@ -395,6 +438,9 @@ async def test_an_export_key_exports_cases_without_personal_columns(
     assert (await gql_data(client, NODE, {"id": theirs["export"]["id"]}, token=key))["node"] is None
     mine = await start(client, key)
     assert (await gql_data(client, NODE, {"id": mine["export"]["id"]}, token=admin))["node"] is None
+    listed = (await gql_data(client, MINE, {"first": 5}, token=key))["myExports"]["edges"]
+    assert len(listed) == 2 and listed[0]["node"]["id"] == mine["export"]["id"]  # and the file above
+    assert theirs["export"]["id"] not in str(listed)
     cancelled = await gql_data(client, CANCEL, {"input": {"id": mine["export"]["id"]}}, token=key)
     assert cancelled["exportCancel"]["export"]["status"] == "CANCELLED"
     # Cases only: statistics and compliance are for people.
