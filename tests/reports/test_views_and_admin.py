@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 from strawberry import relay
@@ -20,6 +22,7 @@ from tests.reports.helpers import (
     resident,
     submit,
     submit_ok,
+    working_cases,
 )
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -62,6 +65,19 @@ async def test_nearby_cases_offer_open_public_cases_of_the_category(client: http
     assert 100 <= found[0]["distanceM"] <= 120
     assert (await gql_data(client, NEARBY, {"l": loc(near), "c": "noise.vehicle"}))["nearbyCases"] == []
     assert (await gql_data(client, NEARBY, {"l": loc(OCEAN), "c": "noise.construction"}))["nearbyCases"] == []
+
+
+async def test_nearby_cases_are_the_nearest_of_many(client: httpx.AsyncClient) -> None:
+    """More open cases around the point than the search hands over (20): the nearest five come first,
+    although the index walks them from the farthest (lowest latitude) up."""
+    ids = await working_cases(30, datetime.now(UTC) + timedelta(days=3), category="noise.construction")
+    for step, case_id in enumerate(reversed(ids), start=1):  # the last created is the nearest
+        south = WEST[0] - step * 0.00005  # ~5.6 m apart: all thirty in the search box
+        await Case.filter(id=case_id).update(latitude=south, public_latitude=south)
+    found = (await gql_data(client, NEARBY, {"l": loc(WEST), "c": "noise.construction"}))["nearbyCases"]
+    assert [db_id(f["case"]["id"]) for f in found] == ids[::-1][:5]
+    distances = [f["distanceM"] for f in found]
+    assert distances == sorted(distances) and distances[0] <= 10  # told in tens of metres
 
 
 async def test_my_reports_show_status_department_deadline_and_timeline(client: httpx.AsyncClient) -> None:
