@@ -17,7 +17,15 @@ from identity.service import Principal
 from kernel.geo import CoordinateSystem
 from patrols import access, compliance, metrics, reads
 from patrols.catalog import ObservationCategory, observation_categories
-from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea, PatrolStatus, TrackPoint
+from patrols.models import (
+    ChiefAssignment,
+    Delegation,
+    Observation,
+    Patrol,
+    PatrolArea,
+    PatrolStatus,
+    TrackPoint,
+)
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, PatrolRule, Period
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from schema.context import Info
@@ -524,9 +532,33 @@ class ComplianceVerdict:
 @strawberry.type
 class PatrolDelegation:
     valid_from: date
-    valid_to: date
+    valid_to: date = strawberry.field(description="Inclusive; earlier than planned when ended early.")
     _assistant_id: strawberry.Private[int]
+    _chief_id: strawberry.Private[int | None] = None
+    _pk: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The delegation's id, for patrolDelegationEnd.")
+    def id(self) -> strawberry.ID | None:
+        return (
+            None
+            if self._pk is None
+            else strawberry.ID(str(relay.GlobalID("PatrolDelegation", str(self._pk))))
+        )
 
     @strawberry.field
     async def assistant(self, info: Info) -> UserNode | None:
         return await _user(info, self._assistant_id)
+
+    @strawberry.field(description="The chief the assistant's patrols count for.")
+    async def chief(self, info: Info) -> UserNode | None:
+        return None if self._chief_id is None else await _user(info, self._chief_id)
+
+    @classmethod
+    def from_model(cls, row: Delegation) -> PatrolDelegation:
+        return cls(
+            valid_from=row.valid_from,
+            valid_to=row.valid_to,
+            _assistant_id=row.assistant_id,
+            _chief_id=row.chief_id,
+            _pk=row.id,
+        )
