@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from identity.models import Role, User
 from kernel.database import atomic
 from kernel.errors import forbidden, invalid, not_found
+from patrols import signboard
 from patrols.access import Viewer, may_end_delegation, visible_delegations
 from patrols.models import ChiefAssignment, Delegation, PatrolArea
 from patrols.rules import ChiefKind, ChiefLevel
@@ -29,9 +30,11 @@ async def assign_chief(
         raise not_found("patrol area", "input", "areaId")
     if valid_to is not None and valid_to < valid_from:
         raise invalid("validTo is before validFrom.", "input", "validTo")
-    return await ChiefAssignment.create(
+    assignment = await ChiefAssignment.create(
         chief_id=chief_id, area_id=area_id, level=level, kind=kind, valid_from=valid_from, valid_to=valid_to
     )
+    await signboard.forget_assignment(assignment)  # the area's signboard changes from `valid_from`
+    return assignment
 
 
 async def end_assignment(assignment_id: int, valid_to: date) -> ChiefAssignment:
@@ -43,6 +46,7 @@ async def end_assignment(assignment_id: int, valid_to: date) -> ChiefAssignment:
         raise invalid("validTo is before the assignment started.", "input", "validTo")
     assignment.valid_to = valid_to
     await assignment.save(update_fields=["valid_to"])
+    await signboard.forget_assignment(assignment)  # the area's signboard changes the day after `valid_to`
     return assignment
 
 

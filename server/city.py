@@ -1,9 +1,12 @@
-"""The one city configuration (kernel.city), built from the settings once at start."""
+"""The one city configuration (kernel.city) and what the city publishes on its signboards, built from
+the settings once at start."""
 
 from __future__ import annotations
 
 from kernel import city
 from kernel.city import DEFAULT_CALENDAR, City, load_city
+from patrols import signboard
+from patrols.signboard import NameDisplay, SignboardConfig
 from server.settings import Settings
 
 
@@ -15,6 +18,14 @@ def build_city(settings: Settings) -> City:
 def install_city(settings: Settings) -> City:
     built = build_city(settings)
     city.configure(built)
+    signboard.configure(
+        SignboardConfig(
+            names=NameDisplay(settings.signboard_names),
+            office_phone=settings.signboard_office_phone,
+            complaint_url=settings.signboard_complaint_url,
+            cache_seconds=settings.signboard_cache_seconds,
+        )
+    )
     return built
 
 

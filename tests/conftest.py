@@ -23,6 +23,7 @@ from tortoise.context import TortoiseContext
 from tortoise.contrib.test import truncate_all_models
 
 from kernel import city, clock
+from patrols import signboard
 from server.app import create_app
 from server.db import apply_migrations, tortoise_config
 from server.settings import Limits, Settings
@@ -80,6 +81,7 @@ async def db() -> AsyncIterator[TortoiseContext]:
         yield ctx
     clock.set_clock(None)
     city.configure(None)  # the shipped calendar again: a test's stored years leave with its database
+    signboard.forget()  # and its signboards
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import strawberry
 from kernel import clock
 from kernel.errors import invalid
 from kernel.limits import MAX_DATE, MIN_DATE
-from patrols import access, compliance, reads
+from patrols import access, compliance, reads, signboard
 from patrols.access import Viewer
 from patrols.catalog import observation_categories
 from patrols.recording import local_date
@@ -26,6 +26,7 @@ from schema.patrols.types import (
     PatrolAreaNode,
     PatrolDelegation,
     PatrolNode,
+    Signboard,
 )
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -53,6 +54,14 @@ class PatrolsQuery:
             after=after,
             to_node=PatrolAreaNode.from_model,
         )
+
+    @strawberry.field(
+        description="The public signboard (公示牌) of a patrol area by code, as of today; null for an "
+        "unknown code. No sign-in; also GET /patrol-areas/{code}/signboard.json."
+    )
+    async def signboard(self, area_code: str) -> Signboard | None:
+        board = await signboard.signboard(area_code)
+        return None if board is None else Signboard.of(board)
 
     @strawberry.field(description="What a chief may record on patrol.")
     def observation_categories(self) -> list[ObservationCategoryType]:
