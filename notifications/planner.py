@@ -17,20 +17,19 @@ from zoneinfo import ZoneInfo
 from delivery.models import Delivery
 from delivery.service import new_delivery
 from identity.models import User
-from kernel import clock
+from kernel import city, clock
 from kernel.outbox import OutboxEvent
 from notifications.audience import Audience, audience_of
 from notifications.models import Language, Notification, NotificationPreference, PushSubscription
 from notifications.templates import DEFAULT_PATH, Templates, load_templates
-from reports.store import working_calendar
 
 PUSH = "push"
 SMS = "sms"
 
 
 def city_zone() -> ZoneInfo:
-    """The city's time zone: the one the working calendar (reports/data) is kept in."""
-    return working_calendar().tz
+    """The city's time zone (kernel.city)."""
+    return city.current().tz
 
 
 def quiet_until(

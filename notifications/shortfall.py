@@ -9,15 +9,14 @@ chief's message. A row already written for the same chief, rule and period is no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
-from kernel import outbox
+from kernel import city, outbox
 from kernel.database import atomic
 from kernel.outbox import OutboxEvent
 from patrols.access import Viewer
 from patrols.compliance import compliance, load_rules
 from patrols.models import PatrolRuleRow
-from patrols.recording import LOCAL_TZ
 from patrols.rules import PeriodWindow, split_periods
 
 KIND = "patrol_shortfall"
@@ -27,10 +26,11 @@ EVERYONE = Viewer(None, True, ())  # the job assesses every chief, as an oversee
 
 async def sweep_patrol_shortfall(now: datetime, days_before: int) -> int:
     """Write the shortfall rows due at `now`; returns how many were written."""
-    today = now.astimezone(LOCAL_TZ).date()
+    today = city.current().local_date(now)
     written = 0
     for period in sorted({rule.period for rule in await load_rules()}):
-        windows = split_periods(period, today, today)
+        here = city.current()
+        windows = split_periods(period, today, today, here.holidays, here.workdays)
         if not windows or (windows[0].last_day - today).days > days_before:
             continue
         window = windows[0]
@@ -53,7 +53,7 @@ async def _announce(
     chief_id: int, rule_code: str, window: PeriodWindow, done: int, required: int, now: datetime
 ) -> int:
     first_day, last_day, label = window.first_day, window.last_day, window.label
-    since = datetime.combine(first_day, time(), LOCAL_TZ).astimezone(UTC) - timedelta(days=1)
+    since = city.current().start_of(first_day).astimezone(UTC) - timedelta(days=1)
     async with atomic():
         # Locking the rule's row (PostgreSQL) makes processes sweeping at once take turns here, so the
         # second sees the first's row; SQLite runs one process by design.

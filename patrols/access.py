@@ -13,7 +13,8 @@ Dispatchers and other staff do not see tracks; they see escalated observations a
 sees at most that an area was patrolled on a date. A patrol someone may not see answers exactly
 like a missing one. Observations are visible like their patrol, and so are their photos (the
 original and EXIF to the patrol's own chief and overseers only: `photo_standings`); an assignment
-like its chief in that area. Patrol areas are public.
+like its chief in that area. Patrol areas are public. A delegation is seen by the chief who gave it,
+the assistant and overseers, and ended early by the chief or an overseer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from identity.service import Principal
 from kernel import clock
 from media.access import Standing
 from media.models import Photo
-from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea
+from patrols.models import ChiefAssignment, Delegation, Observation, Patrol, PatrolArea
 from patrols.recording import local_date
 from patrols.rules import ChiefKind, ChiefLevel
 from reports.models import Department
@@ -211,3 +212,20 @@ async def photo_standings(principal: Principal, photos: Sequence[Photo]) -> dict
             standing = Standing.EVIDENCE if own else Standing.SEES
             result[photo_id] = max(result.get(photo_id, Standing.NONE), standing)
     return result
+
+
+# --- delegations ------------------------------------------------------------------------------------
+
+
+def visible_delegations(viewer: Viewer) -> QuerySet[Delegation]:
+    """Delegations the caller gave (as the chief) or received (as the assistant); overseers see all."""
+    if viewer.overseer:
+        return Delegation.all()
+    if viewer.user_id is None:
+        return Delegation.filter(id__in=[])
+    return Delegation.filter(Q(chief_id=viewer.user_id) | Q(assistant_id=viewer.user_id))
+
+
+def may_end_delegation(viewer: Viewer, delegation: Delegation) -> bool:
+    """The chief who gave it and overseers end a delegation early; the assistant only sees it."""
+    return viewer.overseer or delegation.chief_id == viewer.user_id

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from identity.models import Role, User
-from kernel.errors import invalid, not_found
+from kernel.database import atomic
+from kernel.errors import forbidden, invalid, not_found
+from patrols import signboard
+from patrols.access import Viewer, may_end_delegation, visible_delegations
 from patrols.models import ChiefAssignment, Delegation, PatrolArea
 from patrols.rules import ChiefKind, ChiefLevel
 
@@ -27,9 +30,11 @@ async def assign_chief(
         raise not_found("patrol area", "input", "areaId")
     if valid_to is not None and valid_to < valid_from:
         raise invalid("validTo is before validFrom.", "input", "validTo")
-    return await ChiefAssignment.create(
+    assignment = await ChiefAssignment.create(
         chief_id=chief_id, area_id=area_id, level=level, kind=kind, valid_from=valid_from, valid_to=valid_to
     )
+    await signboard.forget_assignment(assignment)  # the area's signboard changes from `valid_from`
+    return assignment
 
 
 async def end_assignment(assignment_id: int, valid_to: date) -> ChiefAssignment:
@@ -41,6 +46,7 @@ async def end_assignment(assignment_id: int, valid_to: date) -> ChiefAssignment:
         raise invalid("validTo is before the assignment started.", "input", "validTo")
     assignment.valid_to = valid_to
     await assignment.save(update_fields=["valid_to"])
+    await signboard.forget_assignment(assignment)  # the area's signboard changes the day after `valid_to`
     return assignment
 
 
@@ -59,3 +65,35 @@ async def delegate(chief: User, *, assistant_id: int, valid_from: date, valid_to
     return await Delegation.create(
         chief_id=chief.id, assistant_id=assistant_id, valid_from=valid_from, valid_to=valid_to
     )
+
+
+async def end_delegation(viewer: Viewer, delegation_id: int, valid_to: date, today: date) -> Delegation:
+    """End a delegation early: the assistant's patrols count for the chief up to `valid_to` (inclusive)
+    only. The past stays as it was (`valid_to` is yesterday at the earliest); a delegation that has not
+    started yet is cancelled with `valid_to` the day before it starts. Ending it again on the same day
+    answers the same; a later day than it already ends would extend it and is refused."""
+    async with atomic():
+        delegation = await visible_delegations(viewer).select_for_update().get_or_none(id=delegation_id)
+        if delegation is None:
+            raise not_found("delegation", "input", "delegationId")
+        if not may_end_delegation(viewer, delegation):
+            raise forbidden("Only the chief who delegated (or the river chief office) ends a delegation.")
+        if valid_to == delegation.valid_to:
+            return delegation
+        if valid_to > delegation.valid_to:
+            raise invalid(
+                "The delegation already ends earlier; ending it cannot extend it.", "input", "validTo"
+            )
+        cancel = delegation.valid_from - timedelta(days=1)
+        if valid_to < delegation.valid_from and not (valid_to == cancel and delegation.valid_from > today):
+            raise invalid(
+                "validTo is before the delegation started: give the day before it starts to cancel a "
+                "delegation that has not started yet.",
+                "input",
+                "validTo",
+            )
+        if valid_to < today - timedelta(days=1):
+            raise invalid("A delegation ends yesterday at the earliest: the past stays.", "input", "validTo")
+        delegation.valid_to = valid_to
+        await delegation.save(update_fields=["valid_to"])
+    return delegation

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
 
+from kernel import city
 from kernel.errors import invalid
 from kernel.rawsql import as_datetime, placeholders
 from patrols.access import Viewer
 from patrols.models import ChiefAssignment, Patrol, PatrolRuleRow, PatrolStatus
-from patrols.recording import LOCAL_TZ, local_date
+from patrols.recording import local_date
 from patrols.rules import (
     AreaKind,
     ChiefKind,
@@ -104,8 +105,9 @@ async def _assignments(
 async def _patrols(
     first_day: date, last_day: date, chiefs: set[int], areas: set[int]
 ) -> dict[int, list[dict[str, Any]]]:
-    start = datetime.combine(first_day, time(), LOCAL_TZ)
-    end = datetime.combine(last_day + timedelta(days=1), time(), LOCAL_TZ)
+    here = city.current()
+    start = here.start_of(first_day)
+    end = here.start_of(last_day + timedelta(days=1))
     conn = Patrol._meta.db
     chief_marks = placeholders(conn, len(chiefs), start=4)
     area_marks = placeholders(conn, len(areas), start=4 + len(chiefs))
@@ -205,7 +207,17 @@ def _judge(
             )
         )
     areas = sorted({str(a.area_id) for a in assignments}) if rule.count_scope is CountScope.PER_AREA else None
-    verdict = evaluate(rule, summaries, first, last, areas=areas)
+    here = city.current()
+    verdict = evaluate(
+        rule,
+        summaries,
+        first,
+        last,
+        areas=areas,
+        timezone=here.timezone,
+        holidays=here.holidays,
+        makeup_workdays=here.workdays,
+    )
     return ChiefVerdict(chief_id, rule, tuple(assignments), first, last, verdict, frozenset(delegated))
 
 

@@ -7,12 +7,13 @@ these is asked for a patrol's rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from tortoise.queryset import QuerySet
 
+from kernel import city
 from patrols.models import Observation, Patrol, PatrolArea, PatrolStatus, TrackPoint
-from patrols.recording import LOCAL_TZ, local_date
+from patrols.recording import local_date
 from patrols.rules import AreaKind
 
 
@@ -46,7 +47,7 @@ async def days_patrolled(area_id: int, year: int, month: int) -> list[date]:
     starts = await Patrol.filter(
         area_id=area_id,
         status=PatrolStatus.FINISHED,
-        started_at__gte=datetime.combine(first, time(), LOCAL_TZ),
-        started_at__lt=datetime.combine(following, time(), LOCAL_TZ),
+        started_at__gte=city.current().start_of(first),
+        started_at__lt=city.current().start_of(following),
     ).values_list("started_at")
     return sorted({local_date(t) for (t,) in starts})

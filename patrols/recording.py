@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import anyio
 from tortoise.expressions import Q
 
 from identity.models import User
-from kernel import clock, outbox
+from kernel import city, clock, outbox
 from kernel.database import atomic
 from kernel.errors import DomainError, DomainErrors, ErrorCode, forbidden, invalid, not_found
 from kernel.geo import CoordinateSystem, to_wgs84, validate_lat_lon
@@ -37,7 +36,6 @@ from patrols.models import (
     PatrolStatus,
     TrackPoint,
 )
-from patrols.rules import DEFAULT_TIMEZONE
 from patrols.track import PatrolMode
 
 MAX_BATCH = 1_000
@@ -47,7 +45,6 @@ MAX_NOTE = 2_000
 # A phone may start a patrol offline and upload it much later, but not from the far past or future.
 MAX_BACKDATE = timedelta(days=60)
 MAX_AHEAD = timedelta(days=1)
-LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 
 Ranges = list[list[int]]
 
@@ -114,7 +111,8 @@ def _skew(sent_at: datetime | None, now: datetime) -> float | None:
 
 
 def local_date(t: datetime) -> date:
-    return t.astimezone(LOCAL_TZ).date()
+    """The date of `t` in the city (kernel.city)."""
+    return city.current().local_date(t)
 
 
 # --- start ----------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from kernel import city
 from kernel.errors import invalid
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 SEED_RULES_PATH = Path(__file__).parent / "data" / "patrol_rules.json"
 ALL_MONTHS = frozenset(range(1, 13))
 
@@ -387,7 +387,7 @@ def evaluate(
     last_day: date,
     *,
     areas: Sequence[str] | None = None,
-    timezone: str = DEFAULT_TIMEZONE,
+    timezone: str | None = None,
     holidays: frozenset[date] = frozenset(),
     makeup_workdays: frozenset[date] = frozenset(),
 ) -> Verdict:
@@ -395,14 +395,16 @@ def evaluate(
 
     A patrol belongs to the period of its local start date. Only periods wholly inside the range, in
     an active month and with the rule in force require patrols. Per-area rules need `areas` (the
-    chief's assigned areas) so that an area never patrolled shows up as missing. Linear in patrols.
+    chief's assigned areas) so that an area never patrolled shows up as missing. Local dates are the
+    city's (kernel.city) unless `timezone` is given; `WORKING_DAY` periods skip `holidays` and add
+    `makeup_workdays` (the caller passes the city's). Linear in patrols.
     """
     area_keys: Sequence[str | None] = [None]
     if rule.count_scope is CountScope.PER_AREA:
         if not areas:
             raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
         area_keys = list(areas)
-    tz = ZoneInfo(timezone)
+    tz = city.current().tz if timezone is None else ZoneInfo(timezone)
     windows = split_periods(rule.period, first_day, last_day, holidays, makeup_workdays)
     slots = _slots(rule, windows, area_keys, first_day, last_day)
     starts = [w.first_day for w in windows]

@@ -47,13 +47,13 @@ from shapely import STRtree
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from kernel import city
 from kernel.errors import invalid
 from reports.categories import CategoryCatalog, Names, parse_names
 from reports.datafile import DataFileError, expect, only_keys, read_json, require, where
 
 # (longitude, latitude) in WGS-84, the canonical storage system.
 LonLat = tuple[float, float]
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ class TimeWindow:
 
     start: time
     end: time
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str = field(default_factory=lambda: city.current().timezone)  # the city's unless given
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -450,7 +450,7 @@ def _window(raw: Any, *path: str | int) -> TimeWindow:
     return TimeWindow(
         time.fromisoformat(require(raw, "from", str, *path)),
         time.fromisoformat(require(raw, "to", str, *path)),
-        expect(raw.get("timezone", DEFAULT_TIMEZONE), str, *path, "timezone"),
+        expect(raw.get("timezone", city.current().timezone), str, *path, "timezone"),
     )
 
 

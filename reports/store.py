@@ -19,10 +19,11 @@ from typing import Any, Protocol, TypeVar
 
 from tortoise.exceptions import IntegrityError
 
+from kernel import city
 from kernel.database import atomic
 from kernel.errors import DomainError, invalid, not_found
 from reports import models
-from reports.calendar import WorkingCalendar, load_calendar
+from reports.calendar import WorkingCalendar
 from reports.categories import Category, CategoryCatalog, CategoryGroup, Names, load_categories
 from reports.datafile import DataFileError
 from reports.evidence import parse_schema
@@ -46,9 +47,9 @@ def sla_policies() -> dict[str, SlaPolicy]:
     return load_sla_policies()
 
 
-@functools.cache
 def working_calendar() -> WorkingCalendar:
-    return load_calendar()
+    """The city's working calendar (kernel.city: shipped holidays with the admin's years over them)."""
+    return city.current().calendar
 
 
 @functools.cache

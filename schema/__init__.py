@@ -18,6 +18,7 @@ from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
 from schema import enums  # noqa: F401  (gives the domain enums their GraphQL names before any type uses them)
+from schema.city.calendar import CityMutation, CityQuery
 from schema.context import Info
 from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
@@ -61,6 +62,7 @@ class Query(
     AccessLogQuery,
     ServiceAccountQuery,
     ExportsQuery,
+    CityQuery,
 ):
     @strawberry.field(
         description="Any object by its global id, or null when it is missing or not the caller's."
@@ -93,6 +95,7 @@ class Mutation(
     TrustedMutation,
     ExportsMutation,
     ServiceAccountMutation,
+    CityMutation,
 ):
     pass
 

@@ -20,6 +20,7 @@ from tortoise import Tortoise
 
 from kernel.logs import configure as configure_logging
 from kernel.logs import logging_config
+from server.city import install_city, refresh_city
 from server.db import apply_migrations, tortoise_config
 from server.settings import Settings
 
@@ -30,6 +31,7 @@ def _level() -> str:
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[object]]) -> None:
     await Tortoise.init(config=tortoise_config(settings.database_url))
+    install_city(settings)
     try:
         await work()
     finally:
@@ -143,6 +145,7 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
     async def work() -> None:
         # The changes go to the outbox; running servers relay them to their live subscribers.
         quiet = timedelta(days=settings.feedback_quiet_days)
+        await refresh_city()  # deadlines count the holidays admins stored too
         print(await sweep_deadlines(clock.now(), quiet))
 
     asyncio.run(_with_db(settings, work))

@@ -67,6 +67,7 @@ from schema import build_schema
 from schema.context import Context, Services
 from server.auth import bearer_authentication, key_principal_of, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
+from server.city import install_city, refresh_city
 from server.db import tortoise_config
 from server.deliveries import close_channels, delivery_worker
 from server.errors import (
@@ -394,6 +395,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     """`init_db=False` leaves the ORM to the caller (tests own one database context per test)."""
     register_photo_holders()
     register_account_parts()
+    install_city(settings)  # built once, here: a malformed calendar stops the app before it serves
     identity = identity_config(settings)
     events = RedisEventBus(settings.redis_url) if settings.redis_url else LocalEventBus()
     intake = photo_intake(settings)
@@ -411,8 +413,12 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     @asynccontextmanager
     async def background(app: Starlette) -> AsyncIterator[None]:
         assert services.media is not None
+        await refresh_city()  # the calendar years admins stored
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(OutboxRelay(services.events).run)
+            if settings.city_calendar_refresh_seconds > 0:
+                every = settings.city_calendar_refresh_seconds
+                tasks.start_soon(run_every, every, "city calendar refresh", refresh_city)
             if deliveries is not None:  # else `python -m server worker` runs it
                 log.info("delivery worker in this process (channels: %s)", ", ".join(deliveries.channels))
                 tasks.start_soon(deliveries.run)

@@ -18,6 +18,7 @@ from server.settings import default_database_url
 
 MODEL_MODULES = [
     "kernel.outbox",
+    "kernel.city",
     "identity.models",
     "media.models",
     "reports.models",

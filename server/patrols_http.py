@@ -3,6 +3,8 @@
 `GET /patrols/{id}/track.gpx` and `/patrols/{id}/track.geojson`, where `id` is the patrol's global id
 (or its number). Bearer auth; the same rule as the track in GraphQL: a patrol the caller may not see
 answers 404 exactly like a missing one. Flagged fixes are left out of the export.
+
+`GET /patrol-areas/{code}/signboard.json`: the area's public signboard (patrols.signboard), no sign-in.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from identity import audit
 from identity.models import AccessKind
 from kernel.database import is_row_id
 from kernel.errors import DomainError, ErrorCode, not_found
-from patrols import access
+from patrols import access, signboard
 from patrols.gpx import to_geojson, to_gpx
 from patrols.models import Patrol, PatrolArea, TrackPoint
 from patrols.track import TrackPoint as Fix
 from schema.context import Services
 from server.auth import principal_of
 from server.errors import error_response
+
+# Browsers and proxies revalidate (ETag) after a minute; a signboard changes at most once a day.
+SIGNBOARD_MAX_AGE = 60
 
 
 def _patrol_id(raw: str) -> int | None:
@@ -88,5 +93,19 @@ async def track_export(request: Request) -> Response:
     return Response(json.dumps(feature), media_type="application/geo+json", headers=headers)
 
 
+async def signboard_json(request: Request) -> Response:
+    """`GET /patrol-areas/{code}/signboard.json`: public, cacheable; `If-None-Match` answers 304."""
+    board = await signboard.signboard(request.path_params["code"])
+    if board is None:
+        return error_response(not_found("patrol area"))
+    headers = {"etag": board.etag, "cache-control": f"public, max-age={SIGNBOARD_MAX_AGE}"}
+    if board.etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(board.body, media_type="application/json", headers=headers)
+
+
 def patrol_routes(services: Services) -> list[BaseRoute]:
-    return [Route("/patrols/{patrol_id}/track.{format:str}", track_export, methods=["GET"])]
+    return [
+        Route("/patrols/{patrol_id}/track.{format:str}", track_export, methods=["GET"]),
+        Route("/patrol-areas/{code}/signboard.json", signboard_json, methods=["GET"]),
+    ]

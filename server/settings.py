@@ -152,6 +152,21 @@ class Settings(_FromEnvironment):
     retention_policy_path: Path | None = Field(None, validation_alias="RETENTION_POLICY_PATH")
     # the city's own message templates (notifications/data/templates.json shape); None: the shipped ones
     notification_templates_path: Path | None = Field(None, validation_alias="NOTIFICATION_TEMPLATES_PATH")
+    # The city (kernel.city, docs/configuration.md): its calendar file (kernel/data/calendar_cn.json shape;
+    # None: the shipped one, China's national holidays), its locale, and how often each process re-reads
+    # the calendar years admins stored through the API
+    city_calendar_path: Path | None = Field(None, validation_alias="CITY_CALENDAR")
+    city_locale: str = Field("zh-CN", validation_alias="CITY_LOCALE")
+    city_calendar_refresh_seconds: int = Field(60, ge=0, validation_alias="CITY_CALENDAR_REFRESH_SECONDS")
+    # Signboards (公示牌, docs/patrols.md): how chiefs' names are published (FULL, SURNAME: surname and
+    # position, POSITION: position only), the chief office's public phone, the complaint link ("{code}" is
+    # the area's code; also the QR payload), and how long a process serves a cached signboard at most
+    signboard_names: Literal["FULL", "SURNAME", "POSITION"] = Field(
+        "SURNAME", validation_alias="SIGNBOARD_NAMES"
+    )
+    signboard_office_phone: str | None = Field(None, validation_alias="SIGNBOARD_OFFICE_PHONE")
+    signboard_complaint_url: str | None = Field(None, validation_alias="SIGNBOARD_COMPLAINT_URL")
+    signboard_cache_seconds: float = Field(60.0, ge=0, validation_alias="SIGNBOARD_CACHE_SECONDS")
     # > 0: this process also runs the patrol shortfall pass that often
     patrol_shortfall_sweep_seconds: int = Field(0, validation_alias="PATROL_SHORTFALL_SWEEP_SECONDS")
     # tell a chief short of patrols when their rule's period ends within this many days

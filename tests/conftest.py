@@ -22,7 +22,8 @@ from starlette.applications import Starlette
 from tortoise.context import TortoiseContext
 from tortoise.contrib.test import truncate_all_models
 
-from kernel import clock
+from kernel import city, clock
+from patrols import signboard
 from server.app import create_app
 from server.db import apply_migrations, tortoise_config
 from server.settings import Limits, Settings
@@ -79,6 +80,8 @@ async def db() -> AsyncIterator[TortoiseContext]:
         await truncate_all_models()
         yield ctx
     clock.set_clock(None)
+    city.configure(None)  # the shipped calendar again: a test's stored years leave with its database
+    signboard.forget()  # and its signboards
 
 
 @pytest.fixture

@@ -156,6 +156,15 @@ class ChiefAssignmentEndInput:
 
 
 @strawberry.input
+class PatrolDelegationEndInput:
+    delegation_id: strawberry.ID
+    valid_to: date = strawberry.field(
+        description="The last day it counts (inclusive): yesterday at the earliest, or the day before it "
+        "starts to cancel one that has not started."
+    )
+
+
+@strawberry.input
 class PatrolDelegationCreateInput:
     assistant_id: strawberry.ID
     valid_from: date

@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from identity.models import Role, User
-from patrols import admin, areas, handoff, recording
+from kernel import clock
+from patrols import access, admin, areas, handoff, recording
 from schema.context import Info
 from schema.errors import UserError, payload_mutation, user_errors
 from schema.node import decode_id
@@ -14,6 +15,7 @@ from schema.patrols.inputs import (
     ChiefAssignmentEndInput,
     PatrolAreaImportInput,
     PatrolDelegationCreateInput,
+    PatrolDelegationEndInput,
     PatrolFinishInput,
     PatrolGpxImportInput,
     PatrolObservationEscalateInput,
@@ -242,8 +244,21 @@ class PatrolsMutation:
             valid_from=input.valid_from,
             valid_to=input.valid_to,
         )
-        return PatrolDelegationPayload(
-            delegation=PatrolDelegation(
-                valid_from=row.valid_from, valid_to=row.valid_to, _assistant_id=row.assistant_id
-            )
+        return PatrolDelegationPayload(delegation=PatrolDelegation.from_model(row))
+
+    @payload_mutation(
+        "End a delegation early (the chief who gave it, or the river chief office). Ending it again on the "
+        "same day answers the same."
+    )
+    async def patrol_delegation_end(
+        self, info: Info, input: PatrolDelegationEndInput
+    ) -> PatrolDelegationPayload:
+        principal = info.context.require_principal()
+        viewer = await access.viewer_of(principal)
+        row = await admin.end_delegation(
+            viewer,
+            decode_id(input.delegation_id, "PatrolDelegation", "input", "delegationId"),
+            input.valid_to,
+            recording.local_date(clock.now()),
         )
+        return PatrolDelegationPayload(delegation=PatrolDelegation.from_model(row))

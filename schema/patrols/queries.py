@@ -8,11 +8,13 @@ from typing import Annotated
 
 import strawberry
 
+from kernel import clock
 from kernel.errors import invalid
 from kernel.limits import MAX_DATE, MIN_DATE
-from patrols import access, compliance, reads
+from patrols import access, compliance, reads, signboard
 from patrols.access import Viewer
 from patrols.catalog import observation_categories
+from patrols.recording import local_date
 from patrols.rules import AreaKind
 from schema.context import Info
 from schema.node import decode_id
@@ -22,7 +24,9 @@ from schema.patrols.types import (
     ComplianceVerdict,
     ObservationCategoryType,
     PatrolAreaNode,
+    PatrolDelegation,
     PatrolNode,
+    Signboard,
 )
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -51,6 +55,14 @@ class PatrolsQuery:
             to_node=PatrolAreaNode.from_model,
         )
 
+    @strawberry.field(
+        description="The public signboard (公示牌) of a patrol area by code, as of today; null for an "
+        "unknown code. No sign-in; also GET /patrol-areas/{code}/signboard.json."
+    )
+    async def signboard(self, area_code: str) -> Signboard | None:
+        board = await signboard.signboard(area_code)
+        return None if board is None else Signboard.of(board)
+
     @strawberry.field(description="What a chief may record on patrol.")
     def observation_categories(self) -> list[ObservationCategoryType]:
         return [ObservationCategoryType.of(c) for c in observation_categories().values()]
@@ -59,6 +71,22 @@ class PatrolsQuery:
     async def my_assignments(self, info: Info) -> list[ChiefAssignmentNode]:
         rows = await access.own_assignments(info.context.require_principal())
         return [ChiefAssignmentNode.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="Delegations the caller gave or received (overseers: all), newest first; "
+        "`current`: only those in force today or later."
+    )
+    async def patrol_delegations(
+        self, info: Info, current: bool = False, first: int = 50
+    ) -> list[PatrolDelegation]:
+        if not 1 <= first <= 100:
+            raise invalid("first must be between 1 and 100.", "first")
+        info.context.require_principal()
+        query = access.visible_delegations(await viewer(info))
+        if current:
+            query = query.filter(valid_to__gte=local_date(clock.now()))
+        rows = await query.order_by("-valid_from", "-id").limit(first)
+        return [PatrolDelegation.from_model(r) for r in rows]
 
     @strawberry.field(description="Patrols the caller recorded or that count for them, newest first.")
     async def my_patrols(

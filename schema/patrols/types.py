@@ -15,9 +15,17 @@ from identity.models import AccessKind
 from identity.models import User as UserModel
 from identity.service import Principal
 from kernel.geo import CoordinateSystem
-from patrols import access, compliance, metrics, reads
+from patrols import access, compliance, metrics, reads, signboard
 from patrols.catalog import ObservationCategory, observation_categories
-from patrols.models import ChiefAssignment, Observation, Patrol, PatrolArea, PatrolStatus, TrackPoint
+from patrols.models import (
+    ChiefAssignment,
+    Delegation,
+    Observation,
+    Patrol,
+    PatrolArea,
+    PatrolStatus,
+    TrackPoint,
+)
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, PatrolRule, Period
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from schema.context import Info
@@ -524,9 +532,80 @@ class ComplianceVerdict:
 @strawberry.type
 class PatrolDelegation:
     valid_from: date
-    valid_to: date
+    valid_to: date = strawberry.field(description="Inclusive; earlier than planned when ended early.")
     _assistant_id: strawberry.Private[int]
+    _chief_id: strawberry.Private[int | None] = None
+    _pk: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The delegation's id, for patrolDelegationEnd.")
+    def id(self) -> strawberry.ID | None:
+        return (
+            None
+            if self._pk is None
+            else strawberry.ID(str(relay.GlobalID("PatrolDelegation", str(self._pk))))
+        )
 
     @strawberry.field
     async def assistant(self, info: Info) -> UserNode | None:
         return await _user(info, self._assistant_id)
+
+    @strawberry.field(description="The chief the assistant's patrols count for.")
+    async def chief(self, info: Info) -> UserNode | None:
+        return None if self._chief_id is None else await _user(info, self._chief_id)
+
+    @classmethod
+    def from_model(cls, row: Delegation) -> PatrolDelegation:
+        return cls(
+            valid_from=row.valid_from,
+            valid_to=row.valid_to,
+            _assistant_id=row.assistant_id,
+            _chief_id=row.chief_id,
+            _pk=row.id,
+        )
+
+
+@strawberry.type(
+    description="A chief as the signboard names them: position, and the name as the city publishes it."
+)
+class SignboardChief:
+    level: ChiefLevel
+    kind: ChiefKind
+    position: str = strawberry.field(description="e.g. 村级河长.")
+    name: str | None = strawberry.field(description="As the city publishes it (full, surname, or none).")
+    since: date
+
+
+@strawberry.type(
+    description="The public signboard (公示牌) of a patrol area, from the assignments in force today."
+)
+class Signboard:
+    code: str
+    name: str
+    kind: AreaKind
+    region: str
+    chiefs: list[SignboardChief]
+    responsibilities: list[str]
+    office_phone: str | None = strawberry.field(description="The chief office's public number.")
+    complaint_url: str | None
+    qr_payload: str | None = strawberry.field(description="What the signboard's QR code holds.")
+    valid_from: date | None = strawberry.field(description="The first day this content holds.")
+    valid_until: date | None = strawberry.field(description="The last day it holds; null: no change planned.")
+
+    @classmethod
+    def of(cls, board: signboard.Signboard) -> Signboard:
+        return cls(
+            code=board.code,
+            name=board.name,
+            kind=board.area_kind,
+            region=board.region,
+            chiefs=[
+                SignboardChief(level=c.level, kind=c.kind, position=c.position, name=c.name, since=c.since)
+                for c in board.chiefs
+            ],
+            responsibilities=list(board.responsibilities),
+            office_phone=board.office_phone,
+            complaint_url=board.complaint_url,
+            qr_payload=board.complaint_url,
+            valid_from=board.valid_from,
+            valid_until=board.valid_until,
+        )

@@ -96,6 +96,11 @@ def settings(tmp_path):
 
 @pytest.fixture
 async def city(client):
+    return await demo_city(client)
+
+
+async def demo_city(client):
+    """The seeded demo city, its chiefs' tokens and ids, the server's clock at T0 + 1 h."""
     await seed_demo()
     # Signed in on the real clock (JWT expiry is checked against it); then the server's clock is moved.
     tokens = {u: (await sign_in(client, u, PASSWORD))["accessToken"] for u in (
