@@ -100,6 +100,7 @@ def photo_intake(settings: Settings) -> PhotoIntake:
         max_bytes=settings.photo_max_bytes,
         max_pixels=settings.photo_max_pixels,
         upload_ttl=timedelta(seconds=settings.upload_expiry_seconds),
+        chunk_lease=timedelta(seconds=settings.upload_chunk_lease_seconds),
         unattached_ttl=timedelta(seconds=settings.photo_unattached_expiry_seconds),
         camera_timezone=ZoneInfo(settings.photo_camera_timezone),
     )

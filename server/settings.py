@@ -124,6 +124,9 @@ class Settings(_FromEnvironment):
     photo_max_pixels: int = Field(50_000_000, validation_alias="PHOTO_MAX_PIXELS")
     # an unfinished resumable upload is removed after this
     upload_expiry_seconds: int = Field(24 * 3600, validation_alias="UPLOAD_EXPIRY_SECONDS")
+    # a chunk's hold on its upload: after a process dies mid-chunk, another takes the upload over this
+    # much later (each live chunk renews it)
+    upload_chunk_lease_seconds: float = Field(30, gt=0, validation_alias="UPLOAD_CHUNK_LEASE_SECONDS")
     # a photo nothing references is removed after this
     photo_unattached_expiry_seconds: int = Field(
         24 * 3600, validation_alias="PHOTO_UNATTACHED_EXPIRY_SECONDS"
