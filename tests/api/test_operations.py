@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import logging
 import random
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -209,3 +213,52 @@ async def test_redis_down_falls_back_to_per_process_budgets(
     assert fallbacks._value.get() > before
     warnings = [r for r in caplog.records if "request budgets are counted per process" in r.getMessage()]
     assert len(warnings) == 1  # once, not per request
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """A stand-in OTLP/HTTP collector: keeps what is posted to it."""
+
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.received.append((self.path, self.headers.get("content-type", ""), body))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+async def test_tracing_sends_spans_to_the_configured_collector(db: TortoiseContext, tmp_path: Path) -> None:
+    from server import tracing
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+    try:
+        app = create_app(
+            make_settings(media_root=tmp_path / "media", otel_exporter_otlp_endpoint=endpoint), init_db=False
+        )
+        async with _client(app) as c:
+            await gql_data(c, "query TracedOperation { __typename }")
+        await app.state.access_writer.close()
+        await asyncio.to_thread(tracing.flush)
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    posts = [(path, kind) for path, kind, _ in _Collector.received]
+    assert ("/v1/traces", "application/x-protobuf") in posts
+    spans = b"".join(body for _, _, body in _Collector.received)
+    assert b"TracedOperation" in spans  # strawberry's operation span
+    assert b"POST /graphql" in spans  # the ASGI middleware's request span
+
+
+def test_tracing_is_off_without_an_endpoint() -> None:
+    from server import tracing
+
+    settings = make_settings()
+    assert tracing.middleware(settings) == [] and tracing.schema_extensions(settings) == []
