@@ -7,9 +7,10 @@ own counts: Prometheus scrapes every process and sums them.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # this process's CPU seconds, memory and open files (process_*)
 
 upload_bytes = Counter(
     "envcase_upload_bytes",

@@ -77,6 +77,7 @@ async def test_metrics_with_the_token(ops_app: Starlette) -> None:
         "envcase_track_batches_total ",
         "envcase_track_points_total",
         "envcase_rate_limit_fallbacks_total ",
+        "process_cpu_seconds_total ",
     ):
         assert name in text, name
     if IS_POSTGRES:
