@@ -33,7 +33,7 @@ import anyio
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from kernel import clock
+from kernel import clock, metrics
 from kernel.errors import DomainError, ErrorCode, invalid, not_found
 from kernel.idempotency import create_once, fingerprint
 from media.config import MediaConfig
@@ -313,6 +313,7 @@ class PhotoIntake:
                 await self._release(session, token, offset + written)
             raise
         await self._release(session, token, offset + written)
+        metrics.upload_bytes.inc(written)
         return offset + written
 
     async def finish_upload(self, owner_id: int, upload_id: str) -> Photo:
@@ -394,6 +395,7 @@ class PhotoIntake:
             self._pool, _verify_and_process, path, byte_size, sha256, self.config.max_pixels
         )
         existing = await self._owned_photo(owner_id, digest)
+        metrics.photos_accepted.inc()
         if existing is not None:
             return existing
         # Derivatives, then the original, then the row: a Photo row never points at missing files.

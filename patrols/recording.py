@@ -19,6 +19,7 @@ from tortoise.expressions import Q
 
 from identity.models import User
 from kernel import city, clock, outbox
+from kernel import metrics as counters
 from kernel.database import atomic
 from kernel.errors import DomainError, DomainErrors, ErrorCode, forbidden, invalid, not_found
 from kernel.geo import CoordinateSystem, to_wgs84, validate_lat_lon
@@ -375,6 +376,10 @@ async def append_points(
             patrol.clock_skew_s = skew
         if fresh or skew is not None:
             await patrol.save(update_fields=["held_ranges", "point_count", "last_upload_at", "clock_skew_s"])
+    counters.track_batches.inc()
+    counters.track_points.labels("stored").inc(result.stored)
+    counters.track_points.labels("duplicate").inc(result.duplicates)
+    counters.track_points.labels("refused").inc(len(result.errors))
     if fresh and patrol.status is PatrolStatus.FINISHED:
         await metrics.recompute(patrol)
     result.errors.sort(key=lambda e: int(e.field[2]) if e.field else 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -107,8 +109,14 @@ class Subscription(CaseworkSubscription):
 
 @functools.cache
 def build_schema(
-    *, production: bool, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 15
+    *,
+    production: bool,
+    max_depth: int = 12,
+    max_tokens: int = 2000,
+    max_aliases: int = 15,
+    extra_extensions: Sequence[Any] = (),
 ) -> strawberry.Schema:
+    """`extra_extensions`: the server's own (metrics, tracing), run before the others."""
     # The limiters' rule classes are built once: a fresh class per request would change the
     # ValidationCache key and make every request validate its document again.
     limit_rules = [
@@ -119,6 +127,7 @@ def build_schema(
         )
     ]
     extensions: list = [
+        *extra_extensions,
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         ValidationCache,

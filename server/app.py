@@ -65,6 +65,7 @@ from reports import account as reports_account
 from reports.deadlines import sweep_deadlines
 from schema import build_schema
 from schema.context import Context, Services
+from server import tracing
 from server.auth import bearer_authentication, key_principal_of, principal_of
 from server.channels import otp_sender, refuse_unsafe_production
 from server.city import install_city, refresh_city
@@ -79,11 +80,14 @@ from server.errors import (
 )
 from server.exports_http import export_config, export_routes
 from server.media_http import media_routes
-from server.middleware import ConnectionLoss, FixedWindow, RateLimit, RequestLog
+from server.metrics import OperationMetrics
+from server.middleware import ConnectionLoss, RateLimit, RequestLog
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, prefers_graphql_response
 from server.open311_http import open311_routes
+from server.operations import Drain, Operations, Readiness
 from server.patrols_http import patrol_routes
 from server.persisted import Refused, cache_control, carry_document_id, document_to_run, requested_hash
+from server.ratelimit import Budgets
 from server.redis_bus import RedisEventBus
 from server.retention import run_retention
 from server.settings import Settings
@@ -97,6 +101,7 @@ def photo_intake(settings: Settings) -> PhotoIntake:
         max_bytes=settings.photo_max_bytes,
         max_pixels=settings.photo_max_pixels,
         upload_ttl=timedelta(seconds=settings.upload_expiry_seconds),
+        chunk_lease=timedelta(seconds=settings.upload_chunk_lease_seconds),
         unattached_ttl=timedelta(seconds=settings.photo_unattached_expiry_seconds),
         camera_timezone=ZoneInfo(settings.photo_camera_timezone),
     )
@@ -198,6 +203,7 @@ class AppGraphQL(GraphQL[Context, None]):
                 max_depth=limits.max_query_depth,
                 max_tokens=limits.max_query_tokens,
                 max_aliases=limits.max_aliases,
+                extra_extensions=(OperationMetrics, *tracing.schema_extensions(settings)),
             ),
             graphql_ide="graphiql" if settings.debug else None,
             # Registered queries only: `execute_single` refuses a GET that sends its document.
@@ -378,6 +384,13 @@ async def healthz(events: EventBus, storage: Storage, request: Request) -> JSONR
     )
 
 
+async def _run_then_set(run: Callable[[], Awaitable[None]], done: anyio.Event) -> None:
+    try:
+        await run()
+    finally:
+        done.set()
+
+
 def register_photo_holders() -> None:
     """Photos follow what holds them: media.access asks the domains that hold photo ids."""
     media_access.register_holder("reports", reports_access.photo_standings)
@@ -401,7 +414,10 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     intake = photo_intake(settings)
     services = Services(settings=settings, events=events, media=intake)
     graphql = AppGraphQL(settings, identity, services)
-    key_budgets = FixedWindow()  # each service account's requests a minute (server.auth, Open311)
+    # Request budgets (a client address's, a service account's: server.auth, Open311), in Redis if set.
+    budgets = Budgets(settings.redis_url)
+    drain = Drain()
+    readiness = Readiness(intake.storage, [budgets.ping] if settings.redis_url else [], drain)
     # Built here, so settings it refuses stop the app before it serves.
     deliveries = delivery_worker(settings) if settings.delivery_worker_in_process else None
     # Exports run where deliveries do: here on the single-machine default, else in `python -m server worker`.
@@ -419,9 +435,10 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
             if settings.city_calendar_refresh_seconds > 0:
                 every = settings.city_calendar_refresh_seconds
                 tasks.start_soon(run_every, every, "city calendar refresh", refresh_city)
+            deliveries_done = anyio.Event()
             if deliveries is not None:  # else `python -m server worker` runs it
                 log.info("delivery worker in this process (channels: %s)", ", ".join(deliveries.channels))
-                tasks.start_soon(deliveries.run)
+                tasks.start_soon(_run_then_set, deliveries.run, deliveries_done)
             if exporter is not None:
                 tasks.start_soon(exporter.run)
             if settings.media_sweep_seconds > 0:
@@ -441,28 +458,43 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 every = settings.patrol_shortfall_sweep_seconds
                 tasks.start_soon(run_every, every, "patrol shortfall sweep", shortfall)
             yield
+            drain.start("shutdown")
             await access_writer.close()  # requests are done: write the access records still held back
+            if deliveries is not None:  # the batch in flight is sent and recorded, then the loop ends
+                deliveries.stop()
+                with anyio.move_on_after(settings.delivery_lease_seconds):
+                    await deliveries_done.wait()
+                if not deliveries_done.is_set():
+                    log.warning("delivery worker did not finish its batch in time; its lease returns it")
             tasks.cancel_scope.cancel()
         if deliveries is not None:
             await close_channels(deliveries)
         intake.close()
         await intake.storage.close()
         await services.events.close()
+        await budgets.close()
+        tracing.flush()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         refuse_unsafe_production(settings)  # before anything starts: a clear refusal, not a half server
         await check_media_storage(settings, intake.storage)
-        if not init_db:
-            async with background(app):
+        restore_signals = drain.on_signals()  # SIGTERM: readiness turns 503 while uvicorn drains
+        try:
+            if not init_db:
+                async with background(app):
+                    yield
+                return
+            async with RegisterTortoise(app, config=tortoise_config(settings.database_url)), background(app):
                 yield
-            return
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)), background(app):
-            yield
-        log.info("database connections closed")
+            log.info("database connections closed")
+        finally:
+            restore_signals()
 
     middleware = [
+        *tracing.middleware(settings),
         Middleware(RequestLog, access_writer=access_writer),
+        Middleware(Operations, readiness=readiness, metrics_token=settings.metrics_token),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
@@ -492,9 +524,9 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
                 "tus-checksum-algorithm",
             ],
         ),
-        Middleware(RateLimit, per_minute=settings.limits.requests_per_minute),
+        Middleware(RateLimit, per_minute=settings.limits.requests_per_minute, budgets=budgets),
         Middleware(ConnectionLoss),  # inside CORS, so a browser can read the 503
-        bearer_authentication(identity, key_budgets),
+        bearer_authentication(identity, budgets),
     ]
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -503,7 +535,7 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
         *media_routes(services),
         *patrol_routes(services),
         *export_routes(settings),
-        *open311_routes(services, key_budgets),
+        *open311_routes(services, budgets),
     ]
     app = Starlette(
         routes=routes,
@@ -518,4 +550,6 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     )
     # For whoever serves the app without its lifespan (tests, benchmarks): close it when done.
     app.state.access_writer = access_writer
+    app.state.drain = drain
+    app.state.budgets = budgets
     return app

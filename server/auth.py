@@ -27,7 +27,8 @@ from identity.models import ServiceAccount
 from identity.service import Principal, authenticate
 from kernel.errors import DomainError, ErrorCode
 from server.errors import error_response
-from server.middleware import FixedWindow, OverBudget
+from server.middleware import OverBudget
+from server.ratelimit import Budgets
 
 
 class AuthenticatedUser(BaseUser):
@@ -77,19 +78,19 @@ class KeyRefused(AuthenticationError):
         self.headers = headers or {}
 
 
-async def service_key_account(key: str, budgets: FixedWindow, *scopes: str) -> ServiceAccount:
+async def service_key_account(key: str, budgets: Budgets, *scopes: str) -> ServiceAccount:
     """The account of an API key that has one of `scopes` and budget left; a DomainError otherwise
     (UNAUTHENTICATED, FORBIDDEN, or `OverBudget`)."""
     account = await service_accounts.authenticate_key(key)
     service_accounts.require_scope(account, *scopes)
-    allowed, retry_after = budgets.allow(f"key:{account.prefix}", account.requests_per_minute)
+    allowed, retry_after = await budgets.allow(f"key:{account.prefix}", account.requests_per_minute)
     if not allowed:
         raise OverBudget(retry_after)
     return account
 
 
 class BearerTokenBackend(AuthenticationBackend):
-    def __init__(self, config: IdentityConfig, key_budgets: FixedWindow) -> None:
+    def __init__(self, config: IdentityConfig, key_budgets: Budgets) -> None:
         self.config = config
         self.key_budgets = key_budgets
 
@@ -124,7 +125,7 @@ def _refuse(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     )
 
 
-def bearer_authentication(config: IdentityConfig, key_budgets: FixedWindow) -> Middleware:
+def bearer_authentication(config: IdentityConfig, key_budgets: Budgets) -> Middleware:
     backend = BearerTokenBackend(config, key_budgets)
     return Middleware(AuthenticationMiddleware, backend=backend, on_error=_refuse)
 

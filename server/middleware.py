@@ -6,7 +6,6 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +14,7 @@ from kernel.database import is_connection_lost
 from kernel.errors import DomainError, ErrorCode
 from kernel.logs import request_id as current_request_id
 from server.errors import error_response
+from server.ratelimit import Budgets
 
 access_log = logging.getLogger("server.access")
 log = logging.getLogger("server")
@@ -91,26 +91,6 @@ class RequestLog:
             log.exception("access log: the reads of request %s could not be recorded", request_id)
 
 
-class FixedWindow:
-    """Fixed one-minute request budgets, per key (a client address, an API key), in this process."""
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self.max_keys = max_keys
-        self.windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
-
-    def allow(self, key: str, per_minute: int) -> tuple[bool, int]:
-        """Whether one more request of `key` fits its budget, and the seconds until the next window."""
-        minute = int(time.time() // 60)
-        window, count = self.windows.pop(key, (minute, 0))
-        if window != minute:
-            window, count = minute, 0
-        count += 1
-        self.windows[key] = (window, count)
-        while len(self.windows) > self.max_keys:
-            self.windows.popitem(last=False)
-        return count <= per_minute, 60 - int(time.time()) % 60
-
-
 class OverBudget(DomainError):
     """A request past its budget, answered 429 with the seconds until the next window."""
 
@@ -119,18 +99,23 @@ class OverBudget(DomainError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class RateLimit:
-    """A fixed-window request budget per client address, per process (a proxy should limit too)."""
+# Probes and the metrics scrape are never throttled.
+UNTHROTTLED = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, per_minute: int, max_clients: int = 100_000) -> None:
+
+class RateLimit:
+    """A fixed-window request budget per client address: shared by every process through Redis when
+    configured, else per process (server.ratelimit; a proxy should limit too)."""
+
+    def __init__(self, app: ASGIApp, per_minute: int, budgets: Budgets | None = None) -> None:
         self.app = app
         self.per_minute = per_minute
-        self.windows = FixedWindow(max_clients)
+        self.budgets = budgets or Budgets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or scope["path"] in UNTHROTTLED:
             return await self.app(scope, receive, send)
-        allowed, retry_after = self.windows.allow(_client(scope), self.per_minute)
+        allowed, retry_after = await self.budgets.allow("client:" + _client(scope), self.per_minute)
         if not allowed:
             refusal = OverBudget(retry_after)
             return await error_response(refusal, refusal.headers)(scope, receive, send)

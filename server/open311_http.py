@@ -22,7 +22,8 @@ from open311.formats import Format, Open311Error, negotiate, render_errors, rend
 from reports.store import Snapshot
 from schema.context import Services
 from server.auth import service_key_account
-from server.middleware import FixedWindow, OverBudget
+from server.middleware import OverBudget
+from server.ratelimit import Budgets
 
 PREFIX = "/open311/v2"
 _SUFFIXES = {".json": "json", ".xml": "xml"}
@@ -37,7 +38,7 @@ def _split(path: str) -> tuple[str, str | None]:
 
 
 class Open311:
-    def __init__(self, services: Services, key_budgets: FixedWindow) -> None:
+    def __init__(self, services: Services, key_budgets: Budgets) -> None:
         self.services = services
         self.key_budgets = key_budgets
 
@@ -121,7 +122,7 @@ class Open311:
         )
 
 
-def open311_routes(services: Services, key_budgets: FixedWindow) -> list[BaseRoute]:
+def open311_routes(services: Services, key_budgets: Budgets) -> list[BaseRoute]:
     endpoint = Open311(services, key_budgets)
     # Every method reaches the handler, so a wrong one gets the spec's error list (405), not plain text.
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

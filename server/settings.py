@@ -84,7 +84,7 @@ class Limits(_FromEnvironment):
     max_query_tokens: int = 2000
     max_aliases: int = 15
     max_page_size: int = 100
-    # per client address, per process
+    # per client address: shared by every process through Redis (REDIS_URL), else per process
     requests_per_minute: int = Field(600, validation_alias="REQUESTS_PER_MINUTE")
     sign_in_failures: int = 5  # per account (any spelling of its login) within the window below
     # per client address within the same window; many people may share one address
@@ -101,7 +101,13 @@ class Settings(_FromEnvironment):
     environment: Literal["development", "production"] = Field("development", validation_alias="ENVIRONMENT")
     # comma-separated in the environment
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_ORIGINS")
+    # Redis: live updates across processes, and request budgets shared by every process (else per process)
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    # Operations (docs/deployment.md): the bearer token of /metrics (unset: no /metrics at all)
+    metrics_token: str | None = Field(None, validation_alias="METRICS_TOKEN")
+    # OpenTelemetry traces to this OTLP/HTTP collector (needs the `otel` extra); unset: no tracing
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field("envcase", validation_alias="OTEL_SERVICE_NAME")
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
     otp_seconds: int = 5 * 60
@@ -118,6 +124,9 @@ class Settings(_FromEnvironment):
     photo_max_pixels: int = Field(50_000_000, validation_alias="PHOTO_MAX_PIXELS")
     # an unfinished resumable upload is removed after this
     upload_expiry_seconds: int = Field(24 * 3600, validation_alias="UPLOAD_EXPIRY_SECONDS")
+    # a chunk's hold on its upload: after a process dies mid-chunk, another takes the upload over this
+    # much later (each live chunk renews it)
+    upload_chunk_lease_seconds: float = Field(30, gt=0, validation_alias="UPLOAD_CHUNK_LEASE_SECONDS")
     # a photo nothing references is removed after this
     photo_unattached_expiry_seconds: int = Field(
         24 * 3600, validation_alias="PHOTO_UNATTACHED_EXPIRY_SECONDS"

@@ -67,6 +67,12 @@ class Server:
             self.terminated = True
             self.process.send_signal(signal.SIGTERM)
 
+    def kill(self) -> None:
+        """SIGKILL: no drain, no clean-up, as when a machine dies."""
+        self.terminated = True
+        self.process.kill()
+        self.process.wait(timeout=30)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.terminate()
