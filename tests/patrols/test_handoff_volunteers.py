@@ -348,3 +348,19 @@ async def test_a_volunteer_patrols_apart_and_cannot_act_as_a_chief(client, city)
     office = (await gql_data(client, PROBLEMS, {"id": patrol_id}, token=tokens["office.river"]))["node"]
     assert office["problems"] == {"found": 2, "handedOff": 0, "handledOnSpot": 1, "open": 1}
     assert (await gql_data(client, PROBLEMS, {"id": patrol_id}, token=tokens["chief.forest"]))["node"] is None
+
+
+async def test_without_a_chief_office_an_unhandled_kind_waits_in_the_dispatchers_triage(client, city):
+    upsert = """mutation($input: DepartmentUpsertInput!) { departmentUpsert(input: $input) {
+      department { code } userErrors { code field message } } }"""
+    moved = {"code": "forest-office", "name": "示范市林长制办公室", "kind": "forestry_planning",
+             "jurisdictionCode": "999900"}  # fmt: skip
+    assert (await mutate(client, upsert, city["tokens"]["admin"], **moved))["userErrors"] == []
+    token = city["tokens"]["chief.forest"]
+    patrol = (await start(client, city, "chief.forest", "F-BS-01", "f"))["patrol"]
+    other = (await observe(client, token, patrol["id"], "OTHER", "o", FOREST_POINT))["observation"]
+    handed = await mutate(client, ESCALATE, token, observationId=other["id"])
+    assert handed["userErrors"] == [] and handed["observation"]["status"] == "HANDED_OFF"
+    case = await Case.get(reference=handed["observation"]["caseReference"])
+    assert case.department_id is None  # TRIAGE: the dispatchers assign it
+    assert case.routing_reason.endswith("but no such office covers this point")
