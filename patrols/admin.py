@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from tortoise.exceptions import IntegrityError
+
 from identity.models import Role, User
+from kernel.database import atomic
 from kernel.errors import invalid, not_found
 from patrols.models import ChiefAssignment, Delegation, PatrolArea, VolunteerEnrollment
 from patrols.rules import ChiefKind, ChiefLevel
@@ -81,20 +84,19 @@ async def enroll_volunteer(
         raise not_found("patrol area", "input", "areaId")
     if valid_to is not None and valid_to < valid_from:
         raise invalid("validTo is before validFrom.", "input", "validTo")
-    existing = await VolunteerEnrollment.get_or_none(
-        volunteer_id=volunteer_id, area_id=area_id, valid_from=valid_from
-    )
-    if existing is not None:
-        if existing.valid_to != valid_to:
-            raise invalid("This enrollment exists with another end; end it instead.", "input", "validTo")
-        return existing
-    return await VolunteerEnrollment.create(
-        volunteer_id=volunteer_id,
-        area_id=area_id,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        enrolled_by_id=enrolled_by.id,
-    )
+    key = {"volunteer_id": volunteer_id, "area_id": area_id, "valid_from": valid_from}
+    existing = await VolunteerEnrollment.get_or_none(**key)
+    if existing is None:
+        try:
+            async with atomic():
+                return await VolunteerEnrollment.create(
+                    **key, valid_to=valid_to, enrolled_by_id=enrolled_by.id
+                )
+        except IntegrityError:  # a concurrent retry won
+            existing = await VolunteerEnrollment.get(**key)
+    if existing.valid_to != valid_to:
+        raise invalid("This enrollment exists with another end; end it instead.", "input", "validTo")
+    return existing
 
 
 async def end_enrollment(enrollment_id: int, valid_to: date) -> VolunteerEnrollment:

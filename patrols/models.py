@@ -129,7 +129,9 @@ class VolunteerEnrollment(Model):
 
     class Meta:
         table = "patrol_volunteer_enrollments"
-        indexes = (("volunteer_id", "valid_from"), ("area_id", "valid_from"))
+        # One enrollment per volunteer, area and start: a retried enrollment finds the first.
+        unique_together = (("volunteer", "area", "valid_from"),)
+        indexes = (("area_id", "valid_from"),)
 
 
 class Patrol(Model):

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('enrolled_by_id', fields.IntField()),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'patrol_volunteer_enrollments', 'app': 'models', 'indexes': [Index(fields=['volunteer_id', 'valid_from']), Index(fields=['area_id', 'valid_from'])], 'pk_attr': 'id', 'table_description': 'A social supervisor (民间河长) enrolled to patrol an area for a period.'},
+            options={'table': 'patrol_volunteer_enrollments', 'app': 'models', 'unique_together': (('volunteer', 'area', 'valid_from'),), 'indexes': [Index(fields=['area_id', 'valid_from'])], 'pk_attr': 'id', 'table_description': 'A social supervisor (民间河长) enrolled to patrol an area for a period.'},
             bases=['Model'],
         ),
         ops.AddField(
