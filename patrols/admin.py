@@ -84,16 +84,20 @@ async def enroll_volunteer(
         raise not_found("patrol area", "input", "areaId")
     if valid_to is not None and valid_to < valid_from:
         raise invalid("validTo is before validFrom.", "input", "validTo")
-    key = {"volunteer_id": volunteer_id, "area_id": area_id, "valid_from": valid_from}
-    existing = await VolunteerEnrollment.get_or_none(**key)
+    same = VolunteerEnrollment.filter(volunteer_id=volunteer_id, area_id=area_id, valid_from=valid_from)
+    existing = await same.first()
     if existing is None:
         try:
             async with atomic():
                 return await VolunteerEnrollment.create(
-                    **key, valid_to=valid_to, enrolled_by_id=enrolled_by.id
+                    volunteer_id=volunteer_id,
+                    area_id=area_id,
+                    valid_from=valid_from,
+                    valid_to=valid_to,
+                    enrolled_by_id=enrolled_by.id,
                 )
         except IntegrityError:  # a concurrent retry won
-            existing = await VolunteerEnrollment.get(**key)
+            existing = await same.get()
     if existing.valid_to != valid_to:
         raise invalid("This enrollment exists with another end; end it instead.", "input", "validTo")
     return existing
