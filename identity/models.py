@@ -10,6 +10,9 @@ from tortoise.models import Model
 class Role(enum.StrEnum):
     CITIZEN = "CITIZEN"
     CHIEF = "CHIEF"
+    # A social supervisor (民间河长): patrols and observes the areas the office enrolled them in,
+    # counted apart from the chiefs and never acting as one (patrols.access).
+    VOLUNTEER = "VOLUNTEER"
     STAFF = "STAFF"
     DISPATCHER = "DISPATCHER"
     ADMIN = "ADMIN"

@@ -7,8 +7,10 @@ Tracks say where a person was and when: sensitive personal information. They are
   area's (the leading digits of "999900" cover "999901"; the same code covers itself), of the same
   kind (a river chief supervises river chiefs, not lake or forest chiefs); patrollers are supervised
   by any chief above them;
-- overseers: admins, and staff of the river-chief office (河长办, department kind
-  `river_chief_office`), which runs assessments.
+- overseers: admins, and staff of the river-chief or forest-chief office (河长办 / 林长办, department
+  kinds `river_chief_office`, `forest_chief_office`), which run assessments.
+Social supervisors (民间河长, role VOLUNTEER) see their own patrols only: no chief's track, assignment
+or compliance, and they may not act as a chief (`refuse_volunteer`).
 Dispatchers and other staff do not see tracks; they see escalated observations as cases. The public
 sees at most that an area was patrolled on a date. A patrol someone may not see answers exactly
 like a missing one. Observations are visible like their patrol, and so are their photos (the
@@ -29,14 +31,18 @@ from tortoise.queryset import QuerySet
 from identity.models import Role
 from identity.service import Principal
 from kernel import clock
+from kernel.errors import forbidden
 from media.access import Standing
 from media.models import Photo
-from patrols.models import ChiefAssignment, Delegation, Observation, Patrol, PatrolArea
+from patrols.models import ChiefAssignment, Delegation, Observation, Patrol, PatrolArea, VolunteerEnrollment
 from patrols.recording import local_date
 from patrols.rules import ChiefKind, ChiefLevel
 from reports.models import Department
 
 RIVER_CHIEF_OFFICE = "river_chief_office"
+FOREST_CHIEF_OFFICE = "forest_chief_office"
+# The chief offices (河长办, 林长办): they run assessments and take the triage of hand-offs.
+OFFICE_KINDS = (RIVER_CHIEF_OFFICE, FOREST_CHIEF_OFFICE)
 LEVEL_RANK = {level: rank for rank, level in enumerate(ChiefLevel)}  # PROVINCE 0 ... VILLAGE 4
 
 
@@ -71,7 +77,7 @@ class Viewer:
         user = principal.user
         overseer = principal.role == Role.ADMIN
         if principal.role == Role.STAFF and user.department_id is not None:
-            overseer = await Department.exists(id=user.department_id, kind=RIVER_CHIEF_OFFICE)
+            overseer = await Department.exists(id=user.department_id, kind__in=OFFICE_KINDS)
         commands: tuple[tuple[int, str, ChiefKind], ...] = ()
         if principal.role == Role.CHIEF:
             rows = await ChiefAssignment.filter(
@@ -120,6 +126,27 @@ class Viewer:
                 if any(self.supervises(*s) for s in standing.get((p.counted_for_id, p.area_id), []))
             }
         return [p for p in patrols if p.id in own]
+
+
+def refuse_volunteer(principal: Principal, action: str) -> None:
+    """A social supervisor acting as a chief: FORBIDDEN, saying what they may do instead."""
+    if principal.role == Role.VOLUNTEER:
+        raise forbidden(
+            f"Social supervisors (民间河长) cannot {action}: that is a chief's duty. Record the problem as"
+            " an observation; the chief office sees your patrols."
+        )
+
+
+def volunteer_patrols(principal: Principal) -> QuerySet[Patrol]:
+    """Patrols recorded by social supervisors: all of them for overseers, a volunteer's own for a
+    volunteer; anyone else is FORBIDDEN. Kept apart from the chiefs' patrols and figures."""
+    if principal.role == Role.VOLUNTEER:
+        return Patrol.filter(by_volunteer=True, chief_id=principal.user.id)
+    return Patrol.filter(by_volunteer=True)
+
+
+async def may_list_volunteer_patrols(principal: Principal) -> bool:
+    return principal.role == Role.VOLUNTEER or (await viewer_of(principal)).overseer
 
 
 async def viewer_of(principal: Principal | None) -> Viewer:
@@ -173,6 +200,23 @@ async def visible_assignments(
     return [a for a in assignments if viewer.sees_chief(a.chief_id, [(a.level, regions[a.area_id], a.kind)])]
 
 
+async def visible_enrollments(
+    principal: Principal | None, enrollments: Sequence[VolunteerEnrollment]
+) -> list[VolunteerEnrollment]:
+    """A volunteer's own enrollments; all of them for overseers."""
+    if principal is None or not enrollments:
+        return []
+    if all(e.volunteer_id == principal.user.id for e in enrollments):
+        return list(enrollments)
+    if (await viewer_of(principal)).overseer:
+        return list(enrollments)
+    return [e for e in enrollments if e.volunteer_id == principal.user.id]
+
+
+def own_enrollments(principal: Principal) -> QuerySet[VolunteerEnrollment]:
+    return VolunteerEnrollment.filter(volunteer_id=principal.user.id).order_by("-valid_from", "-id")
+
+
 def own_patrols(principal: Principal) -> QuerySet[Patrol]:
     """Patrols the caller recorded or that count for them."""
     me = principal.user.id
@@ -191,11 +235,11 @@ async def photo_standings(principal: Principal, photos: Sequence[Photo]) -> dict
     staff through the case's report). Two or three queries for any number of photos."""
     wanted = {p.id for p in photos}
     rows = await Observation.filter(patrol__chief_id__in={p.owner_id for p in photos}).values_list(
-        "patrol_id", "photo_ids"
+        "patrol_id", "photo_ids", "after_photo_ids"
     )
     held: dict[int, set[int]] = {}  # patrol id -> photo ids
-    for patrol_id, photo_ids in rows:
-        if found := set(photo_ids or ()) & wanted:
+    for patrol_id, photo_ids, after_photo_ids in rows:
+        if found := (set(photo_ids or ()) | set(after_photo_ids or ())) & wanted:
             held.setdefault(patrol_id, set()).update(found)
     if not held:
         return {}

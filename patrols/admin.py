@@ -1,18 +1,25 @@
-"""Managing who is responsible: assignments (admins) and delegations (a chief to an assistant)."""
+"""Managing who is responsible: assignments (admins), delegations (a chief to an assistant) and the
+enrollment of social supervisors (民间河长) in areas (admins and the chief office)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+
+from tortoise.exceptions import IntegrityError
 
 from identity.models import Role, User
 from kernel.database import atomic
 from kernel.errors import forbidden, invalid, not_found
 from patrols import signboard
 from patrols.access import Viewer, may_end_delegation, visible_delegations
-from patrols.models import ChiefAssignment, Delegation, PatrolArea
+from patrols.models import ChiefAssignment, Delegation, PatrolArea, VolunteerEnrollment
 from patrols.rules import ChiefKind, ChiefLevel
 
 MAX_DELEGATION_DAYS = 366
+_VOLUNTEER_NOT_CHIEF = (
+    "A social supervisor (民间河长) is counted apart from the chiefs: they cannot hold a chief's"
+    " assignment nor patrol for one. Enroll them in the area instead."
+)
 
 
 async def assign_chief(
@@ -24,6 +31,8 @@ async def assign_chief(
     valid_from: date,
     valid_to: date | None,
 ) -> ChiefAssignment:
+    if await User.exists(id=chief_id, role=Role.VOLUNTEER):
+        raise invalid(_VOLUNTEER_NOT_CHIEF, "input", "chiefId")
     if not await User.exists(id=chief_id, role=Role.CHIEF, is_active=True):
         raise not_found("chief", "input", "chiefId")
     if not await PatrolArea.exists(id=area_id):
@@ -56,6 +65,8 @@ async def delegate(chief: User, *, assistant_id: int, valid_from: date, valid_to
         raise invalid("You cannot delegate to yourself.", "input", "assistantId")
     if not await ChiefAssignment.exists(chief_id=chief.id):
         raise invalid("Only a chief with an assignment can delegate patrolling.", "input")
+    if await User.exists(id=assistant_id, role=Role.VOLUNTEER):
+        raise invalid(_VOLUNTEER_NOT_CHIEF, "input", "assistantId")
     if not await User.exists(id=assistant_id, role__in=[Role.CHIEF, Role.STAFF], is_active=True):
         raise not_found("assistant (a chief or staff account)", "input", "assistantId")
     if valid_to < valid_from:
@@ -97,3 +108,44 @@ async def end_delegation(viewer: Viewer, delegation_id: int, valid_to: date, tod
         delegation.valid_to = valid_to
         await delegation.save(update_fields=["valid_to"])
     return delegation
+
+
+async def enroll_volunteer(
+    enrolled_by: User, *, volunteer_id: int, area_id: int, valid_from: date, valid_to: date | None
+) -> VolunteerEnrollment:
+    """Let a social supervisor patrol an area from a date; enrolling again for the same area and
+    start answers the first enrollment (retry-safe)."""
+    if not await User.exists(id=volunteer_id, role=Role.VOLUNTEER, is_active=True):
+        raise not_found("social supervisor (an account with the VOLUNTEER role)", "input", "volunteerId")
+    if not await PatrolArea.exists(id=area_id):
+        raise not_found("patrol area", "input", "areaId")
+    if valid_to is not None and valid_to < valid_from:
+        raise invalid("validTo is before validFrom.", "input", "validTo")
+    same = VolunteerEnrollment.filter(volunteer_id=volunteer_id, area_id=area_id, valid_from=valid_from)
+    existing = await same.first()
+    if existing is None:
+        try:
+            async with atomic():
+                return await VolunteerEnrollment.create(
+                    volunteer_id=volunteer_id,
+                    area_id=area_id,
+                    valid_from=valid_from,
+                    valid_to=valid_to,
+                    enrolled_by_id=enrolled_by.id,
+                )
+        except IntegrityError:  # a concurrent retry won
+            existing = await same.get()
+    if existing.valid_to != valid_to:
+        raise invalid("This enrollment exists with another end; end it instead.", "input", "validTo")
+    return existing
+
+
+async def end_enrollment(enrollment_id: int, valid_to: date) -> VolunteerEnrollment:
+    enrollment = await VolunteerEnrollment.get_or_none(id=enrollment_id)
+    if enrollment is None:
+        raise not_found("enrollment", "input", "enrollmentId")
+    if valid_to < enrollment.valid_from:
+        raise invalid("validTo is before the enrollment started.", "input", "validTo")
+    enrollment.valid_to = valid_to
+    await enrollment.save(update_fields=["valid_to"])
+    return enrollment

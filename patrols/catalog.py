@@ -21,6 +21,11 @@ class ObservationCategory:
     name_en: str
     area_kinds: frozenset[AreaKind]
     case_category: str  # a reports category code
+    # A different reports category on one kind of area (building on forest land is not on a shore).
+    case_category_by_area_kind: dict[AreaKind, str]
+
+    def case_category_for(self, area_kind: AreaKind) -> str:
+        return self.case_category_by_area_kind.get(area_kind, self.case_category)
 
 
 @functools.cache
@@ -33,6 +38,9 @@ def observation_categories() -> dict[str, ObservationCategory]:
             name_en=item["name"]["en"],
             area_kinds=frozenset(AreaKind(k) for k in item["area_kinds"]),
             case_category=item["case_category"],
+            case_category_by_area_kind={
+                AreaKind(k): v for k, v in item.get("case_category_by_area_kind", {}).items()
+            },
         )
         for item in raw
     }

@@ -114,7 +114,9 @@ async def _patrols(
     first, second, third = placeholders(conn, 3)
     _, raw = await conn.execute_query(
         'SELECT "id", "chief_id", "counted_for_id", "area_id", "started_at", "finished_at", "distance_m", '
+        # Social supervisors' patrols are counted apart, never for a chief (issue 17 item 7).
         f'"coverage", "duration_s" FROM "patrols" WHERE "status" = {first} AND "started_at" >= {second} '
+        'AND "by_volunteer" = FALSE '
         f'AND "started_at" < {third} AND "counted_for_id" IN ({", ".join(chief_marks)}) '
         f'AND "area_id" IN ({", ".join(area_marks)})',
         [PatrolStatus.FINISHED.value, start.astimezone(UTC), end.astimezone(UTC), *chiefs, *areas],

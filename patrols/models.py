@@ -30,6 +30,7 @@ __all__ = [
     "PatrolRuleRow",
     "PatrolStatus",
     "TrackPoint",
+    "VolunteerEnrollment",
 ]
 
 
@@ -107,6 +108,32 @@ class Delegation(Model):
         indexes = (("assistant_id", "valid_from"),)
 
 
+class VolunteerEnrollment(Model):
+    """A social supervisor (民间河长) enrolled to patrol an area for a period.
+
+    Made by an admin or the chief office; never deleted: ending it sets `valid_to`."""
+
+    id = fields.IntField(primary_key=True)
+    volunteer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="volunteer_enrollments", on_delete=fields.RESTRICT
+    )
+    volunteer_id: int
+    area: fields.ForeignKeyRelation[PatrolArea] = fields.ForeignKeyField(
+        "models.PatrolArea", related_name="volunteer_enrollments", on_delete=fields.RESTRICT
+    )
+    area_id: int
+    valid_from = fields.DateField()
+    valid_to = fields.DateField(null=True)  # inclusive; null = open-ended
+    enrolled_by_id = fields.IntField()  # the admin or office clerk, kept for the record
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "patrol_volunteer_enrollments"
+        # One enrollment per volunteer, area and start: a retried enrollment finds the first.
+        unique_together = (("volunteer", "area", "valid_from"),)
+        indexes = (("area_id", "valid_from"),)
+
+
 class Patrol(Model):
     id = fields.IntField(primary_key=True)
     client_id = fields.CharField(max_length=64)
@@ -124,6 +151,8 @@ class Patrol(Model):
         "models.PatrolArea", related_name="patrols", on_delete=fields.RESTRICT
     )
     area_id: int
+    # Recorded by a social supervisor (民间河长): counted apart, never in a chief's compliance.
+    by_volunteer = fields.BooleanField(default=False)
     mode = fields.CharEnumField(PatrolMode, max_length=8)
     status = fields.CharEnumField(PatrolStatus, max_length=10, default=PatrolStatus.RECORDING)
     started_at = fields.DatetimeField()  # as the device claims
@@ -207,6 +236,11 @@ class Observation(Model):
     case_id = fields.IntField(null=True)
     case_reference = fields.CharField(max_length=32, null=True)
     escalated_at = fields.DatetimeField(null=True)
+    # Set when the problem was handled on the spot (现场处理), proven by after-photos: found and
+    # solved, no case. An observation is either handed off or handled on the spot, never both.
+    handled_on_spot_at = fields.DatetimeField(null=True)
+    after_photo_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
+    handling_note = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 from tortoise.expressions import Q
 
-from identity.models import User
+from identity.models import Role, User
 from kernel import city, clock, outbox
 from kernel import metrics as counters
 from kernel.database import atomic
@@ -36,6 +36,7 @@ from patrols.models import (
     PatrolArea,
     PatrolStatus,
     TrackPoint,
+    VolunteerEnrollment,
 )
 from patrols.track import PatrolMode
 
@@ -121,8 +122,13 @@ def local_date(t: datetime) -> date:
 
 async def counted_for(user: User, area_id: int, day: date) -> int:
     """The chief a patrol of `area_id` by `user` on `day` counts for: the user when assigned to the
-    area then, else the chief who delegated patrolling to them for that day. FORBIDDEN otherwise."""
+    area then, else the chief who delegated patrolling to them for that day. FORBIDDEN otherwise.
+    A social supervisor's patrol counts for themselves, when enrolled in the area that day."""
     in_force = Q(valid_from__lte=day) & (Q(valid_to=None) | Q(valid_to__gte=day))
+    if user.role == Role.VOLUNTEER:
+        if await VolunteerEnrollment.filter(in_force, volunteer_id=user.id, area_id=area_id).exists():
+            return user.id
+        raise forbidden(f"You are not enrolled as a social supervisor of this area on {day}.")
     if await ChiefAssignment.filter(in_force, chief_id=user.id, area_id=area_id).exists():
         return user.id
     delegations = Delegation.filter(assistant_id=user.id, valid_from__lte=day, valid_to__gte=day)
@@ -169,6 +175,7 @@ async def start_patrol(
             fingerprint=print_,
             chief_id=user.id,
             counted_for_id=chief_id,
+            by_volunteer=user.role == Role.VOLUNTEER,
             area_id=area_id,
             mode=mode,
             started_at=started_at,

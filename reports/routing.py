@@ -317,6 +317,11 @@ class Router:
         """Whether some department handles `category` here, at some hour, for some evidence."""
         return category in self._catalog and self._handled(category, self.places_at(point))
 
+    def department_of_kind(self, point: LonLat, kind: str) -> str | None:
+        """The most local department of `kind` whose jurisdiction covers the point, if any."""
+        places = self._jurisdictions.containing(point)
+        return next((self._local[kind, p.code] for p in places if (kind, p.code) in self._local), None)
+
     def categories_at(self, point: LonLat) -> list[str]:
         """Category codes some department handles here (at some hour, for some evidence), in
         catalog order: the list a reporting form offers at that point."""

@@ -79,6 +79,9 @@ class Submission:
     join_case_id: int | None = None
     source: ReportSource = ReportSource.RESIDENT
     origin: Mapping[str, Any] = field(default_factory=dict)
+    # Officials' hand-offs: the kind of office whose triage queue takes what no department handles
+    # here (e.g. `river_chief_office`), instead of refusing the category as a resident's form does.
+    triage_office_kind: str | None = None
 
 
 @dataclass(slots=True)
@@ -174,17 +177,34 @@ def _checked_point(location: Location) -> LatLon:
 
 
 def route(
-    snapshot: Snapshot, category: Category, point: LatLon, evidence: dict[str, Any], at: datetime
+    snapshot: Snapshot,
+    category: Category,
+    point: LatLon,
+    evidence: dict[str, Any],
+    at: datetime,
+    triage_office_kind: str | None = None,
 ) -> RoutingDecision:
     """Where a new case goes. Outside every jurisdiction: TRIAGE. Inside, a category nobody handles
-    there is refused, so the resident picks one `categoriesAt` offers."""
+    there is refused, so the resident picks one `categoriesAt` offers; with `triage_office_kind` (an
+    official's hand-off) it goes to that office's queue instead, or to TRIAGE if there is none."""
     lon_lat = (point.lon, point.lat)
     router = snapshot.router
     if not router.places_at(lon_lat):
         return RoutingDecision(None, None, "outside every jurisdiction this service covers")
-    if not router.handles(lon_lat, category.code):
-        raise invalid("No department handles this category here; see categoriesAt.", *INPUT, "categoryCode")
-    return router.route(lon_lat, category.code, evidence, at)
+    if triage_office_kind is None:
+        if not router.handles(lon_lat, category.code):
+            raise invalid(
+                "No department handles this category here; see categoriesAt.", *INPUT, "categoryCode"
+            )
+        return router.route(lon_lat, category.code, evidence, at)
+    decision = router.route(lon_lat, category.code, evidence, at)
+    if not decision.triage:
+        return decision
+    office = router.department_of_kind(lon_lat, triage_office_kind)
+    why = f"{decision.reason}; sent to the {triage_office_kind} triage queue"
+    if office is None:
+        return RoutingDecision(None, decision.rule_id, f"{why}, but no such office covers this point")
+    return RoutingDecision(office, decision.rule_id, f"{why} -> {office}")
 
 
 async def submit_report(
@@ -198,7 +218,14 @@ async def submit_report(
     checked = _check(snapshot, sub, now)
     decision = None
     if sub.join_case_id is None:
-        decision = route(snapshot, checked.category, checked.point, checked.evidence, checked.observed_at)
+        decision = route(
+            snapshot,
+            checked.category,
+            checked.point,
+            checked.evidence,
+            checked.observed_at,
+            sub.triage_office_kind,
+        )
     content_print = fingerprint(checked.content)
 
     async def create() -> Report:

@@ -345,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub.add_parser("migrate", help="apply database migrations")
     create = sub.add_parser("create-user", help="create a staff, dispatcher, chief or admin account")
-    create.add_argument("--role", required=True, choices=["ADMIN", "DISPATCHER", "STAFF", "CHIEF"])
+    create.add_argument(
+        "--role", required=True, choices=["ADMIN", "DISPATCHER", "STAFF", "CHIEF", "VOLUNTEER"]
+    )
     create.add_argument("--username")
     create.add_argument("--phone")
     create.add_argument("--display-name")

@@ -15,7 +15,7 @@ from identity.models import Role, User
 from identity.service import hash_password
 from patrols.areas import upsert_area
 from patrols.compliance import upsert_rules
-from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel
+from patrols.models import AreaKind, ChiefAssignment, ChiefKind, ChiefLevel, VolunteerEnrollment
 from patrols.rules import SEED_RULES_PATH
 from reports.categories import load_categories
 from reports.datafile import read_json
@@ -79,6 +79,14 @@ async def _seed_patrols(city: dict[str, Any], users: dict[str, User]) -> None:
             area=areas[item["area"]],
             level=ChiefLevel(item["level"]),
             defaults={"kind": ChiefKind(item["kind"]), "valid_from": date(2026, 1, 1)},
+        )
+    admin = users["admin"]
+    for item in city.get("volunteer_enrollments", []):
+        await VolunteerEnrollment.get_or_create(
+            volunteer=users[item["volunteer"]],
+            area=areas[item["area"]],
+            valid_from=date(2026, 1, 1),
+            defaults={"enrolled_by_id": admin.id},
         )
     for path in (SEED_RULES_PATH, DEMO_PATROL_RULES):
         await upsert_rules(json.loads(path.read_text(encoding="utf-8"))["rules"])

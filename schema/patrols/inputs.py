@@ -169,3 +169,26 @@ class PatrolDelegationCreateInput:
     assistant_id: strawberry.ID
     valid_from: date
     valid_to: date
+
+
+@strawberry.input
+class PatrolObservationHandleOnSpotInput:
+    observation_id: strawberry.ID
+    after_photo_ids: list[strawberry.ID] = strawberry.field(
+        description="At least one uploaded photo showing the problem solved (uploadPhoto first)."
+    )
+    note: str = strawberry.field(default="", description="What was done, at most 2,000 characters.")
+
+
+@strawberry.input
+class VolunteerEnrollmentCreateInput:
+    volunteer_id: strawberry.ID = strawberry.field(description="An account with the VOLUNTEER role.")
+    area_id: strawberry.ID
+    valid_from: date
+    valid_to: date | None = None
+
+
+@strawberry.input
+class VolunteerEnrollmentEndInput:
+    enrollment_id: strawberry.ID
+    valid_to: date

@@ -6,6 +6,7 @@ import strawberry
 
 from identity.models import Role, User
 from kernel import clock
+from kernel.errors import forbidden
 from patrols import access, admin, areas, handoff, recording
 from schema.context import Info
 from schema.errors import UserError, payload_mutation, user_errors
@@ -19,10 +20,13 @@ from schema.patrols.inputs import (
     PatrolFinishInput,
     PatrolGpxImportInput,
     PatrolObservationEscalateInput,
+    PatrolObservationHandleOnSpotInput,
     PatrolObservationRecordInput,
     PatrolStartInput,
     PatrolTimeInput,
     PatrolTrackAppendInput,
+    VolunteerEnrollmentCreateInput,
+    VolunteerEnrollmentEndInput,
 )
 from schema.patrols.types import (
     ChiefAssignmentNode,
@@ -31,6 +35,7 @@ from schema.patrols.types import (
     PatrolDelegation,
     PatrolNode,
     SeqRange,
+    VolunteerEnrollmentNode,
     seq_ranges,
 )
 
@@ -87,9 +92,24 @@ class PatrolDelegationPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type
+class VolunteerEnrollmentPayload:
+    enrollment: VolunteerEnrollmentNode | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 def _chief(info: Info) -> User:
-    """The recording account: a chief, or staff patrolling as a chief's assistant."""
-    return info.context.require_role(Role.CHIEF, Role.STAFF).user
+    """The recording account: a chief, staff patrolling as a chief's assistant, or a social
+    supervisor (民间河长) in an area they are enrolled in."""
+    return info.context.require_role(Role.CHIEF, Role.STAFF, Role.VOLUNTEER).user
+
+
+async def _office(info: Info) -> User:
+    """An admin or a clerk of a chief office (河长办/林长办): they enroll social supervisors."""
+    principal = info.context.require_principal()
+    if not (await access.viewer_of(principal)).overseer:
+        raise forbidden("Only admins and the chief office enroll social supervisors.")
+    return principal.user
 
 
 @strawberry.type
@@ -185,6 +205,50 @@ class PatrolsMutation:
         )
         return ObservationPayload(observation=ObservationNode.from_model(observation))
 
+    @payload_mutation(
+        "Record that an observation was handled on the spot (现场处理), with photos taken after: a problem "
+        "found and solved, no case. Only the patrol's recorder; not once handed off. Retry-safe."
+    )
+    async def patrol_observation_handle_on_spot(
+        self, info: Info, input: PatrolObservationHandleOnSpotInput
+    ) -> ObservationPayload:
+        observation = await handoff.handle_on_spot(
+            _chief(info),
+            decode_id(input.observation_id, "Observation", "input", "observationId"),
+            after_photo_ids=[
+                decode_id(p, "Photo", "input", "afterPhotoIds", str(i))
+                for i, p in enumerate(input.after_photo_ids)
+            ],
+            note=input.note,
+        )
+        return ObservationPayload(observation=ObservationNode.from_model(observation))
+
+    @payload_mutation(
+        "Enroll a social supervisor (民间河长, VOLUNTEER account) to patrol an area from a date. Admins and "
+        "the chief office; retry-safe."
+    )
+    async def volunteer_enrollment_create(
+        self, info: Info, input: VolunteerEnrollmentCreateInput
+    ) -> VolunteerEnrollmentPayload:
+        row = await admin.enroll_volunteer(
+            await _office(info),
+            volunteer_id=decode_id(input.volunteer_id, "User", "input", "volunteerId"),
+            area_id=decode_id(input.area_id, "PatrolArea", "input", "areaId"),
+            valid_from=input.valid_from,
+            valid_to=input.valid_to,
+        )
+        return VolunteerEnrollmentPayload(enrollment=VolunteerEnrollmentNode.from_model(row))
+
+    @payload_mutation("End a social supervisor's enrollment on a date; it stays as history.")
+    async def volunteer_enrollment_end(
+        self, info: Info, input: VolunteerEnrollmentEndInput
+    ) -> VolunteerEnrollmentPayload:
+        await _office(info)
+        row = await admin.end_enrollment(
+            decode_id(input.enrollment_id, "VolunteerEnrollment", "input", "enrollmentId"), input.valid_to
+        )
+        return VolunteerEnrollmentPayload(enrollment=VolunteerEnrollmentNode.from_model(row))
+
     @payload_mutation("Create a finished patrol from another app's GPX track (every point needs a time).")
     async def patrol_gpx_import(self, info: Info, input: PatrolGpxImportInput) -> PatrolGpxImportPayload:
         user = _chief(info)
@@ -237,6 +301,8 @@ class PatrolsMutation:
     async def patrol_delegation_create(
         self, info: Info, input: PatrolDelegationCreateInput
     ) -> PatrolDelegationPayload:
+        principal = info.context.require_principal()
+        access.refuse_volunteer(principal, "delegate patrolling")
         chief = info.context.require_role(Role.CHIEF).user
         row = await admin.delegate(
             chief,

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 from kernel import clock
-from kernel.errors import invalid
+from kernel.errors import forbidden, invalid
 from kernel.limits import MAX_DATE, MIN_DATE
 from patrols import access, compliance, reads, signboard
 from patrols.access import Viewer
@@ -27,6 +27,7 @@ from schema.patrols.types import (
     PatrolDelegation,
     PatrolNode,
     Signboard,
+    VolunteerEnrollmentNode,
 )
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -114,7 +115,7 @@ class PatrolsQuery:
         area_id: strawberry.ID | None = None,
         region: str | None = None,
     ) -> list[ComplianceVerdict]:
-        info.context.require_principal()
+        access.refuse_volunteer(info.context.require_principal(), "read the chiefs' compliance")
         if sum(x is not None for x in (chief_id, area_id, region)) != 1:
             raise invalid("Give exactly one of chiefId, areaId or region.", "chiefId")
         verdicts = await compliance.compliance(
@@ -126,6 +127,28 @@ class PatrolsQuery:
             region=region,
         )
         return [ComplianceVerdict.of(v) for v in verdicts]
+
+    @strawberry.field(description="The caller's enrollments as a social supervisor, newest first.")
+    async def my_volunteer_enrollments(self, info: Info) -> list[VolunteerEnrollmentNode]:
+        rows = await access.own_enrollments(info.context.require_principal())
+        return [VolunteerEnrollmentNode.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="Patrols recorded by social supervisors (民间河长), newest first, apart from the chiefs' "
+        "own: overseers (admins, the chief offices) see all, a volunteer their own."
+    )
+    async def volunteer_patrols(
+        self, info: Info, first: int = 20, after: str | None = None, area_id: strawberry.ID | None = None
+    ) -> Connection[PatrolNode]:
+        principal = info.context.require_principal()
+        if not await access.may_list_volunteer_patrols(principal):
+            raise forbidden("Only the chief office, admins and the volunteers themselves list these patrols.")
+        query = access.volunteer_patrols(principal)
+        if area_id is not None:
+            query = query.filter(area_id=decode_id(area_id, "PatrolArea", "areaId"))
+        return await keyset_page(
+            query, order=["-started_at", "-id"], first=first, after=after, to_node=PatrolNode.from_model
+        )
 
     @strawberry.field(
         description="Local dates of a month (YYYY-MM) the area was patrolled on. Public: no names, no tracks."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from patrols.models import (
     PatrolArea,
     PatrolStatus,
     TrackPoint,
+    VolunteerEnrollment,
 )
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, PatrolRule, Period
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
@@ -100,6 +102,33 @@ class ChiefAssignmentNode(ModelNode[ChiefAssignment]):
         cls, principal: Principal | None, rows: Sequence[ChiefAssignment]
     ) -> list[ChiefAssignment]:
         return await access.visible_assignments(principal, rows)
+
+
+@strawberry.type(
+    name="VolunteerEnrollment",
+    description="A social supervisor (民间河长) enrolled to patrol an area. Visible to the volunteer and "
+    "to overseers (admins, the chief offices).",
+)
+class VolunteerEnrollmentNode(ModelNode[VolunteerEnrollment]):
+    model = VolunteerEnrollment
+    id: relay.NodeID[int]
+    valid_from: date
+    valid_to: date | None = strawberry.field(description="Inclusive; null while enrolled.")
+    _row: strawberry.Private[VolunteerEnrollment]
+
+    @strawberry.field
+    async def area(self, info: Info) -> PatrolAreaNode:
+        return await _area(info, self._row.area_id)
+
+    @strawberry.field
+    async def volunteer(self, info: Info) -> UserNode | None:
+        return await _user(info, self._row.volunteer_id)
+
+    @classmethod
+    async def visible(
+        cls, principal: Principal | None, rows: Sequence[VolunteerEnrollment]
+    ) -> list[VolunteerEnrollment]:
+        return await access.visible_enrollments(principal, rows)
 
 
 # --- patrols --------------------------------------------------------------------------------------
@@ -243,6 +272,31 @@ class TrackPointType:
         )
 
 
+@strawberry.enum(description="Where an observation stands: a problem found, then handed off or solved.")
+class ObservationStatus(enum.Enum):
+    OPEN = "OPEN"
+    HANDED_OFF = strawberry.enum_value("HANDED_OFF", description="Handed off as a case (交办/转办).")
+    HANDLED_ON_SPOT = strawberry.enum_value(
+        "HANDLED_ON_SPOT", description="Solved on the spot (现场处理), after-photos as proof; no case."
+    )
+
+
+def observation_status(row: Observation) -> ObservationStatus:
+    if row.handled_on_spot_at is not None:
+        return ObservationStatus.HANDLED_ON_SPOT
+    if row.case_id is not None:
+        return ObservationStatus.HANDED_OFF
+    return ObservationStatus.OPEN
+
+
+@strawberry.type
+class PatrolProblems:
+    found: int
+    handed_off: int
+    handled_on_spot: int
+    open: int
+
+
 @strawberry.type(name="Patrol", description="Visible to its chief, their supervisors and overseers only.")
 class PatrolNode(ModelNode[Patrol]):
     model = Patrol
@@ -261,6 +315,27 @@ class PatrolNode(ModelNode[Patrol]):
     @strawberry.field(description="Recorded by an assistant for the chief it counts for.")
     def delegated(self) -> bool:
         return self._row.chief_id != self._row.counted_for_id
+
+    @strawberry.field(
+        description="Recorded by a social supervisor (民间河长): counted apart, never in a chief's "
+        "compliance (list them with volunteerPatrols)."
+    )
+    def by_volunteer(self) -> bool:
+        return self._row.by_volunteer
+
+    @strawberry.field(
+        description="Problems found on this patrol (its observations), handed off as cases, handled on "
+        "the spot (现场处理) and still open. Solved on the spot counts as found and solved."
+    )
+    async def problems(self, info: Info) -> PatrolProblems:
+        rows = await info.context.loaders.batch(reads.observations_of_patrols).load(self._row.id)
+        states = [observation_status(r) for r in rows]
+        return PatrolProblems(
+            found=len(states),
+            handed_off=states.count(ObservationStatus.HANDED_OFF),
+            handled_on_spot=states.count(ObservationStatus.HANDLED_ON_SPOT),
+            open=states.count(ObservationStatus.OPEN),
+        )
 
     @strawberry.field(description="Sequence numbers the server holds; the phone may drop these points.")
     def held_ranges(self) -> list[SeqRange]:
@@ -375,11 +450,23 @@ class ObservationNode(ModelNode[Observation]):
         description="The case it was handed off as, once escalated."
     )
     escalated_at: datetime | None
+    handled_on_spot_at: datetime | None = strawberry.field(
+        description="When it was recorded as handled on the spot (现场处理)."
+    )
+    handling_note: str = strawberry.field(description="What was done on the spot.")
     _row: strawberry.Private[Observation]
+
+    @strawberry.field
+    def status(self) -> ObservationStatus:
+        return observation_status(self._row)
 
     @strawberry.field
     def photo_ids(self) -> list[strawberry.ID]:
         return [strawberry.ID(str(relay.GlobalID("Photo", str(p)))) for p in self._row.photo_ids]
+
+    @strawberry.field(description="Photos taken after handling it on the spot.")
+    def after_photo_ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID(str(relay.GlobalID("Photo", str(p)))) for p in self._row.after_photo_ids]
 
     @strawberry.field
     def category(self) -> ObservationCategoryType:
