@@ -345,3 +345,26 @@ async def test_the_river_buffer_is_configurable(client, city):
     far = await resident_case(client, FAR_FROM_RIVER)
     data = await gql_data(client, AREA_CASES, {"area": None}, token=city["tokens"]["chief.village"])
     assert [n["reference"] for n in data["chiefAreaCases"]["nodes"]] == [far["reference"], near["reference"]]
+
+
+async def test_webhooks_hear_of_escalations_without_names(client, city):
+    from webhooks.models import WebhookEndpoint
+    from webhooks.planning import plan_webhooks
+
+    await WebhookEndpoint.create(url="https://hooks.example.org/in", created_at=NOW, updated_at=NOW)
+    found = await observation(client, city)
+    up = await call(client, city, "chief.village", ESCALATE, {"observationId": found}, "escalationCreate")
+    order = {"escalationId": up["escalation"]["id"], "departmentCode": "water",
+             "deadline": (NOW + timedelta(days=5)).isoformat()}  # fmt: skip
+    assert (await call(client, city, "river.office", ASSIGN, order, "escalationAssign"))["userErrors"] == []
+    events = await OutboxEvent.filter(subject="escalation").order_by("id")
+    payloads = [(await plan_webhooks(event))[0].payload for event in events]
+    assert [p["type"] for p in payloads] == ["escalation.reported", "escalation.assigned"]
+    reported, assigned = (p["data"] for p in payloads)
+    assert reported["escalation"]["id"] == up["escalation"]["id"]
+    assert assigned["escalation"]["department"]["code"] == "water"
+    assert assigned["case"]["department"]["code"] == "water" and assigned["escalation"]["deadline"]
+    text = str(payloads)
+    assert "chief.village" not in text and "黄勇" not in text and "采砂船" not in text
+    ordered = await OutboxEvent.filter(subject="case", kind="ordered").count()
+    assert ordered == 1
