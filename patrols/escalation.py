@@ -201,7 +201,7 @@ async def escalate(
                 note=text,
                 created_at=now,
             )
-            await outbox.emit(_announcement(REPORTED, row, now))
+            await outbox.emit(_announcement(REPORTED, row, subject.area.code, now))
     except IntegrityError:
         # The same report sent twice at once: the first one committed.
         return _same_report(await Escalation.get(from_chief_id=user.id, subject=subject.key), to_chief_id)
@@ -214,7 +214,7 @@ def _same_report(existing: Escalation, to_chief_id: int | None) -> Escalation:
     return existing
 
 
-def _announcement(kind: str, row: Escalation, at: datetime) -> outbox.OutboxEvent:
+def _announcement(kind: str, row: Escalation, area_code: str, at: datetime) -> outbox.OutboxEvent:
     channels = sorted({chief_channel(row.to_chief_id), chief_channel(row.from_chief_id)})
     return outbox.change(
         kind,
@@ -223,6 +223,7 @@ def _announcement(kind: str, row: Escalation, at: datetime) -> outbox.OutboxEven
         channels,
         at,
         area=row.area_id,
+        area_code=area_code,
         case=row.case_id,
         case_reference=row.case_reference,
         from_chief=row.from_chief_id,
@@ -372,7 +373,7 @@ async def assign(
                 "assignment_note",
             ]
         )
-        await outbox.emit(_announcement(ASSIGNED, row, now))
+        await outbox.emit(_announcement(ASSIGNED, row, area.code, now))
     return row
 
 

@@ -62,7 +62,7 @@ def settings(tmp_path, request):
 @pytest.fixture
 async def city(client):
     await seed_demo()
-    names = ("chief.village", "chief.county", "chief.lake", "chief.forest", "river.office", "water.staff",
+    names = ("chief.village", "chief.county", "chief.lake", "chief.forest", "river.office.staff", "water.staff",
              "eco.staff", "dispatcher", "admin")  # fmt: skip
     tokens = {u: (await sign_in(client, u, PASSWORD))["accessToken"] for u in names}
     clock.set_clock(lambda: NOW)
@@ -137,11 +137,11 @@ async def test_sand_mining_goes_up_the_chain_to_a_department_and_the_county_chie
     deadline = NOW + timedelta(days=10)
     order = {"escalationId": up["id"], "departmentCode": "water", "deadline": deadline.isoformat(),
              "note": "十日内查处 deal with it within ten days"}  # fmt: skip
-    assigned = await call(client, city, "river.office", ASSIGN, order, "escalationAssign")
+    assigned = await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign")
     assert assigned["userErrors"] == []
     done = assigned["escalation"]
     assert done["status"] == "ASSIGNED" and done["department"] == {"code": "water"}
-    assert done["caseStatus"] == "ROUTED" and done["assignedBy"]["username"] == "river.office"
+    assert done["caseStatus"] == "ROUTED" and done["assignedBy"]["username"] == "river.office.staff"
     assert datetime.fromisoformat(done["deadline"]) == deadline
     # The case is reports', with the ordered deadline; the village chief reported it (he follows it too).
     case = await Case.get(reference=done["caseReference"])
@@ -150,12 +150,14 @@ async def test_sand_mining_goes_up_the_chain_to_a_department_and_the_county_chie
     assert report.source == ReportSource.PATROL and report.origin["escalation_id"] == _db(up["id"])
     assert await CaseEvent.filter(case_id=case.id, kind="ordered").count() == 1
     # A retry of the order changes nothing.
-    again = await call(client, city, "river.office", ASSIGN, order, "escalationAssign")
+    again = await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign")
     assert again["userErrors"] == [] and again["escalation"]["caseReference"] == done["caseReference"]
     assert await Case.all().count() == 1 and await CaseEvent.filter(kind="ordered").count() == 1
 
     # The department works it, and the county chief sees each status in his followed list.
-    case_id = (await call(client, city, "river.office", ASSIGN, order, "escalationAssign"))["escalation"]
+    case_id = (await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign"))[
+        "escalation"
+    ]
     case_gid = (await gql_data(client, """query { myReports(first: 1) { nodes { case { id } } } }""",
                                token=city["tokens"]["chief.village"]))["myReports"]["nodes"][0]["case"]["id"]  # fmt: skip
     assert case_id["case"] is None  # the office staff do not see the case itself, only its status
@@ -171,7 +173,7 @@ async def test_sand_mining_goes_up_the_chain_to_a_department_and_the_county_chie
     assert statuses == ["ACCEPTED", "IN_PROGRESS", "RESOLVED", "CLOSED"]
     assert row["resolvedAt"] is not None and row["closedAt"] is not None
     # The office and the sender follow it as well; other chiefs do not.
-    assert [r["id"] for r in await followed(client, city, "river.office")] == [up["id"]]
+    assert [r["id"] for r in await followed(client, city, "river.office.staff")] == [up["id"]]
     assert [r["id"] for r in await followed(client, city, "chief.village")] == [up["id"]]
     assert await followed(client, city, "chief.lake") == []
     # Announced in the outbox, for notifications and webhooks.
@@ -246,11 +248,11 @@ async def test_assigning_needs_the_office_or_a_chief_above_and_a_future_deadline
                        ("chief.lake", "NOT_FOUND"), ("eco.staff", "NOT_FOUND")]:  # fmt: skip
         answer = await call(client, city, user, ASSIGN, order, "escalationAssign")
         assert [e["code"] for e in answer["userErrors"]] == [code], user
-    past = await call(client, city, "river.office", ASSIGN, {**order, "deadline": (NOW - timedelta(hours=1)).isoformat()},
+    past = await call(client, city, "river.office.staff", ASSIGN, {**order, "deadline": (NOW - timedelta(hours=1)).isoformat()},
                       "escalationAssign")  # fmt: skip
     assert [(e["code"], e["field"]) for e in past["userErrors"]] == [("INVALID", ["input", "deadline"])]
     unknown = await call(
-        client, city, "river.office", ASSIGN, {**order, "departmentCode": "nope"}, "escalationAssign"
+        client, city, "river.office.staff", ASSIGN, {**order, "departmentCode": "nope"}, "escalationAssign"
     )
     assert [(e["code"], e["field"]) for e in unknown["userErrors"]] == [
         ("INVALID", ["input", "departmentCode"])
@@ -260,7 +262,7 @@ async def test_assigning_needs_the_office_or_a_chief_above_and_a_future_deadline
     # A different order after the first is a conflict, not a second case.
     assert (await call(client, city, "chief.county", ASSIGN, order, "escalationAssign"))["userErrors"] == []
     other = await call(
-        client, city, "river.office", ASSIGN, {**order, "departmentCode": "eco"}, "escalationAssign"
+        client, city, "river.office.staff", ASSIGN, {**order, "departmentCode": "eco"}, "escalationAssign"
     )
     assert [e["code"] for e in other["userErrors"]] == ["CONFLICT"]
     assert await Case.all().count() == 1
@@ -331,7 +333,7 @@ async def test_a_chief_reports_a_resident_case_in_his_area_up_and_it_is_ordered(
         "departmentCode": "sanitation",
         "deadline": deadline.isoformat(),
     }
-    assigned = await call(client, city, "river.office", ASSIGN, order, "escalationAssign")
+    assigned = await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign")
     assert assigned["userErrors"] == []
     case = await Case.get(reference=near["reference"])
     assert case.status == "ROUTED" and case.resolution_due_at == deadline
@@ -356,7 +358,9 @@ async def test_webhooks_hear_of_escalations_without_names(client, city):
     up = await call(client, city, "chief.village", ESCALATE, {"observationId": found}, "escalationCreate")
     order = {"escalationId": up["escalation"]["id"], "departmentCode": "water",
              "deadline": (NOW + timedelta(days=5)).isoformat()}  # fmt: skip
-    assert (await call(client, city, "river.office", ASSIGN, order, "escalationAssign"))["userErrors"] == []
+    assert (await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign"))[
+        "userErrors"
+    ] == []
     events = await OutboxEvent.filter(subject="escalation").order_by("id")
     payloads = [(await plan_webhooks(event))[0].payload for event in events]
     assert [p["type"] for p in payloads] == ["escalation.reported", "escalation.assigned"]
@@ -368,3 +372,33 @@ async def test_webhooks_hear_of_escalations_without_names(client, city):
     assert "chief.village" not in text and "黄勇" not in text and "采砂船" not in text
     ordered = await OutboxEvent.filter(subject="case", kind="ordered").count()
     assert ordered == 1
+
+
+async def test_the_chiefs_are_notified_in_their_inbox(client, city):
+    from notifications.models import Notification
+    from notifications.planner import plan_notifications
+
+    found = await observation(client, city)
+    up = await call(client, city, "chief.village", ESCALATE, {"observationId": found}, "escalationCreate")
+    deadline = datetime(2026, 5, 11, 10, 0, tzinfo=UTC)  # 18:00 in the city
+    order = {
+        "escalationId": up["escalation"]["id"],
+        "departmentCode": "water",
+        "deadline": deadline.isoformat(),
+    }
+    assert (await call(client, city, "river.office.staff", ASSIGN, order, "escalationAssign"))[
+        "userErrors"
+    ] == []
+    for event in await OutboxEvent.filter(subject="escalation").order_by("id"):
+        await plan_notifications(event)
+    rows = (
+        await Notification.filter(subject="escalation").order_by("id").values_list("user_id", "kind", "body")
+    )
+    county, village = _db(city["users"]["chief.county"]), _db(city["users"]["chief.village"])
+    assert [(u, k) for u, k, _ in rows] == [
+        (county, "escalation_reported"),
+        (county, "escalation_assigned"),
+        (village, "escalation_assigned"),
+    ]
+    reference = (await Escalation.get(id=_db(up["escalation"]["id"]))).case_reference
+    assert "R-QH-01" in rows[1][2] and str(reference) in rows[1][2] and "2026-05-11 18:00" in rows[1][2]
