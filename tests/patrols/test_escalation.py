@@ -402,3 +402,19 @@ async def test_the_chiefs_are_notified_in_their_inbox(client, city):
     ]
     reference = (await Escalation.get(id=_db(up["escalation"]["id"]))).case_reference
     assert "R-QH-01" in rows[1][2] and str(reference) in rows[1][2] and "2026-05-11 18:00" in rows[1][2]
+
+
+async def test_the_area_view_pages_newest_first(client, city):
+    on_the_line = [(30.2975, 120.07), (30.2925, 120.09), (30.286, 120.11)]  # 2 km apart: not duplicates
+    made = [await resident_case(client, at) for at in on_the_line]
+    token = city["tokens"]["chief.county"]
+    page_query = """query($after: String) { chiefAreaCases(first: 2, after: $after) {
+      nodes { reference } pageInfo { hasNextPage endCursor } } }"""
+    first = (await gql_data(client, page_query, {"after": None}, token=token))["chiefAreaCases"]
+    assert [n["reference"] for n in first["nodes"]] == [made[2]["reference"], made[1]["reference"]]
+    assert first["pageInfo"]["hasNextPage"] is True
+    second = await gql_data(client, page_query, {"after": first["pageInfo"]["endCursor"]}, token=token)
+    assert [n["reference"] for n in second["chiefAreaCases"]["nodes"]] == [made[0]["reference"]]
+    assert second["chiefAreaCases"]["pageInfo"]["hasNextPage"] is False
+    bad = await gql(client, page_query, {"after": "nonsense"}, token=token)
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID"
