@@ -22,11 +22,13 @@ the change never hears of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from identity.models import Role, User
 from kernel.outbox import OutboxEvent
 from reports.models import Case, Category, Report, ReportSource
+from reports.store import working_calendar
 
 RESIDENT_KINDS = {
     "accept": "case_accepted",
@@ -58,9 +60,33 @@ class Audience:
 async def audience_of(event: OutboxEvent) -> Audience:
     if event.subject == "patrol_rule" and event.kind == "patrol_shortfall":
         return _shortfall(event)
+    if event.subject == "escalation":
+        return _escalation(event)
     if event.subject != "case":
         return Audience()
     return await _case_audience(event)
+
+
+def _escalation(event: OutboxEvent) -> Audience:
+    """上报 tells the chief it was sent to; 交办 tells the sender and that chief (not whoever acted)."""
+    data = event.data
+    deadline = data.get("deadline")
+    due = ""
+    if deadline:
+        due = datetime.fromisoformat(deadline).astimezone(working_calendar().tz).strftime("%Y-%m-%d %H:%M")
+    audience = Audience(
+        params={
+            "area": data.get("area_code") or "",
+            "reference": data.get("case_reference") or "",
+            "deadline": due,
+        }
+    )
+    if event.kind == "escalation_reported":
+        audience.add([int(data["to_chief"])], "escalation_reported")
+    elif event.kind == "escalation_assigned":
+        actor = data.get("actor")
+        audience.add({int(data[k]) for k in ("from_chief", "to_chief")} - {actor}, "escalation_assigned")
+    return audience
 
 
 def _shortfall(event: OutboxEvent) -> Audience:

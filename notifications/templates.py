@@ -19,7 +19,7 @@ from notifications.models import Language
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "templates.json"
 PLACEHOLDERS = frozenset(
-    {"reference", "category", "status", "rule", "period", "done", "required", "last_day"}
+    {"reference", "category", "status", "rule", "period", "done", "required", "last_day", "area", "deadline"}
 )
 
 

@@ -19,6 +19,10 @@ jurisdictions and departments. Queues and statistics are views of cases and foll
   A case's photos (its reports' and its resolution's) are on the public map exactly while the case
   is (`case_photo_publicity`): a rejected case takes them off, and a merged report's photos follow
   the case it was merged into.
+- The area view (chiefs, `patrols.area_cases`): residents' cases located in a chief's areas, read only,
+  without anything that names or places a resident: no reporters, reports, descriptions, photos,
+  evidence or exact point; the point shown is the public one. Rejected and merged cases are left out
+  (`area_view_cases`); which areas are a chief's, patrols decides.
 A case, report or queue someone may not see answers exactly like a missing one.
 
 Predicates over loaded rows are plain functions; where SQL does the filtering the answer is a
@@ -30,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol, TypeVar
 
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
 from identity.models import Role, User
@@ -37,8 +42,17 @@ from identity.service import Principal
 from kernel.errors import forbidden, not_found
 from media.access import Standing
 from media.models import Photo
-from reports.lifecycle import Action
-from reports.models import Case, CaseEvent, Category, Department, Jurisdiction, Report, RoutingRule
+from reports.lifecycle import Action, Status
+from reports.models import (
+    Case,
+    CaseEvent,
+    Category,
+    Department,
+    Jurisdiction,
+    Report,
+    ReportSource,
+    RoutingRule,
+)
 
 OFFICE = (Role.DISPATCHER, Role.ADMIN)  # who sees every case, queue and figure
 
@@ -184,6 +198,23 @@ def public_cases() -> QuerySet[Case]:
     """The cases anyone may see on the map."""
     column, value = PUBLIC_RULE
     return Case.filter(**{column: value})
+
+
+# Cases the area view leaves out: spam and invalid reports, and duplicates merged into another case.
+AREA_VIEW_HIDDEN = (Status.REJECTED, Status.MERGED)
+
+
+def area_view_cases(min_lat: float, min_lon: float, max_lat: float, max_lon: float) -> QuerySet[Case]:
+    """Residents' cases whose exact point is inside the box, for the chiefs' read-only area view;
+    the caller narrows them to its geometry. Patrol hand-offs are the chiefs' own (their cases)."""
+    resident = Subquery(Report.filter(source=ReportSource.RESIDENT).values("case_id"))
+    return Case.filter(
+        latitude__gte=min_lat,
+        latitude__lte=max_lat,
+        longitude__gte=min_lon,
+        longitude__lte=max_lon,
+        id__in=resident,
+    ).exclude(status__in=list(AREA_VIEW_HIDDEN))
 
 
 def visible_public_cases(principal: Principal | None, rows: Sequence[Case]) -> list[Case]:

@@ -170,8 +170,10 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.SUBMIT:      _t(S.SUBMITTED,   [],                                  [P.REPORTER, P.SYSTEM]),
     Action.ROUTE:       _t(S.ROUTED,      [S.SUBMITTED],                       [P.SYSTEM], [N.DEPARTMENT]),
     Action.TRIAGE:      _t(S.TRIAGE,      [S.SUBMITTED],                       [P.SYSTEM]),
+    # The system re-routes on an order (交办) its caller checked: reports.orders.
     Action.REROUTE:     _t(S.ROUTED,      [S.TRIAGE, S.ROUTED, S.RETURNED, S.ACCEPTED, S.REOPENED],
-                                                                               _DISPATCH, [N.DEPARTMENT]),
+                                                                               [*_DISPATCH, P.SYSTEM],
+                                                                               [N.DEPARTMENT]),
     Action.ACCEPT:      _t(S.ACCEPTED,    [S.ROUTED],                          [P.CASE_STAFF]),
     Action.RETURN:      _t(S.RETURNED,    [S.ROUTED, S.ACCEPTED],              [P.CASE_STAFF], [N.REASON]),
     Action.START:       _t(S.IN_PROGRESS, [S.ACCEPTED, S.REOPENED],            [P.CASE_STAFF]),

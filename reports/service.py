@@ -208,17 +208,23 @@ def route(
 
 
 async def submit_report(
-    snapshot: Snapshot, reporter: User, sub: Submission, *, per_hour_limit: int | None
+    snapshot: Snapshot,
+    reporter: User,
+    sub: Submission,
+    *,
+    per_hour_limit: int | None,
+    ordered: RoutingDecision | None = None,
 ) -> SubmitResult:
     """Create the report (joining or opening a case) once per client id; a retry returns the first.
 
     `per_hour_limit=None` skips the submission rate limit (officials handing off patrol findings).
+    `ordered`: the department was named by an order (交办, `reports.orders`), not by the routing rules.
     """
     now = clock.now()
     checked = _check(snapshot, sub, now)
     decision = None
     if sub.join_case_id is None:
-        decision = route(
+        decision = ordered or route(
             snapshot,
             checked.category,
             checked.point,

@@ -38,6 +38,7 @@ from schema.notifications.mutations import NotificationsMutation
 from schema.notifications.push import PushMutation, PushQuery
 from schema.notifications.queries import NotificationsQuery
 from schema.notifications.relay import ContactMutation
+from schema.patrols.escalation import EscalationMutation, EscalationQuery
 from schema.patrols.mutations import PatrolsMutation
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
@@ -57,6 +58,7 @@ class Query(
     QueueQuery,
     StatisticsQuery,
     PatrolsQuery,
+    EscalationQuery,
     NotificationsQuery,
     PushQuery,
     WebhooksQuery,
@@ -88,6 +90,7 @@ class Mutation(
     QueueMutation,
     DeadlinesMutation,
     PatrolsMutation,
+    EscalationMutation,
     NotificationsMutation,
     PushMutation,
     WebhooksMutation,

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "media.models",
     "reports.models",
     "patrols.models",
+    "patrols.chain_models",
     "delivery.models",
     "notifications.models",
     "webhooks.models",

@@ -180,6 +180,8 @@ class Settings(_FromEnvironment):
     patrol_shortfall_sweep_seconds: int = Field(0, validation_alias="PATROL_SHORTFALL_SWEEP_SECONDS")
     # tell a chief short of patrols when their rule's period ends within this many days
     patrol_shortfall_days_before: int = Field(2, ge=0, validation_alias="PATROL_SHORTFALL_DAYS_BEFORE")
+    # chiefs see residents' cases within this many metres of their river segments' lines
+    river_case_buffer_m: float = Field(200.0, ge=0, le=5000, validation_alias="RIVER_CASE_BUFFER_M")
 
     # Web Push (docs/notification-channels.md): the VAPID key as PEM or base64url of the raw 32-byte
     # private scalar, or a file holding it; push is off when neither is set.

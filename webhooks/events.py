@@ -44,6 +44,9 @@ EVENT_TYPES: dict[tuple[str, str], str] = {
     ("case", "rated"): "case.rated",
     ("patrol", "patrol_finished"): "patrol.finished",
     ("observation", "observation_handed_off"): "observation.handed_off",
+    ("case", "ordered"): "case.ordered",
+    ("escalation", "escalation_reported"): "escalation.reported",
+    ("escalation", "escalation_assigned"): "escalation.assigned",
     ("webhook_endpoint", WEBHOOK_DISABLED): "webhook_endpoint.disabled",
 }
 

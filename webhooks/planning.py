@@ -17,6 +17,7 @@ from typing import Any
 from delivery.models import Delivery
 from delivery.service import new_delivery
 from kernel.outbox import OutboxEvent
+from patrols.chain_models import Escalation
 from patrols.models import Observation, Patrol, PatrolArea
 from reports.models import Case, Category, Department
 from webhooks.endpoints import CHANNEL
@@ -94,6 +95,8 @@ async def _subject(event: OutboxEvent) -> tuple[Case | None, dict[str, Any]] | N
                 "distanceM": patrol.distance_m,
             }
         }
+    if event.subject == "escalation":
+        return await _escalation(event)
     if event.subject == "webhook_endpoint":
         return None, {
             "webhookEndpoint": {
@@ -103,6 +106,37 @@ async def _subject(event: OutboxEvent) -> tuple[Case | None, dict[str, Any]] | N
             }
         }
     return None, {event.subject: {"id": event.subject_id}}
+
+
+async def _escalation(event: OutboxEvent) -> tuple[Case | None, dict[str, Any]] | None:
+    """A problem reported up the chain: levels, area, the order and its case; no one's name."""
+    row = await Escalation.get_or_none(id=event.subject_id)
+    if row is None:
+        return None
+    area = await PatrolArea.get(id=row.area_id).only("id", "code")
+    case = await Case.get_or_none(id=row.case_id) if row.case_id is not None else None
+    department = (
+        await Department.get_or_none(id=row.department_id).only("id", "code")
+        if row.department_id is not None
+        else None
+    )
+    return case, {
+        "escalation": {
+            "id": global_id("Escalation", row.id),
+            "status": row.status.value,
+            "area": {"id": global_id("PatrolArea", area.id), "code": area.code},
+            "fromLevel": row.from_level.value,
+            "toLevel": row.to_level.value,
+            "department": (
+                {"id": global_id("Department", department.id), "code": department.code}
+                if department
+                else None
+            ),
+            "deadline": _iso(row.deadline),
+            "createdAt": _iso(row.created_at),
+        },
+        "case": await case_data(case) if case is not None else None,
+    }
 
 
 def wants(endpoint: WebhookEndpoint, type_name: str, case: Case | None) -> bool:
