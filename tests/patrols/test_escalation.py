@@ -17,6 +17,7 @@ from reports.models import Case, CaseEvent, Report, ReportSource
 from server.seed import seed_demo
 from tests.conftest import make_settings
 from tests.graphql_client import gql, gql_data, new_account, new_resident, sign_in
+from tests.reports.helpers import new_photo
 
 PASSWORD = "demo-password-2026"
 T0 = datetime(2026, 5, 6, 1, 0, tzinfo=UTC)  # Wednesday 6 May 2026, 09:00 in Beijing
@@ -160,15 +161,19 @@ async def test_sand_mining_goes_up_the_chain_to_a_department_and_the_county_chie
                                token=city["tokens"]["chief.village"]))["myReports"]["nodes"][0]["case"]["id"]  # fmt: skip
     assert case_id["case"] is None  # the office staff do not see the case itself, only its status
     statuses: list[str] = []
+    # Sand mining is resolved with an after-photo and checked on site (核查) before it closes.
+    after = await new_photo(_db(city["users"]["water.staff"]))
+    resolution = {"note": "采砂船已扣押 dredgers impounded", "photoIds": [after]}
+    check = {"photoIds": [await new_photo(_db(city["users"]["dispatcher"]))]}
     for user, action, extra in [("water.staff", "ACCEPT", {}), ("water.staff", "START", {}),
-                                ("water.staff", "RESOLVE", {"note": "采砂船已扣押 dredgers impounded"}),
+                                ("water.staff", "RESOLVE", resolution), ("dispatcher", "VERIFY_PASS", check),
                                 ("chief.village", "CONFIRM", {})]:  # fmt: skip
         clock.set_clock(lambda: NOW + timedelta(days=len(statuses) + 1))
         await step(client, city, user, case_gid, action, **extra)
         [row] = await followed(client, city)
         statuses.append(row["caseStatus"])
         assert row["overdue"] is False
-    assert statuses == ["ACCEPTED", "IN_PROGRESS", "RESOLVED", "CLOSED"]
+    assert statuses == ["ACCEPTED", "IN_PROGRESS", "RESOLVED", "VERIFIED", "CLOSED"]
     assert row["resolvedAt"] is not None and row["closedAt"] is not None
     # The office and the sender follow it as well; other chiefs do not.
     assert [r["id"] for r in await followed(client, city, "office.river")] == [up["id"]]
