@@ -131,6 +131,12 @@ async def _patrols(
     return by_chief
 
 
+async def assignments_in(first_day: date, last_day: date, region: str | None) -> list[AssignmentRow]:
+    """Assignments in force at some time during the local dates `first_day..last_day`, of areas whose
+    division code starts with `region` (None: everywhere)."""
+    return await _assignments(first_day, last_day, None, None, region)
+
+
 def check_range(first_day: date, last_day: date) -> None:
     if last_day < first_day:
         raise invalid("The period ends before it starts.", "to")

@@ -35,6 +35,7 @@ from schema.notifications.push import PushMutation, PushQuery
 from schema.notifications.queries import NotificationsQuery
 from schema.notifications.relay import ContactMutation
 from schema.patrols.mutations import PatrolsMutation
+from schema.patrols.office import OfficeMutation, OfficeQuery
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
@@ -53,6 +54,7 @@ class Query(
     QueueQuery,
     StatisticsQuery,
     PatrolsQuery,
+    OfficeQuery,
     NotificationsQuery,
     PushQuery,
     WebhooksQuery,
@@ -82,6 +84,7 @@ class Mutation(
     QueueMutation,
     DeadlinesMutation,
     PatrolsMutation,
+    OfficeMutation,
     NotificationsMutation,
     PushMutation,
     WebhooksMutation,
