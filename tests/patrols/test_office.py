@@ -293,7 +293,7 @@ async def test_a_bad_period_or_region_is_a_typed_error(client, period: str) -> N
 
 async def test_admins_replace_the_method_and_bad_methods_are_refused(client, quarter) -> None:
     admin, staff = quarter["admin"], quarter["office.staff"]
-    method = {"code": "city-2026", "name": "示范市 2026", "source": "示范市河长制考核办法 2026",
+    method: dict[str, Any] = {"code": "city-2026", "name": "示范市 2026", "source": "示范市河长制考核办法 2026",
               "items": [{"metric": "PATROL_RATE", "weight": 50, "target": 0.5, "source": "Art. 3"},
                         {"metric": "CLOSURE_RATE", "weight": 50, "target": 1.0, "source": "Art. 4"}]}  # fmt: skip
 
