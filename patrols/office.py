@@ -265,20 +265,34 @@ async def _problems(region: str | None, start: datetime, end: datetime) -> list[
     ]
 
 
-async def _complaints(region: str | None, start: datetime, end: datetime) -> dict[int, int]:
-    """Residents' cases created in the period in each area's bounding box (widened by the buffer)."""
+async def _complaints(
+    region: str | None, start: datetime, end: datetime, areas: dict[int, _AreaInfo]
+) -> dict[int, int]:
+    """Residents' cases created in the period in each area's bounding box (widened by the buffer). The
+    cases are first narrowed to the box around all the region's areas, so the join only pairs the
+    region's cases with its areas."""
+    if not areas:
+        return {}
     conn = connections.get("default")
     where, values = _region_clause(region, "a.admin_region")
     buffer = COMPLAINT_BUFFER_DEG
+    box = [
+        min(a.min_lat for a in areas.values()) - buffer,
+        max(a.max_lat for a in areas.values()) + buffer,
+        min(a.min_lon for a in areas.values()) - buffer,
+        max(a.max_lon for a in areas.values()) + buffer,
+    ]
     rows = await fetch(
         conn,
         "SELECT a.id, COUNT(c.id) FROM cases c JOIN patrol_areas a "
         f"ON c.latitude BETWEEN a.min_lat - {buffer} AND a.max_lat + {buffer} "
         f"AND c.longitude BETWEEN a.min_lon - {buffer} AND a.max_lon + {buffer} "
-        f"WHERE c.created_at >= {{}} AND c.created_at < {{}} AND c.status NOT IN ({{}}, {{}}){where} "
+        "WHERE c.created_at >= {} AND c.created_at < {} AND c.status NOT IN ({}, {}) "
+        "AND c.latitude BETWEEN {} AND {} AND c.longitude BETWEEN {} AND {}"
+        f"{where} "
         "AND EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id AND r.source = {}) "
         "GROUP BY a.id",
-        [start, end, Status.MERGED.value, Status.REJECTED.value, *values, ReportSource.RESIDENT.value],
+        [start, end, Status.MERGED.value, Status.REJECTED.value, *box, *values, ReportSource.RESIDENT.value],
     )
     return {r[0]: int(r[1]) for r in rows}
 
@@ -341,7 +355,7 @@ async def office_figures(
         elif viewer.overseer:  # a patrol of someone no longer (or never) assigned there: no level
             cells[area_id, None].add(counts)
 
-    complaints = await _complaints(region, start, end)
+    complaints = await _complaints(region, start, end, areas)
     groups: dict[tuple[int | None, str | None, ChiefLevel | None], tuple[Figures, set[int]]] = {}
     total, total_areas = Figures(), set()
     for (area_id, cell_level), figures in cells.items():
