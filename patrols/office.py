@@ -12,15 +12,17 @@ What is counted, for the areas in the region asked for and the period's local da
 - complaints: residents' cases created in the period located in the area's bounding box widened by
   about 100 m (`COMPLAINT_BUFFER_DEG`), merged and rejected cases left out.
 
-Each count comes from one GROUP BY query per kind (patrols by chief and area, complaints by area); the
-rows are then summed into the groups asked for. The chiefs counted are those the viewer may assess
-(`patrols.access.Viewer.sees_chief`): overseers (admins, the river chief office) all, a chief themselves
-and those they supervise; complaints only of the areas those chiefs hold (overseers: every area).
+Each count comes from one GROUP BY query per kind (problems by chief and area, complaints by position,
+matched to the areas through a grid); the rows are then summed into the groups asked for. The chiefs
+counted are those the viewer may assess (`patrols.access.Viewer.sees_chief`): overseers (admins, the
+river chief office) all, a chief themselves and those they supervise; complaints only of the areas
+those chiefs hold (overseers: every area).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from reports.models import ReportSource
 OFFICE_PERIODS = (Period.DEKAD, Period.MONTH, Period.QUARTER, Period.YEAR)
 CITY_SCOPE = "city"
 COMPLAINT_BUFFER_DEG = 0.001  # about 110 m north-south, 95 m east-west at 30° N
+GRID_DEG = 0.01  # the cells complaints are matched to areas through
 _REGION = re.compile(r"^\d{2,12}$")
 _LABELS = (
     (re.compile(r"^(\d{4})-(\d{2})-D([1-3])$"), Period.DEKAD),
@@ -265,16 +268,16 @@ async def _problems(region: str | None, start: datetime, end: datetime) -> list[
     ]
 
 
-async def _complaints(
-    region: str | None, start: datetime, end: datetime, areas: dict[int, _AreaInfo]
-) -> dict[int, int]:
-    """Residents' cases created in the period in each area's bounding box (widened by the buffer). The
-    cases are first narrowed to the box around all the region's areas, so the join only pairs the
-    region's cases with its areas."""
+async def _complaints(start: datetime, end: datetime, areas: dict[int, _AreaInfo]) -> dict[int, int]:
+    """Residents' cases created in the period in each area's bounding box (widened by the buffer).
+
+    SQL counts the cases per position inside the box around all the areas (the created_at index finds
+    the period's cases); the positions are then matched to the areas' boxes through a grid. A join of
+    cases with areas on box overlap has no index to use on either engine and pairs every case of the
+    period with every area (minutes for a city's quarter on SQLite)."""
     if not areas:
         return {}
     conn = connections.get("default")
-    where, values = _region_clause(region, "a.admin_region")
     buffer = COMPLAINT_BUFFER_DEG
     box = [
         min(a.min_lat for a in areas.values()) - buffer,
@@ -284,17 +287,34 @@ async def _complaints(
     ]
     rows = await fetch(
         conn,
-        "SELECT a.id, COUNT(c.id) FROM cases c JOIN patrol_areas a "
-        f"ON c.latitude BETWEEN a.min_lat - {buffer} AND a.max_lat + {buffer} "
-        f"AND c.longitude BETWEEN a.min_lon - {buffer} AND a.max_lon + {buffer} "
+        "SELECT c.latitude, c.longitude, COUNT(*) FROM cases c "
         "WHERE c.created_at >= {} AND c.created_at < {} AND c.status NOT IN ({}, {}) "
-        "AND c.latitude BETWEEN {} AND {} AND c.longitude BETWEEN {} AND {}"
-        f"{where} "
+        "AND c.latitude BETWEEN {} AND {} AND c.longitude BETWEEN {} AND {} "
         "AND EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id AND r.source = {}) "
-        "GROUP BY a.id",
-        [start, end, Status.MERGED.value, Status.REJECTED.value, *box, *values, ReportSource.RESIDENT.value],
+        "GROUP BY c.latitude, c.longitude",
+        [start, end, Status.MERGED.value, Status.REJECTED.value, *box, ReportSource.RESIDENT.value],
     )
-    return {r[0]: int(r[1]) for r in rows}
+    if not rows:
+        return {}
+    grid: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for area_id, a in areas.items():
+        for i in range(_cell(a.min_lat - buffer), _cell(a.max_lat + buffer) + 1):
+            for j in range(_cell(a.min_lon - buffer), _cell(a.max_lon + buffer) + 1):
+                grid[i, j].append(area_id)
+    counts: dict[int, int] = defaultdict(int)
+    for lat, lon, count in rows:
+        for area_id in grid.get((_cell(lat), _cell(lon)), ()):
+            a = areas[area_id]
+            if (
+                a.min_lat - buffer <= lat <= a.max_lat + buffer
+                and a.min_lon - buffer <= lon <= a.max_lon + buffer
+            ):
+                counts[area_id] += int(count)
+    return counts
+
+
+def _cell(degrees: float) -> int:
+    return math.floor(degrees / GRID_DEG)
 
 
 def _level_of(held: list[AssignmentRow]) -> ChiefLevel:
@@ -322,11 +342,8 @@ async def office_figures(
     first, last = window.first_day, window.last_day
     start, end = _bounds(window)
 
-    visible = [
-        a
-        for a in await assignments_in(first, last, region)
-        if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])
-    ]
+    loaded = await assignments_in(first, last, region)
+    visible = [a for a in loaded if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])]
     areas = await _areas(region)
     held: dict[tuple[int, int], list[AssignmentRow]] = defaultdict(list)
     for a in visible:
@@ -340,7 +357,7 @@ async def office_figures(
         for area_id in areas.keys() - assigned:
             cells.setdefault((area_id, None), Figures())
 
-    for verdict in await compliance(viewer, first, last, region=region):
+    for verdict in await compliance(viewer, first, last, region=region, loaded=loaded):
         level = _level_of(list(verdict.assignments))
         first_area = min(a.area_id for a in verdict.assignments)
         for result in verdict.verdict.periods:
@@ -355,7 +372,7 @@ async def office_figures(
         elif viewer.overseer:  # a patrol of someone no longer (or never) assigned there: no level
             cells[area_id, None].add(counts)
 
-    complaints = await _complaints(region, start, end, areas)
+    complaints = await _complaints(start, end, areas)
     groups: dict[tuple[int | None, str | None, ChiefLevel | None], tuple[Figures, set[int]]] = {}
     total, total_areas = Figures(), set()
     for (area_id, cell_level), figures in cells.items():
