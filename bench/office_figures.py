@@ -460,7 +460,8 @@ def _case(
 
 
 async def anchor(region: str) -> int:
-    """The same counts in raw SQL, without evaluating the rules or grouping: the floor to compare with."""
+    """The same counts in raw SQL, without evaluating the rules, matching complaints to areas or
+    grouping: the floor to compare with."""
     conn = connections.get("default")
     like = f"{region}%"
     patrols = await fetch(
@@ -481,14 +482,19 @@ async def anchor(region: str) -> int:
         "AND a.admin_region LIKE {} GROUP BY p.counted_for_id, p.area_id",
         [Q2[0], Q2[1], like],
     )
+    [box] = await fetch(
+        conn,
+        "SELECT MIN(min_lat) - 0.001, MAX(max_lat) + 0.001, MIN(min_lon) - 0.001, MAX(max_lon) + 0.001 "
+        "FROM patrol_areas WHERE admin_region LIKE {}",
+        [like],
+    )
     complaints = await fetch(
         conn,
-        "SELECT a.id, COUNT(c.id) FROM cases c JOIN patrol_areas a ON c.latitude BETWEEN a.min_lat - 0.001 "
-        "AND a.max_lat + 0.001 AND c.longitude BETWEEN a.min_lon - 0.001 AND a.max_lon + 0.001 "
-        "WHERE c.created_at >= {} AND c.created_at < {} AND c.status NOT IN ('MERGED', 'REJECTED') "
-        "AND a.admin_region LIKE {} AND EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id "
-        "AND r.source = 'RESIDENT') GROUP BY a.id",
-        [Q2[0], Q2[1], like],
+        "SELECT c.latitude, c.longitude, COUNT(*) FROM cases c WHERE c.created_at >= {} "
+        "AND c.created_at < {} AND c.status NOT IN ('MERGED', 'REJECTED') AND c.latitude BETWEEN {} AND {} "
+        "AND c.longitude BETWEEN {} AND {} AND EXISTS (SELECT 1 FROM reports r WHERE r.case_id = c.id "
+        "AND r.source = 'RESIDENT') GROUP BY c.latitude, c.longitude",
+        [Q2[0], Q2[1], *box],
     )
     return len(patrols) + len(problems) + len(complaints)
 
