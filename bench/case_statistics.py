@@ -39,8 +39,8 @@ from tortoise.context import TortoiseContext  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
 
 from bench.support.runner import bench_settings, each_database, fresh_database  # noqa: E402
+from bench.support.seeding import bulk_insert  # noqa: E402
 from identity.models import Role, User  # noqa: E402
-from kernel.rawsql import placeholders  # noqa: E402
 from reports.lifecycle import SAME_FIGURE, Action, Status  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from reports.statistics import Dimension, StatisticsQuery, case_statistics  # noqa: E402
@@ -166,22 +166,7 @@ def generate(per_month: int, departments: Sequence[int], categories: Sequence[in
 async def insert(
     conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Multi-row INSERTs of up to 1,000 rows (well under both engines' parameter limits)."""
-    postgres = conn.capabilities.dialect == "postgres"
-    json_at = {i for i, name in enumerate(columns) if name in JSON_COLUMNS}
-    for begin in range(0, len(rows), 1000):
-        chunk = rows[begin : begin + 1000]
-        marks = iter(placeholders(conn, len(chunk) * len(columns)))
-        tuples = []
-        for _ in chunk:
-            values = [next(marks) for _ in columns]
-            if postgres:  # JSON goes as text, whatever codec the driver has for jsonb
-                values = [
-                    f"CAST(CAST({v} AS TEXT) AS JSONB)" if i in json_at else v for i, v in enumerate(values)
-                ]
-            tuples.append(f"({', '.join(values)})")
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(tuples)}"
-        await conn.execute_query(sql, [value for row in chunk for value in row])
+    await bulk_insert(conn, table, columns, rows, JSON_COLUMNS)
 
 
 async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, float]:

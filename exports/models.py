@@ -13,6 +13,7 @@ class ExportKind(enum.StrEnum):
     CASES = "CASES"
     STATISTICS = "STATISTICS"
     COMPLIANCE = "COMPLIANCE"
+    OFFICE_FIGURES = "OFFICE_FIGURES"
 
 
 class ExportFormat(enum.StrEnum):

@@ -26,9 +26,10 @@ from kernel import clock
 from kernel.errors import DomainError, invalid
 from kernel.geo import BBox
 from kernel.rawsql import as_datetime, fetch
-from patrols.access import Viewer, viewer_of
+from patrols.access import Viewer, check_office_reader, viewer_of
 from patrols.compliance import check_range, compliance
 from patrols.models import PatrolArea
+from patrols.office import OfficeDimension, check_region, office_figures, parse_period
 from reports.lifecycle import Status
 from reports.models import Category, Department, Priority
 from reports.queue import QueueFilter, Scope, case_filter, due_column
@@ -296,6 +297,49 @@ async def _compliance_table(user: User, parameters: dict[str, Any], viewer: View
     return Table(COMPLIANCE_COLUMNS, table.count, table.batches)
 
 
+# --- the chief office's figures ----------------------------------------------------------------------
+
+_OFFICE_FIGURES = (
+    "areas", "patrols_required", "patrols_done", "patrol_rate", "problems_found", "handed_off",
+    "handled_on_spot", "solved", "closed", "closed_on_time", "closure_rate", "on_time_closure_rate",
+    "complaints",
+)  # fmt: skip
+OFFICE_COLUMNS = ("period", "region", "level", "area_code", "area_name", *_OFFICE_FIGURES,
+                  "assessment_score", "assessment_method", "assessment_items")  # fmt: skip
+
+
+async def _office_table(principal: Principal, parameters: dict[str, Any], viewer: Viewer) -> Table:
+    """One row per group of the office figures and a last TOTAL row, each with its assessment score and
+    the explanation of every item."""
+    check_office_reader(principal, viewer)
+    label = str(parameters.get("office_period") or "")
+    parse_period(label, "input", "officePeriod")
+    region = check_region(parameters.get("region"), "input", "region")
+    group_by = frozenset(OfficeDimension(d) for d in parameters.get("office_group_by") or ["AREA"])
+    digits = parameters.get("region_digits")
+
+    async def compute() -> list[Row]:
+        report = await office_figures(viewer, label, region=region, group_by=group_by, region_digits=digits)
+        areas = {
+            a.id: a for a in await PatrolArea.filter(id__in={r.area_id for r in report.rows if r.area_id})
+        }
+        rows: list[Row] = []
+        for r in (*report.rows, report.total):
+            area = areas.get(r.area_id) if r.area_id else None
+            total = r is report.total
+            items = "; ".join(f"{s.item.metric.value}: {s.explanation}" for s in r.assessment.items)
+            rows.append((
+                report.window.label, "TOTAL" if total else r.region, r.level.value if r.level else None,
+                area.code if area else None, area.name if area else None,
+                *(getattr(r.figures, name) for name in _OFFICE_FIGURES),
+                r.assessment.score, r.assessment.method_code, items,
+            ))  # fmt: skip
+        return rows
+
+    table = _Computed(compute)
+    return Table(OFFICE_COLUMNS, table.count, table.batches)
+
+
 async def open_table(principal: Principal, kind: ExportKind, parameters: dict[str, Any]) -> Table:
     """The table `principal` asked for, checked against what they may read (a DomainError if not)."""
     access.require_reader(principal)
@@ -308,4 +352,6 @@ async def open_table(principal: Principal, kind: ExportKind, parameters: dict[st
         return await _case_table(scope, parameters, personal=True)
     if kind is ExportKind.STATISTICS:
         return await _statistics_table(user, parameters)
+    if kind is ExportKind.OFFICE_FIGURES:
+        return await _office_table(principal, parameters, await viewer_of(principal))
     return await _compliance_table(user, parameters, await viewer_of(principal))

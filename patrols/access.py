@@ -31,7 +31,7 @@ from tortoise.queryset import QuerySet
 from identity.models import Role
 from identity.service import Principal
 from kernel import clock
-from kernel.errors import forbidden
+from kernel.errors import DomainError, ErrorCode, forbidden
 from media.access import Standing
 from media.models import Photo
 from patrols.models import ChiefAssignment, Delegation, Observation, Patrol, PatrolArea, VolunteerEnrollment
@@ -152,6 +152,23 @@ async def may_list_volunteer_patrols(principal: Principal) -> bool:
 async def viewer_of(principal: Principal | None) -> Viewer:
     """The caller's standing on today's local date."""
     return await Viewer.load(principal, local_date(clock.now()))
+
+
+def check_office_reader(principal: Principal | None, viewer: Viewer) -> None:
+    """The office figures (patrols.office) are for the river-chief office and admins (everything) and
+    for chiefs (their own areas and those of the chiefs they supervise)."""
+    if principal is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
+    if not (viewer.overseer or principal.role == Role.CHIEF):
+        raise forbidden("The office figures are for chiefs and the river chief office.")
+
+
+def check_method_manager(principal: Principal | None) -> None:
+    """Only admins replace the city's assessment method."""
+    if principal is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in first.")
+    if principal.role != Role.ADMIN:
+        raise forbidden("Only administrators change the assessment method.")
 
 
 def visible_areas(principal: Principal | None, areas: Sequence[PatrolArea]) -> Sequence[PatrolArea]:

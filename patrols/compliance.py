@@ -135,6 +135,12 @@ async def _patrols(
     return by_chief
 
 
+async def assignments_in(first_day: date, last_day: date, region: str | None) -> list[AssignmentRow]:
+    """Assignments in force at some time during the local dates `first_day..last_day`, of areas whose
+    division code starts with `region` (None: everywhere)."""
+    return await _assignments(first_day, last_day, None, None, region)
+
+
 def check_range(first_day: date, last_day: date) -> None:
     if last_day < first_day:
         raise invalid("The period ends before it starts.", "to")
@@ -150,15 +156,16 @@ async def compliance(
     chief_id: int | None = None,
     area_id: int | None = None,
     region: str | None = None,
+    loaded: list[AssignmentRow] | None = None,
 ) -> list[ChiefVerdict]:
     """Verdicts per (chief, rule) for the chiefs the viewer may assess (themselves, those they
-    supervise; everyone for overseers), over the local dates `first_day..last_day`."""
+    supervise; everyone for overseers), over the local dates `first_day..last_day`. `loaded`: the
+    assignments of the chiefs, areas or region asked for, when the caller has read them already
+    (`assignments_in`)."""
     check_range(first_day, last_day)
-    assignments = [
-        a
-        for a in await _assignments(first_day, last_day, chief_id, area_id, region)
-        if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])
-    ]
+    if loaded is None:
+        loaded = await _assignments(first_day, last_day, chief_id, area_id, region)
+    assignments = [a for a in loaded if viewer.sees_chief(a.chief_id, [(a.level, a.region_code, a.kind)])]
     if not assignments:
         return []
     rules = await load_rules()

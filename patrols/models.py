@@ -24,6 +24,7 @@ __all__ = [
     "ChiefLevel",
     "Delegation",
     "Observation",
+    "OfficeAssessmentMethodRow",
     "Patrol",
     "PatrolArea",
     "PatrolMode",
@@ -263,3 +264,21 @@ class PatrolRuleRow(Model):
 
     class Meta:
         table = "patrol_rules"
+
+
+class OfficeAssessmentMethodRow(Model):
+    """The city's assessment method (patrols.assessment), stored by an admin; absent, the shipped
+    method (patrols/data/office_assessment.json) applies. One row per scope; today only "city"."""
+
+    id = fields.IntField(primary_key=True)
+    scope = fields.CharField(max_length=32, unique=True)
+    definition: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    updated_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    updated_by_id: int | None
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "office_assessment_methods"
+        table_description = "The assessment method an admin stored in place of the shipped one"

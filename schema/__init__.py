@@ -40,6 +40,7 @@ from schema.notifications.queries import NotificationsQuery
 from schema.notifications.relay import ContactMutation
 from schema.patrols.escalation import EscalationMutation, EscalationQuery
 from schema.patrols.mutations import PatrolsMutation
+from schema.patrols.office import OfficeMutation, OfficeQuery
 from schema.patrols.queries import PatrolsQuery
 from schema.reports.mutations import CaseworkMutation, DeadlinesMutation, QueueMutation, ReportsMutation
 from schema.reports.queries import QueueQuery, ReportsQuery, StatisticsQuery
@@ -59,6 +60,7 @@ class Query(
     StatisticsQuery,
     PatrolsQuery,
     EscalationQuery,
+    OfficeQuery,
     NotificationsQuery,
     PushQuery,
     WebhooksQuery,
@@ -91,6 +93,7 @@ class Mutation(
     DeadlinesMutation,
     PatrolsMutation,
     EscalationMutation,
+    OfficeMutation,
     NotificationsMutation,
     PushMutation,
     WebhooksMutation,

@@ -14,7 +14,9 @@ from identity.models import AccessKind, Role
 from kernel.errors import ErrorCode
 from kernel.geo import CoordinateSystem
 from notifications.models import Language
+from patrols.assessment import Direction, Metric
 from patrols.models import PatrolStatus
+from patrols.office import OfficeDimension
 from patrols.rules import AreaKind, ChiefKind, ChiefLevel, CountScope, Period
 from patrols.track import AuthenticityFlag, PatrolMode, PointFlag
 from reports.lifecycle import Action, Status
@@ -36,6 +38,9 @@ strawberry.enum(AuthenticityFlag, name="AuthenticityFlag")
 strawberry.enum(PointFlag, name="TrackPointFlag")
 strawberry.enum(Period, name="PatrolPeriod", description="DEKAD is the 旬: days 1-10, 11-20, 21-end.")
 strawberry.enum(CountScope, name="PatrolCountScope")
+strawberry.enum(OfficeDimension, name="OfficeDimension", description="How the office figures are grouped.")
+strawberry.enum(Metric, name="AssessmentMetric", description="What an assessment item scores (rates 0-1).")
+strawberry.enum(Direction, name="AssessmentDirection")
 strawberry.enum(
     CoordinateSystem,
     name="CoordinateSystem",

@@ -10,6 +10,7 @@ import strawberry
 
 from exports.jobs import ExportRequest
 from exports.models import ExportFormat, ExportKind
+from patrols.office import OfficeDimension
 from reports.statistics import Dimension
 from schema.node import decode_id
 from schema.reports.inputs import CaseQueueFilter
@@ -27,7 +28,8 @@ class ExportPeriodInput:
 
 @strawberry.input(
     description="What to export. Cases read `departmentId`, `cases`, `createdFrom`, `createdTo`; statistics "
-    "`period`, `departmentId`, `categoryId`, `groupBy`; compliance `period`, `chiefId`, `areaId`, `region`."
+    "`period`, `departmentId`, `categoryId`, `groupBy`; compliance `period`, `chiefId`, `areaId`, `region`; "
+    "office figures `officePeriod`, `region`, `officeGroupBy`, `regionDigits`."
 )
 class ExportStartInput:
     client_id: str = strawberry.field(description="The client's token: a retry with it creates nothing.")
@@ -47,6 +49,15 @@ class ExportStartInput:
     chief_id: strawberry.ID | None = None
     area_id: strawberry.ID | None = None
     region: str | None = strawberry.field(default=None, description="Areas whose division code starts so.")
+    office_period: str | None = strawberry.field(
+        default=None, description="Office figures: the period, as officeFigures takes it (2026-Q2)."
+    )
+    office_group_by: list[OfficeDimension] | None = strawberry.field(
+        default=None, description="Office figures: how to group (default AREA)."
+    )
+    region_digits: int | None = strawberry.field(
+        default=None, description="Office figures grouped by REGION: how many leading digits."
+    )
 
     def to_domain(self) -> ExportRequest:
         parameters: dict[str, Any] = {
@@ -58,6 +69,9 @@ class ExportStartInput:
             "created_from": self.created_from.isoformat() if self.created_from else None,
             "created_to": self.created_to.isoformat() if self.created_to else None,
             "group_by": [d.value for d in self.group_by] if self.group_by is not None else None,
+            "office_period": self.office_period,
+            "office_group_by": [d.value for d in self.office_group_by] if self.office_group_by else None,
+            "region_digits": self.region_digits,
         }
         if self.period is not None:
             parameters |= {"from": self.period.from_.isoformat(), "to": self.period.to.isoformat()}
