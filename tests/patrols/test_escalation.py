@@ -163,11 +163,12 @@ async def test_sand_mining_goes_up_the_chain_to_a_department_and_the_county_chie
     statuses: list[str] = []
     # Sand mining is resolved with an after-photo and checked on site (核查) before it closes.
     after = await new_photo(_db(city["users"]["water.staff"]))
-    resolution = {"note": "采砂船已扣押 dredgers impounded", "photoIds": [after]}
-    check = {"photoIds": [await new_photo(_db(city["users"]["dispatcher"]))]}
-    for user, action, extra in [("water.staff", "ACCEPT", {}), ("water.staff", "START", {}),
+    resolution: dict[str, object] = {"note": "采砂船已扣押 dredgers impounded", "photoIds": [after]}
+    check: dict[str, object] = {"photoIds": [await new_photo(_db(city["users"]["dispatcher"]))]}
+    steps: list[tuple[str, str, dict[str, object]]] = [("water.staff", "ACCEPT", {}), ("water.staff", "START", {}),
                                 ("water.staff", "RESOLVE", resolution), ("dispatcher", "VERIFY_PASS", check),
-                                ("chief.village", "CONFIRM", {})]:  # fmt: skip
+                                ("chief.village", "CONFIRM", {})]  # fmt: skip
+    for user, action, extra in steps:
         clock.set_clock(lambda: NOW + timedelta(days=len(statuses) + 1))
         await step(client, city, user, case_gid, action, **extra)
         [row] = await followed(client, city)
