@@ -40,6 +40,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types import ExecutionResult
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
+from tortoise.exceptions import BaseORMException
 
 from exports.jobs import ExportRunner
 from identity import audit, rights
@@ -429,7 +430,12 @@ def create_app(settings: Settings, *, init_db: bool = True) -> Starlette:
     @asynccontextmanager
     async def background(app: Starlette) -> AsyncIterator[None]:
         assert services.media is not None
-        await refresh_city()  # the calendar years admins stored
+        try:
+            await refresh_city()  # the calendar years admins stored
+        except (OSError, BaseORMException):
+            # The database is down or not migrated yet: serve (`/readyz` says why) with the shipped
+            # calendar until the periodic refresh reads the stored years.
+            log.warning("stored calendar years not read; the shipped calendar serves", exc_info=True)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(OutboxRelay(services.events).run)
             if settings.city_calendar_refresh_seconds > 0:
