@@ -189,11 +189,13 @@ class Case(Model):
 
     class Meta:
         table = "cases"
-        # The duplicate search: one category, open statuses, a latitude range, then longitude.
+        # The duplicate search: one category, open statuses, a latitude range, then longitude; nearbyCases
+        # the same by the public location (its ranking reads the index alone).
         # Department queues walk (department, status) in due, priority or id order. The escalation
         # and auto-close jobs walk open statuses by due time or by time in status.
         indexes = (
             ("category_id", "status", "latitude", "longitude"),
+            ("category_id", "status", "public", "public_latitude", "public_longitude"),
             ("public", "public_latitude", "public_longitude"),
             ("department_id", "status", "resolution_due_at", "id"),
             ("department_id", "status", "response_due_at", "id"),

@@ -483,26 +483,33 @@ async def nearby_cases(
     radius = category.duplicate_radius_m if radius_m is None else radius_m
     if not math.isfinite(radius) or not 0 < radius <= 5000:
         raise invalid("The radius must be more than 0 and at most 5000 metres.", "radiusM")
+    # Searched by the public location, in a box led by category and status (the index), the nearest
+    # ranked in the database by a flat-earth distance (it orders points a few kilometres apart as the
+    # true one does) from the index alone; only those few rows are then read whole. A wide category's
+    # box in a dense city holds hundreds of open cases: reading them all grew the call twelvefold from
+    # 10,000 to 1,000,000 cases (issue 18), and cutting them at an arbitrary 500 could miss the nearest.
+    box = bbox_around(point.lat, point.lon, radius)
     candidates = access.public_cases().filter(
-        _search_box(point.lat, point.lon, radius + PUBLIC_GRID_M),
-        category_id=snapshot.category_ids[category.code],
-        status__in=OPEN_STATUSES,
+        _public_box(box), category_id=snapshot.category_ids[category.code], status__in=OPEN_STATUSES
     )
-    if bbox_around(point.lat, point.lon, radius + PUBLIC_GRID_M).crosses_antimeridian:
+    if box.crosses_antimeridian:
         rows = await candidates.limit(500)  # rare enough to rank here; the flat distance cannot
     else:
-        # The database ranks the candidates nearest first (by a flat-earth distance, which orders
-        # points a few kilometres apart as the true one does) and hands over a few: in a dense city a
-        # wide category's box holds hundreds of open cases, and turning them all into objects grew
-        # the call twelvefold from 10,000 to 1,000,000 cases (issue 18); cutting them at an arbitrary
-        # 500 could miss the nearest.
-        nearness = _flat_distance_squared(point.lat, point.lon)
-        rows = await candidates.annotate(nearness=nearness).order_by("nearness", "id").limit(NEARBY_MAX * 4)
+        ranked = candidates.annotate(nearness=_flat_distance_squared(point.lat, point.lon))
+        nearest = await ranked.order_by("nearness", "id").limit(NEARBY_MAX * 4).values_list("id", flat=True)
+        rows = await Case.filter(id__in=list(nearest))
     found = sorted(
         ((c, haversine_m(point.lat, point.lon, c.public_latitude, c.public_longitude)) for c in rows),
         key=lambda item: (item[1], item[0].id),
     )
     return [(c, d) for c, d in found if d <= radius][:NEARBY_MAX]
+
+
+def _public_box(box: BBox) -> Q:
+    condition = Q(public_latitude__gte=box.min_lat, public_latitude__lte=box.max_lat)
+    if box.crosses_antimeridian:
+        return condition & (Q(public_longitude__gte=box.min_lon) | Q(public_longitude__lte=box.max_lon))
+    return condition & Q(public_longitude__gte=box.min_lon, public_longitude__lte=box.max_lon)
 
 
 def _flat_distance_squared(lat: float, lon: float) -> RawSQL:
