@@ -122,6 +122,7 @@ PATROL_COLUMNS = (
     "authenticity_flags",
     "authenticity_reasons",
     "late_upload",
+    "by_volunteer",
     "created_at",
 )
 OBSERVATION_COLUMNS = (
@@ -137,6 +138,8 @@ OBSERVATION_COLUMNS = (
     "case_id",
     "case_reference",
     "escalated_at",
+    "after_photo_ids",
+    "handling_note",
     "created_at",
 )
 CASE_COLUMNS = (
@@ -197,6 +200,7 @@ JSON_COLUMNS = {
     "authenticity_flags",
     "authenticity_reasons",
     "photo_ids",
+    "after_photo_ids",
     "sla_pauses",
     "resolution_photo_ids",
     "evidence",
@@ -313,6 +317,7 @@ def generate(sizes: Sizes, category_id: int, department_id: int, resident_id: in
                             "[]",
                             "[]",
                             False,
+                            False,
                             started,
                         )
                     )
@@ -364,6 +369,8 @@ def generate(sizes: Sizes, category_id: int, department_id: int, resident_id: in
                 handed_case,
                 reference,
                 escalated,
+                "[]",
+                "",
                 seen,
             )
         )
