@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from bench.support.runner import each_database, fresh_database  # noqa: E402
-from bench.support.seeding import CASE_COLUMNS  # noqa: E402
+from bench.support.seeding import load_cases  # noqa: E402
 from bench.support.timing import percentile  # noqa: E402
 from reports.models import Category, Department  # noqa: E402
 from reports.service import Location, nearby_cases  # noqa: E402
@@ -73,25 +72,7 @@ async def prepare(url: str, count: int) -> None:
         departments: list[int] = [d.id for d in await Department.all()]
         categories: list[int] = [c.id for c in await Category.all()]
     rows = case_rows(count, departments, categories)
-    if url.startswith("postgres"):
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.copy_records_to_table("cases", records=rows, columns=CASE_COLUMNS)
-            await conn.execute("VACUUM ANALYZE cases")
-        finally:
-            await conn.close()
-    else:
-        db = sqlite3.connect(url.removeprefix("sqlite://"))
-        marks = ", ".join("?" * len(CASE_COLUMNS))
-        with db:
-            db.executemany(
-                f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})",
-                (tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in row) for row in rows),
-            )
-        db.execute("ANALYZE")
-        db.close()
+    await load_cases(url, rows)
 
 
 def larger(url: str) -> str:

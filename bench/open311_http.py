@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from bench.support.runner import (  # noqa: E402
     pinned,
     stop,
 )
-from bench.support.seeding import CASE_COLUMNS  # noqa: E402
+from bench.support.seeding import load_cases  # noqa: E402
 from bench.support.timing import percentile, timed  # noqa: E402
 from identity import service_accounts  # noqa: E402
 from identity.models import User  # noqa: E402
@@ -100,28 +99,7 @@ async def prepare(url: str, now: datetime) -> str:
             Principal(admin, 0), "bench", [service_accounts.OPEN311_WRITE], requests_per_minute=100_000
         )
     rows = case_rows(now, departments, categories)
-    if url.startswith("postgres"):
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-        try:
-            await conn.copy_records_to_table("cases", records=rows, columns=CASE_COLUMNS)
-            await conn.execute(
-                "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
-            )
-            await conn.execute("VACUUM ANALYZE")
-        finally:
-            await conn.close()
-    else:
-        db = sqlite3.connect(url.removeprefix("sqlite://"))
-        marks = ", ".join("?" * len(CASE_COLUMNS))
-        with db:
-            db.executemany(
-                f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})",
-                [tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in row) for row in rows],
-            )
-        db.execute("ANALYZE")
-        db.close()
+    await load_cases(url, rows)
     return issued.key
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import sqlite3
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -65,3 +67,32 @@ async def bulk_insert(
             tuples.append(f"({', '.join(values)})")
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(tuples)}"
         await conn.execute_query(sql, [value for row in chunk for value in row])
+
+
+async def load_cases(url: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Bulk-load `CASE_COLUMNS` rows into the cases of the database at `url` (COPY on PostgreSQL,
+    one executemany on SQLite), then refresh the planner's statistics as autovacuum soon would."""
+    if url.startswith("postgres"):
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.copy_records_to_table("cases", records=rows, columns=CASE_COLUMNS)
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
+            )
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
+        return
+    db = sqlite3.connect(url.removeprefix("sqlite://"))
+    marks = ", ".join("?" * len(CASE_COLUMNS))
+    try:
+        with db:
+            db.executemany(
+                f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})",
+                (tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in row) for row in rows),
+            )
+        db.execute("ANALYZE")
+    finally:
+        db.close()
