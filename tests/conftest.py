@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -28,9 +29,46 @@ from server.app import create_app
 from server.db import apply_migrations, tortoise_config
 from server.settings import Limits, Settings
 
+# Under `pytest -n N` (pytest-xdist) each worker process ("gw0", "gw1", ...) gets its own database and
+# Redis database, so tests that wipe tables or count rate limits never see another worker's.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
+
 _TMP = Path(tempfile.mkdtemp(prefix="envcase-tests-"))
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite://{_TMP / 'test.sqlite3'}"
-IS_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+_GIVEN_DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite://{_TMP / 'test.sqlite3'}"
+IS_POSTGRES = _GIVEN_DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+
+def _worker_database_url(url: str) -> str:
+    """PostgreSQL's `.../test` becomes `.../test_gw1` for worker gw1 (a SQLite file is already per
+    process: `_TMP` is)."""
+    if not (IS_POSTGRES and WORKER):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"{parts.path}_{WORKER}"))
+
+
+def _worker_redis_url(url: str) -> str:
+    parts = urlsplit(url)
+    database = (int(parts.path.strip("/") or 0) - _WORKER_INDEX) % 16
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+DATABASE_URL = _worker_database_url(_GIVEN_DATABASE_URL)
+REDIS_URL = _worker_redis_url(os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15"))
+
+
+async def _create_worker_database() -> None:
+    import asyncpg
+
+    given = _GIVEN_DATABASE_URL.replace("postgres://", "postgresql://", 1)
+    name = urlsplit(DATABASE_URL).path.lstrip("/")
+    conn = await asyncpg.connect(given, timeout=5)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 async def _reset_postgres() -> None:
@@ -44,8 +82,13 @@ async def _reset_postgres() -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if getattr(session.config.option, "numprocesses", None) and not WORKER:
+        return  # the xdist controller runs no test: each worker prepares its own database
+
     async def prepare() -> None:
         if IS_POSTGRES:
+            if WORKER:
+                await _create_worker_database()
             await _reset_postgres()
         await apply_migrations(DATABASE_URL)
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import IS_POSTGRES
+from tests.conftest import IS_POSTGRES, REDIS_URL
 from tests.e2e.conftest import City, eventually
 from tests.e2e.helpers import step
 from tests.graphql_client import gql_data, new_resident
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.skipif(
     not IS_POSTGRES, reason="several processes on one database: PostgreSQL (SQLite runs one process)"
 )
 
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 METRICS_TOKEN = "scale-out-metrics-token"
 TUS_PATCH = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
 

@@ -19,8 +19,7 @@ from redis.exceptions import RedisError
 
 from kernel.events import EventBus, LocalEventBus, Message
 from server.redis_bus import RedisEventBus
-
-REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+from tests.conftest import REDIS_URL
 
 
 async def _redis_available() -> bool:
