@@ -32,14 +32,7 @@ from schema.pagination import (
     page_info,
 )
 from schema.patrols.types import ObservationNode, PatrolAreaNode
-from schema.reports.types import (
-    CaseNode,
-    CategoryNode,
-    DepartmentNode,
-    Location,
-    category_node,
-    department_node,
-)
+from schema.reports.types import CaseNode, DepartmentNode, PublicCaseFacts, department_node
 
 strawberry.enum(
     EscalationStatus,
@@ -160,7 +153,7 @@ class EscalationNode(ModelNode[Escalation]):
     description="A resident's case in a chief's area, read only: no reporter, description, photos or "
     "exact point (the public point is shown)."
 )
-class AreaCase:
+class AreaCase(PublicCaseFacts):
     reference: str
     status: Status
     reporter_count: int
@@ -176,22 +169,6 @@ class AreaCase:
             resolution_due_at=row.resolution_due_at,
             _row=row,
         )
-
-    @strawberry.field
-    def location(self) -> Location:
-        return Location(latitude=self._row.public_latitude, longitude=self._row.public_longitude)
-
-    @strawberry.field(description="The hour the case was opened.")
-    def reported_on(self) -> datetime:
-        return self._row.created_at.replace(minute=0, second=0, microsecond=0)
-
-    @strawberry.field
-    async def category(self, info: Info) -> CategoryNode:
-        return await category_node(info, self._row.category_id)
-
-    @strawberry.field
-    async def department(self, info: Info) -> DepartmentNode | None:
-        return await department_node(info, self._row.department_id)
 
 
 @strawberry.type(description="A page of residents' cases in the caller's areas, newest first.")

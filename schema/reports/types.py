@@ -382,22 +382,12 @@ class ReportNode(ModelNode[models.Report]):
         return CaseNode.from_model(row)
 
 
-@strawberry.type(
-    name="PublicCase",
-    description="A case as anyone may see it on the map: no reporter, no evidence metadata, the "
-    "location coarsened to about 200 m for categories reported at homes, photos as public derivatives.",
-)
-class PublicCaseNode(ModelNode[models.Case]):
-    model = models.Case
-    id: relay.NodeID[int]
-    reference: str
-    status: Status
-    reporter_count: int
-    _row: strawberry.Private[models.Case]
+@strawberry.type
+class PublicCaseFacts:
+    """Where, when and what of a case, as anyone may see it (the public location, the hour): shared by
+    the public map's case and a chief's view of the cases in their areas."""
 
-    @classmethod
-    async def visible(cls, principal: Principal | None, rows: Sequence[models.Case]) -> list[models.Case]:
-        return access.visible_public_cases(principal, rows)
+    _row: strawberry.Private[models.Case]
 
     @strawberry.field
     def location(self) -> Location:
@@ -414,6 +404,24 @@ class PublicCaseNode(ModelNode[models.Case]):
     @strawberry.field
     async def department(self, info: Info) -> DepartmentNode | None:
         return await department_node(info, self._row.department_id)
+
+
+@strawberry.type(
+    name="PublicCase",
+    description="A case as anyone may see it on the map: no reporter, no evidence metadata, the "
+    "location coarsened to about 200 m for categories reported at homes, photos as public derivatives.",
+)
+class PublicCaseNode(PublicCaseFacts, ModelNode[models.Case]):
+    model = models.Case
+    id: relay.NodeID[int]
+    reference: str
+    status: Status
+    reporter_count: int
+    _row: strawberry.Private[models.Case]
+
+    @classmethod
+    async def visible(cls, principal: Principal | None, rows: Sequence[models.Case]) -> list[models.Case]:
+        return access.visible_public_cases(principal, rows)
 
     async def _photos(self, info: Info) -> list[int]:
         return await info.context.loaders.batch(reads.photos_of_cases).load(self._row.id)
