@@ -75,7 +75,8 @@ class _Sums:
             row["on_time"] += int(bool(on_time))
 
     def values(self) -> list[tuple[Any, ...]]:
-        return [(*key, *(row[name] for name in COUNTS)) for key, row in self.rows.items()]
+        # In key order: two transactions that both touch several rows lock them in the same order.
+        return [(*key, *(row[name] for name in COUNTS)) for key, row in sorted(self.rows.items())]
 
 
 async def add(events: Iterable[CaseEvent]) -> None:
