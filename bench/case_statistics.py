@@ -16,10 +16,11 @@ is reported) and the month's totals checked against counts kept while generating
 One task per database holds its own Tortoise context; they take turns, round by round, each running the
 same calls: the anchor (raw SQL counting the month's route events through the covering index of
 case_events: a fixed amount of engine work whatever the history, to tell the machine's load from the
-code), the domain call by department and by department and category, the same by department over HTTP
-(httpx ASGI transport) and the public `transparency` for February to April. Reported per size: p50 and
-p99, CPU per call of this process (on SQLite that includes the database's work in aiosqlite's thread;
-PostgreSQL's own CPU is not in it), each call's p50 over the anchor's, the large size's p50 over the small
+code), the domain call by department and by department and category, the same by department as GraphQL
+in process (httpx's ASGI transport: no socket, no server process) and the public `transparency` for
+February to April. Reported per size: p50 and p99, CPU per call of this process (on SQLite that
+includes the database's work in aiosqlite's thread; PostgreSQL's own CPU is not in it), each call's p50
+over the anchor's, the large size's p50 over the small
 one's (target: flat), and the load average.
 """
 
