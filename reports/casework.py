@@ -25,7 +25,7 @@ from kernel import clock, outbox
 from kernel.database import atomic
 from kernel.errors import DomainError, conflict, invalid
 from media.service import claim_photos, set_public
-from reports import access, lifecycle
+from reports import access, lifecycle, rollups
 from reports.calendar import Interval
 from reports.lifecycle import Action, Status, TransitionInput
 from reports.models import Case, CaseEvent, Category, Department, Priority
@@ -343,9 +343,16 @@ def announcement(case: Case, event: CaseEvent, also_to: tuple[int | None, ...] =
     )
 
 
+async def append(events: list[CaseEvent]) -> None:
+    """Write `events` to the case event log with the statistics' roll-ups they change, in the caller's
+    transaction: the one place case events are written, so no path can leave the roll-ups behind."""
+    await CaseEvent.bulk_create(events)
+    await rollups.add(events)
+
+
 async def log(case: Case, *events: CaseEvent, also_to: tuple[int | None, ...] = ()) -> None:
     """Append `events` to the case's log and announce them, in the caller's transaction."""
-    await CaseEvent.bulk_create(list(events))
+    await append(list(events))
     await outbox.emit(*(announcement(case, event, also_to) for event in events))
 
 

@@ -230,7 +230,7 @@ async def _run_batch(query: Any, step: CaseStep) -> list[str]:
         if rows is None:
             rows = await query.select_for_update(skip_locked=True)
         recorded = [event for case in rows if (event := await step(tx, case)) is not None]
-        await CaseEvent.bulk_create(recorded, using_db=tx)
+        await casework.append(recorded)
         by_id = {case.id: case for case in rows}
         await outbox.emit(*(casework.announcement(by_id[event.case_id], event) for event in recorded))
         return [event.kind for event in recorded]

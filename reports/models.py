@@ -320,6 +320,32 @@ class CaseEvent(Model):
 _ACTIONS = frozenset(Action)
 
 
+class CaseDayFigures(Model):
+    """The statistics' roll-up of the counted case events (reports.rollups): one row per local day of the
+    city, kind, department, category and the local days of the event's priors (CaseEvent.prior_at),
+    kept with the events, so a period's figures read its days' rows and nothing older.
+
+    No null in the key (a unique index treats nulls as distinct): 0 is no department or category,
+    reports.rollups.NO_PRIOR no prior."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    kind = fields.CharField(max_length=32)
+    department_id = fields.IntField()
+    category_id = fields.IntField()
+    prior_day = fields.DateField()
+    prior_in_department_day = fields.DateField()
+    events = fields.IntField()
+    timed = fields.IntField()  # of the events, those with a due time (CaseEvent.on_time not null)
+    on_time = fields.IntField()  # of those, the ones made by it
+
+    class Meta:
+        table = "case_day_figures"
+        unique_together = (
+            ("day", "kind", "department_id", "category_id", "prior_day", "prior_in_department_day"),
+        )
+
+
 class CaseFeedback(Model):
     """A reporter's word on a resolved case: a rating of 1 to 5 and a comment, one row per reporter."""
 
@@ -340,6 +366,8 @@ class CaseFeedback(Model):
     class Meta:
         table = "case_feedback"
         unique_together = (("case", "reporter"),)
+        # The statistics' ratings of a period read this index, not every rating ever given.
+        indexes = (("created_at", "case_id", "rating"),)
 
 
 class ExtensionStatus(enum.StrEnum):

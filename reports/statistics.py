@@ -37,14 +37,17 @@ and overdue cases count for the case's current department and category. The tota
 once per figure however many departments it passed through; rows that are not per department count a
 case in the row of its first such event of the period.
 
-Every event statement reads one covering index of case_events, whose statistics columns the writer fills
-(reports.casework): no JSON, no join, and no DISTINCT (see CaseEvent.prior_at).
+The counts and timeliness come from the per-day roll-ups written with the events (reports.rollups): a
+period reads its days' rows, however long the history before it. The handling-time percentiles read the
+period's resolve events from one covering index of case_events (bounded by the period too; see
+docs/statistics.md for why not a histogram), and the ratings the period's ratings by their date.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -56,7 +59,7 @@ from identity.models import User
 from kernel import clock
 from kernel.errors import invalid
 from kernel.rawsql import fetch
-from reports import access
+from reports import access, rollups
 from reports.casework import INPUT, WORKING_STATUSES
 from reports.lifecycle import CASE_COUNTS, Action, Status
 from reports.models import CaseEvent
@@ -143,7 +146,6 @@ def _interpolate(ranked: dict[int, float], count: int, tenths: int) -> float:
 # The figures whose events may have a due time (on_time not null), and what those events count as.
 TIMED = {"accepted": "responses", "returned": "responses", "resolved": "resolutions"}
 FIGURE_OF_KIND = {kind.value: name for name, kinds in CASE_COUNTS for kind in kinds}
-COUNTED_KINDS = tuple(FIGURE_OF_KIND)
 ADDITIVE = ("responses", "responses_on_time", "resolutions", "resolutions_on_time", "ratings",
             "ratings_satisfied", "ratings_sum", "overdue_now")  # fmt: skip
 
@@ -170,7 +172,7 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     # The four statements are independent: on PostgreSQL each takes its own pooled connection, so
     # they run side by side (SQLite's one connection takes them in turn).
     counted, ratings, overdue, handling = await asyncio.gather(
-        sql.case_counts(since, until),
+        sql.case_counts(query.start, query.end),
         sql.ratings(since, until),
         sql.overdue(clock.now()),
         (sql.handling_percentiles if sql.postgres else sql.handling_ranks)(since, until),
@@ -190,13 +192,14 @@ async def case_statistics(user: User, query: StatisticsQuery) -> list[Figures]:
     return [*ordered, total]
 
 
-async def department_figures(since: datetime, until: datetime) -> list[Figures]:
-    """Every department's event counts, timeliness and ratings in [since, until), by department id, with
-    the managers' definitions: the public transparency figures (reports.transparency). No access check
-    (nothing in them names anyone), no overdue count and no handling times (not published)."""
+async def department_figures(start: date, end: date) -> list[Figures]:
+    """Every department's event counts, timeliness and ratings in the days [start, end), by department
+    id, with the managers' definitions: the public transparency figures (reports.transparency). No access
+    check (nothing in them names anyone), no overdue count and no handling times (not published)."""
+    since, until = period_bounds(start, end)
     sql = _Sql(CaseEvent._meta.db, frozenset({Dimension.DEPARTMENT}), None, None)
     table = _Table(sql)
-    counted, ratings = await asyncio.gather(sql.case_counts(since, until), sql.ratings(since, until))
+    counted, ratings = await asyncio.gather(sql.case_counts(start, end), sql.ratings(since, until))
     table.add_counts(counted)
     table.add_ratings(ratings)
     return [row for row in table.ordered() if row.department_id is not None]
@@ -279,7 +282,7 @@ def _handling_percentiles(
 
 class _Sql:
     """The statements, written once for both engines. Events carry their category and timeliness
-    (see CaseEvent), so every event statement reads the covering index alone: no JSON, no join."""
+    (see CaseEvent), so the percentile statements read the covering index alone: no JSON, no join."""
 
     def __init__(
         self,
@@ -297,8 +300,8 @@ class _Sql:
         # A case counts once per department in department rows or a department's figures, once in all
         # else (see CaseEvent.prior_at).
         per_department = Dimension.DEPARTMENT in group_by or department_id is not None
-        self.row_prior = "e.prior_in_department_at" if per_department else "e.prior_at"
-        self.total_prior = "e.prior_in_department_at" if department_id is not None else "e.prior_at"
+        self.row_prior = "r.prior_in_department_day" if per_department else "r.prior_day"
+        self.total_prior = "r.prior_in_department_day" if department_id is not None else "r.prior_day"
 
     def key(self, values: Sequence[Any]) -> tuple[int | None, int | None]:
         found = iter(values[: self.width])
@@ -326,16 +329,24 @@ class _Sql:
             params.append(self.category_id)
         return keys, f"FROM case_events e WHERE {' AND '.join(where)}", params
 
-    async def case_counts(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
+    async def case_counts(self, start: date, end: date) -> list[Sequence[Any]]:
         """(keys..., event kind, distinct cases in the row, of those the ones new to the total, events
-        with a due time, those made by it). The first event of a figure for a case in the period is the
-        one whose prior is before the period. Grouped by the plain kind (the caller adds the kinds of a
-        figure up): cheaper for the engine than a CASE per event."""
-        keys, source, params = self._events(COUNTED_KINDS, since, until)
+        with a due time, those made by it), from the roll-ups of the days [start, end) (reports.rollups).
+        A case's first event of a figure in the period is the one whose prior's day is before the
+        period. Grouped by the plain kind (the caller adds the kinds of a figure up)."""
+        day = functools.partial(rollups.day_param, self.conn)
+        keys = [f"NULLIF({column}, 0)" for column in self._columns("r")]
+        where = ["r.day >= {} AND r.day < {}"]  # the table holds only the counted kinds
+        params: list[Any] = [day(start), day(end)]
+        for column, value in (("department_id", self.department_id), ("category_id", self.category_id)):
+            if value is not None:
+                where.append(f"r.{column} = {{}}")
+                params.append(value)
         priors = (self.row_prior, self.total_prior)
-        firsts = [f"SUM(CASE WHEN {p} IS NULL OR {p} < {{}} THEN 1 ELSE 0 END)" for p in priors]
-        timed = ["COUNT(e.on_time)", "SUM(CASE WHEN e.on_time THEN 1 ELSE 0 END)"]
-        return await self._run([*keys, "e.kind"], [*firsts, *timed], source, [since, since, *params])
+        firsts = [f"SUM(CASE WHEN {p} < {{}} THEN r.events ELSE 0 END)" for p in priors]
+        source = f"FROM case_day_figures r WHERE {' AND '.join(where)}"
+        return await self._run([*keys, "r.kind"], [*firsts, "SUM(r.timed)", "SUM(r.on_time)"], source,
+                               [day(start), day(start), *params])  # fmt: skip
 
     async def handling_percentiles(self, since: datetime, until: datetime) -> list[Sequence[Any]]:
         """PostgreSQL: (keys..., whether the total row, median seconds, p90 seconds) per row and total."""

@@ -186,10 +186,9 @@ async def department_months(from_month: str, to_month: str) -> list[DepartmentMo
     """Every department's figures for each month of the range, by month then department code; a
     department with nothing in a month gets a row of zeros (it answered for nothing, on the record)."""
     months = months_between(from_month, to_month)
-    periods = [statistics.period_bounds(first, _next_month(first)) for first in months]
     # Independent statements: on PostgreSQL they share the pool side by side.
     found, departments = await asyncio.gather(
-        asyncio.gather(*(statistics.department_figures(since, until) for since, until in periods)),
+        asyncio.gather(*(statistics.department_figures(first, _next_month(first)) for first in months)),
         access.visible_departments(None).order_by("code").values_list("id"),
     )
     rows = []

@@ -1,7 +1,7 @@
 """The `envcase` command (also `python -m server`).
 
 Subcommands: run, worker, migrate, create-user, seed-demo, sweep-media, escalate, prune-outbox, retention,
-export, schema, register-documents.
+export, schema, register-documents, rebuild-statistics.
 """
 
 from __future__ import annotations
@@ -147,6 +147,16 @@ def cmd_escalate(settings: Settings, _: argparse.Namespace) -> None:
         quiet = timedelta(days=settings.feedback_quiet_days)
         await refresh_city()  # deadlines count the holidays admins stored too
         print(await sweep_deadlines(clock.now(), quiet))
+
+    asyncio.run(_with_db(settings, work))
+
+
+def cmd_rebuild_statistics(settings: Settings, _: argparse.Namespace) -> None:
+    from reports.rollups import rebuild
+
+    async def work() -> None:
+        # The roll-ups' days are the city's: its timezone comes from the settings (install_city).
+        print(f"statistics roll-ups rebuilt from {await rebuild()} case events")
 
     asyncio.run(_with_db(settings, work))
 
@@ -370,6 +380,11 @@ def main(argv: list[str] | None = None) -> None:
         help="anonymize or delete personal data past its retention period (cron-safe, several at once)",
     )
     retention.add_argument("--max-batches", type=int, default=None, help="stop after this many batches")
+    sub.add_parser(
+        "rebuild-statistics",
+        help="recompute the statistics' per-day roll-ups from the case event log (after migration 0029 or a"
+        " change of the city's timezone; with the API stopped)",
+    )
     documents = sub.add_parser(
         "register-documents",
         help="register an app build's trusted documents (a JSON object: sha256 id -> document); idempotent",
@@ -413,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         "export": cmd_export,
         "schema": cmd_schema,
         "register-documents": cmd_register_documents,
+        "rebuild-statistics": cmd_rebuild_statistics,
     }
     commands[args.command](settings, args)
 
