@@ -130,6 +130,19 @@ async def rebuild() -> int:
     return read
 
 
+async def build_if_missing() -> int | None:
+    """Build the roll-ups when none exist while the log holds counted events: the first start after
+    upgrading past migration 0029, which made the table empty. Returns the events read, or None when
+    there was nothing to build. Processes starting together build once (PostgreSQL: a lock; SQLite: one
+    writer), and each looks again after waiting."""
+    async with atomic() as conn:
+        if conn.capabilities.dialect == "postgres":
+            await conn.execute_query("SELECT pg_advisory_xact_lock(hashtext('envcase.statistics_rollups'))")
+        if await CaseDayFigures.exists() or not await CaseEvent.filter(kind__in=sorted(COUNTED)).exists():
+            return None
+        return await rebuild()
+
+
 def _maybe(value: Any) -> datetime | None:
     return None if value is None else as_datetime(value)
 

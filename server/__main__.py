@@ -38,8 +38,22 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[object]]) ->
         await Tortoise.close_connections()
 
 
-def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+def _migrate(settings: Settings) -> None:
+    """Bring the schema up to date, then build what a migration left to the city's configuration: the
+    statistics' roll-ups of an existing log are counted by the city's local days."""
+    from reports.rollups import build_if_missing
+
+    async def build() -> None:
+        read = await build_if_missing()
+        if read is not None:
+            logging.getLogger("envcase").info("statistics roll-ups built from %d case events", read)
+
     asyncio.run(apply_migrations(settings.database_url))
+    asyncio.run(_with_db(settings, build))
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    _migrate(settings)
     print("migrations applied")
 
 
@@ -61,7 +75,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         asyncio.run(check_storage())
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")
-    asyncio.run(apply_migrations(settings.database_url))
+    _migrate(settings)
     if args.seed_demo:
         cmd_seed_demo(settings, args)
     uvicorn.run(
@@ -106,14 +120,14 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:
             sys.exit(f"error: {exc.message}")
         print(f"created {user.role} {user.username or user.phone} (id {user.id})")
 
-    asyncio.run(apply_migrations(settings.database_url))
+    _migrate(settings)
     asyncio.run(_with_db(settings, work))
 
 
 def cmd_seed_demo(settings: Settings, _: argparse.Namespace) -> None:
     from server.seed import seed_demo
 
-    asyncio.run(apply_migrations(settings.database_url))
+    _migrate(settings)
     asyncio.run(_with_db(settings, seed_demo))
 
 
@@ -195,7 +209,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
         await close_channels(worker)
         log.info("delivery worker stopped")
 
-    asyncio.run(apply_migrations(settings.database_url))  # as `run` does: either may start first
+    _migrate(settings)  # as `run` does: either may start first
     asyncio.run(_with_db(settings, work))
 
 
@@ -254,7 +268,7 @@ def cmd_register_documents(settings: Settings, args: argparse.Namespace) -> None
             sys.exit("error: nothing registered:\n" + "\n".join(lines))
         print(f"registered {registration.added} new, {registration.already_registered} already registered")
 
-    asyncio.run(apply_migrations(settings.database_url))
+    _migrate(settings)
     asyncio.run(_with_db(settings, work))
 
 

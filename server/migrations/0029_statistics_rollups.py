@@ -1,9 +1,9 @@
 """Statistics answer a period from per-day roll-ups of the counted case events (reports.rollups) instead
 of reading every event of the period (issue 18: a month of 100,000 cases took 0.6-1 s on SQLite). The
-table starts empty: the roll-ups of existing events are computed in the city's timezone, which only the
-server's configuration knows, so after this migration run `envcase rebuild-statistics` once with the API
-stopped (README, docs/operations.md). The index on case_feedback lets a period's ratings be read without
-reading every rating ever given."""
+table starts empty: the roll-ups of existing events are counted by the city's local days, and only the
+server's configuration knows its timezone, so `envcase migrate` builds them after the migrations when it
+finds the table empty beside an existing log (reports.rollups.build_if_missing). The index on
+case_feedback lets a period's ratings be read without reading every rating ever given."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops

@@ -7,8 +7,12 @@ writes kept."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +22,7 @@ from strawberry.relay import to_base64 as relay_id
 from reports import rollups
 from reports.lifecycle import CASE_COUNTS
 from reports.models import CaseDayFigures, CaseEvent, Category, Department
+from tests.conftest import DATABASE_URL
 from tests.graphql_client import gql_data
 from tests.reports.helpers import resident
 from tests.reports.test_statistics import SHANGHAI, STATISTICS, City, at, month, settings
@@ -220,3 +225,29 @@ async def test_rebuilding_from_the_log_gives_the_rows_the_writes_kept(
     await CaseDayFigures.all().delete()
     assert await rollups.rebuild() == await CaseEvent.filter(kind__in=sorted(rollups.COUNTED)).count()
     assert sorted(await CaseDayFigures.all().values_list(*columns)) == kept
+
+
+async def test_the_first_migrate_after_the_upgrade_builds_the_missing_roll_ups(
+    client: httpx.AsyncClient, month: City, tmp_path: Path
+) -> None:
+    """Upgrading past 0029 leaves the table empty beside an existing log: `envcase migrate` (and so
+    `run`, which migrates) builds it once, in the city's timezone, and leaves built roll-ups alone."""
+    await more_history(client, month)
+    columns = (*rollups.KEY, *rollups.COUNTS)
+    kept = sorted(await CaseDayFigures.all().values_list(*columns))
+    await CaseDayFigures.all().delete()
+
+    def migrate() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "server", "migrate"],
+            env={**os.environ, "DATABASE_URL": DATABASE_URL, "DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout + done.stderr
+
+    assert "statistics roll-ups built from" in migrate()
+    assert sorted(await CaseDayFigures.all().values_list(*columns)) == kept
+    assert "statistics roll-ups built from" not in migrate()
