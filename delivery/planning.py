@@ -61,20 +61,24 @@ async def plan_pending(planners: Sequence[Planner], limit: int = 200) -> int:
 
 
 async def _plan_sqlite(planners: Sequence[Planner], rows: list[OutboxEvent]) -> int:
-    """SQLite (one process): rows read outside any transaction; each row's transaction *starts* with
-    its write (marking it planned), so it never upgrades a read lock, which SQLite can refuse at once
-    ("database is locked") while another connection writes; a first write waits its turn instead."""
+    """SQLite (one process): rows read outside any transaction, then planned in one transaction for
+    the batch (one commit, not one per row), each row in a savepoint so a failing planner undoes only
+    its row. The transaction *starts* with a write (marking the first row planned), so it never
+    upgrades a read lock, which SQLite can refuse at once ("database is locked") while another
+    connection writes; a first write waits its turn instead."""
     planned = 0
-    for row in rows:
-        try:
-            async with atomic():
-                if not await OutboxEvent.filter(id=row.id, planned_at=None).update(planned_at=clock.now()):
-                    continue  # planned meanwhile
-                await _plan(planners, row)
-        except Exception:
-            log.exception("planning outbox row %s (%s) failed; it stays unplanned", row.id, row.kind)
-            continue
-        planned += 1
+    async with atomic():
+        for row in rows:
+            try:
+                async with atomic():
+                    unplanned = OutboxEvent.filter(id=row.id, planned_at=None)
+                    if not await unplanned.update(planned_at=clock.now()):
+                        continue  # planned meanwhile
+                    await _plan(planners, row)
+            except Exception:
+                log.exception("planning outbox row %s (%s) failed; it stays unplanned", row.id, row.kind)
+                continue
+            planned += 1
     return planned
 
 

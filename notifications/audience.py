@@ -103,14 +103,14 @@ async def _case_audience(event: OutboxEvent) -> Audience:
     interesting = {*RESIDENT_KINDS, *QUEUE_ENTRY, *TRIAGE_ENTRY, "assigned", "reminded", "escalated"}
     if kind not in interesting:
         return Audience()
-    case = await Case.get_or_none(id=event.subject_id)
+    case = await Case.get_or_none(id=event.subject_id).select_related("category")
     if case is None:
         return Audience()
     actor_id = event.data.get("actor")
     data: dict[str, Any] = event.data.get("details") or {}
     audience = Audience(
         params={"reference": case.reference},
-        category=await Category.get_or_none(id=case.category_id),
+        category=case.category,
         case_id=case.id,
     )
     department_id = event.data.get("department", case.department_id)

@@ -117,17 +117,20 @@ async def plan_with(templates: Templates, event: OutboxEvent) -> list[Delivery]:
     if not inbox:
         return []
     await Notification.bulk_create(inbox)
-    inbox_ids = dict(
-        await Notification.filter(event_id=event.id, user_id__in=[p[0] for p in planned]).values_list(
-            "user_id", "id"
-        )
-    )
     push_to = [p[0] for p in planned if p[4].push_enabled]
     subscriptions: dict[int, list[int]] = {}
-    for sub_id, user_id in (
-        await PushSubscription.filter(user_id__in=push_to).order_by("id").values_list("id", "user_id")
-    ):
-        subscriptions.setdefault(user_id, []).append(sub_id)
+    if push_to:
+        for sub_id, user_id in (
+            await PushSubscription.filter(user_id__in=push_to).order_by("id").values_list("id", "user_id")
+        ):
+            subscriptions.setdefault(user_id, []).append(sub_id)
+    inbox_ids: dict[int, int] = {}
+    if subscriptions:  # only a push names its inbox entry (bulk_create gives rows no ids)
+        inbox_ids = dict(
+            await Notification.filter(event_id=event.id, user_id__in=list(subscriptions)).values_list(
+                "user_id", "id"
+            )
+        )
     zone = city_zone()
     ordering = f"{event.subject}:{event.subject_id}"
     deliveries: list[Delivery] = []

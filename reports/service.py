@@ -233,6 +233,7 @@ async def submit_report(
             sub.triage_office_kind,
         )
     content_print = fingerprint(checked.content)
+    opened: list[Case] = []  # the case this call opened, when it did
 
     async def create() -> Report:
         if per_hour_limit is not None:
@@ -248,6 +249,7 @@ async def submit_report(
             assert decision is not None
             what = NewCase(checked.category, checked.category_id, checked.point, checked.description)
             case = await open_case(what, decision, snapshot, reporter.id, now)
+            opened.append(case)
         report = await Report.create(
             reporter_id=reporter.id,
             client_id=sub.client_id,
@@ -282,6 +284,8 @@ async def submit_report(
         content_fingerprint=content_print,
         create=create,
     )
+    if created and opened:  # a case of this report alone, as written: nothing to read back
+        return SubmitResult(report, opened[0], False, created)
     case = await Case.get(id=report.case_id)
     joined = await Report.filter(case_id=case.id, id__lt=report.id).exists()
     return SubmitResult(report, case, joined, created)
