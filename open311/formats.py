@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
+
+import pydantic_core
 
 
 class Format(enum.StrEnum):
@@ -88,9 +91,22 @@ def _xml_record(tag: str, record: Mapping[str, Any], children: Mapping[str, str]
 _CHILDREN = {"attributes": "attribute", "values": "value"}
 
 
+# pydantic-core's encoder writes a page ten times faster than json.dumps, in the same bytes but for
+# numbers under 1e-4, which it spells "0.00001" or "1.5e-7" where json.dumps writes "1e-05" and
+# "1.5e-07". Where such a spelling may be in the body, json.dumps writes it, so the bytes never change.
+_OTHER_SPELLING = re.compile(rb"0\.0000|[0-9]e-")
+
+
+def _json(value: Any) -> bytes:
+    body = pydantic_core.to_json(value)
+    if _OTHER_SPELLING.search(body) is None:
+        return body
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def render_list(fmt: Format, root: str, item: str, records: Sequence[Mapping[str, Any]]) -> bytes:
     if fmt is Format.JSON:
-        return json.dumps(list(records), ensure_ascii=False, separators=(",", ":")).encode()
+        return _json(list(records))
     body = "".join(_xml_record(item, r, _CHILDREN) for r in records)
     return f'<?xml version="1.0" encoding="utf-8"?><{root}>{body}</{root}>'.encode()
 
@@ -98,7 +114,7 @@ def render_list(fmt: Format, root: str, item: str, records: Sequence[Mapping[str
 def render_object(fmt: Format, root: str, record: Mapping[str, Any]) -> bytes:
     """One object under its own root (a service definition)."""
     if fmt is Format.JSON:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        return _json(record)
     return f'<?xml version="1.0" encoding="utf-8"?>{_xml_record(root, record, _CHILDREN)}'.encode()
 
 
