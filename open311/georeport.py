@@ -28,7 +28,7 @@ from typing import Any
 
 from tortoise import connections
 
-from identity.models import ServiceAccount, User
+from identity.models import ServiceAccount
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 from kernel.geo import bbox_around, haversine_m
 from kernel.limits import MAX_DATE, MIN_DATE
@@ -515,9 +515,8 @@ async def post_request(
         evidence=evidence,
         origin={"channel": "open311", "service_account": account.prefix},
     )
-    user = await User.get(id=account.user_id)
-    try:
-        result = await submit_report(snapshot, user, submission, per_hour_limit=None)
+    try:  # the key's user came with its account (identity.service_accounts.authenticate_key)
+        result = await submit_report(snapshot, account.user, submission, per_hour_limit=None)
     except DomainError as exc:
         raise as_open311(exc) from None
     case = result.case
