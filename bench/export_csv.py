@@ -5,8 +5,9 @@
 
 Seeds N cases in bulk (Chinese summaries, every one visible to the admin who exports), then runs one
 export job to the end (`exports.jobs.claim` and `run_job`, the runner's own steps) and prints rows per
-second and the process's resident memory: before the export, its peak while exporting (sampled after
-every batch, from /proc) and how much it grew. Flat memory means the peak does not grow with N.
+second, the process's CPU per row (every thread: reading, building rows, writing) and its resident
+memory: before the export, its peak while exporting (sampled after every batch, from /proc) and how
+much it grew. Flat memory means the peak does not grow with N.
 Each database is measured in its own process.
 PostgreSQL (BENCH_POSTGRES_URL): the database given is wiped (default: a local `bench` database).
 """
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import sys
 import tempfile
 import time
@@ -123,9 +125,9 @@ async def measure(url: str, count: int, root: Path, batch_rows: int) -> dict[str
         async def sample(done: int, total: int) -> None:
             samples.append(rss_mib())
 
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         status = await run_job(config, claimed, sample)
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - began_cpu
         assert status is ExportStatus.DONE, status
         path, rows = written(root)
         assert rows == count, (rows, count)
@@ -134,6 +136,7 @@ async def measure(url: str, count: int, root: Path, batch_rows: int) -> dict[str
             "seed_s": seeded,
             "run_s": elapsed,
             "rows_per_s": count / elapsed,
+            "cpu_us_per_row": cpu * 1e6 / count,  # every thread of this process: reading, rows, writing
             "file_mib": path.stat().st_size / 2**20,
             "rss_before_mib": before,
             "rss_peak_mib": max(samples, default=before),
@@ -156,14 +159,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(asyncio.run(measure(args.only, count, Path(tmp), args.batch_rows))))
         return
-    print(f"{count:,} cases exported as CSV by one job, batches of {args.batch_rows:,}")
+    print(
+        f"{count:,} cases exported as CSV by one job, batches of {args.batch_rows:,}; load: {os.getloadavg()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, f in each_database(__file__, [f"--cases={count}", f"--batch-rows={args.batch_rows}"], tmp):
             print(
                 f"{name:10s} seeded in {f['seed_s']:.0f} s; export {f['run_s']:.1f} s "
-                f"({f['rows_per_s']:,.0f} rows/s, {f['file_mib']:.0f} MiB); resident memory "
+                f"({f['rows_per_s']:,.0f} rows/s, CPU {f['cpu_us_per_row']:.1f} us a row, "
+                f"{f['file_mib']:.0f} MiB); resident memory "
                 f"{f['rss_before_mib']:.0f} MiB before, {f['rss_at_10pct_mib']:.0f} at 10 %, "
-                f"{f['rss_at_end_mib']:.0f} at the end, peak {f['rss_peak_mib']:.0f}"
+                f"{f['rss_at_end_mib']:.0f} at the end, peak {f['rss_peak_mib']:.0f}; load: {os.getloadavg()}"
             )
 
 

@@ -40,5 +40,14 @@ def as_datetime(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def utc_seconds(value: Any) -> str:
+    """A stored timestamp as W3C text in UTC to the second ('2026-05-01T14:03:09+00:00'). SQLite's
+    spelling ('2026-05-01 14:03:09.123456+00:00', or without the offset: UTC) is cut, not parsed."""
+    naive_or_utc = isinstance(value, str) and (value.endswith("+00:00") or len(value) in (19, 26))
+    if naive_or_utc and value[10:11] == " ":
+        return f"{value[:10]}T{value[11:19]}+00:00"
+    return as_datetime(value).astimezone(UTC).isoformat(timespec="seconds")
+
+
 def as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value

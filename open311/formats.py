@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
+import pydantic_core
+
 
 class Format(enum.StrEnum):
     JSON = "json"
@@ -88,9 +90,32 @@ def _xml_record(tag: str, record: Mapping[str, Any], children: Mapping[str, str]
 _CHILDREN = {"attributes": "attribute", "values": "value"}
 
 
+# pydantic-core's encoder writes a page ten times faster than json.dumps, in the same bytes but for
+# numbers from 1e-9 to 1e-4, which it spells "0.00001" or "1.5e-7" where json.dumps writes "1e-05" and
+# "1.5e-07". Where the body may hold such a spelling, json.dumps writes it, so the bytes never change.
+def _json(value: Any) -> bytes:
+    body = pydantic_core.to_json(value)
+    if _other_spelling(body):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
+
+
+def _other_spelling(body: bytes) -> bool:
+    # Plain searches: a regular expression, or a walk over the values, cost more than the encoding.
+    # Text that happens to hold "e-" only costs its page the slower encoder.
+    if b"e-" in body:
+        return True
+    at = body.find(b"0.0000")
+    while at != -1:
+        if at == 0 or not body[at - 1 : at].isdigit():  # "0.00001", not "120.00001"
+            return True
+        at = body.find(b"0.0000", at + 1)
+    return False
+
+
 def render_list(fmt: Format, root: str, item: str, records: Sequence[Mapping[str, Any]]) -> bytes:
     if fmt is Format.JSON:
-        return json.dumps(list(records), ensure_ascii=False, separators=(",", ":")).encode()
+        return _json(list(records))
     body = "".join(_xml_record(item, r, _CHILDREN) for r in records)
     return f'<?xml version="1.0" encoding="utf-8"?><{root}>{body}</{root}>'.encode()
 
@@ -98,7 +123,7 @@ def render_list(fmt: Format, root: str, item: str, records: Sequence[Mapping[str
 def render_object(fmt: Format, root: str, record: Mapping[str, Any]) -> bytes:
     """One object under its own root (a service definition)."""
     if fmt is Format.JSON:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        return _json(record)
     return f'<?xml version="1.0" encoding="utf-8"?>{_xml_record(root, record, _CHILDREN)}'.encode()
 
 

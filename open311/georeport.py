@@ -23,16 +23,16 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from tortoise import connections
 
-from identity.models import ServiceAccount, User
+from identity.models import ServiceAccount
 from kernel.errors import DomainError, DomainErrors, ErrorCode
 from kernel.geo import bbox_around, haversine_m
 from kernel.limits import MAX_DATE, MIN_DATE
-from kernel.rawsql import as_datetime, fetch
+from kernel.rawsql import as_datetime, fetch, utc_seconds
 from open311.formats import Open311Error
 from reports import access, transparency
 from reports.categories import Category
@@ -40,7 +40,7 @@ from reports.evidence import EVIDENCE_PATH, FieldSpec, FieldType
 from reports.lifecycle import Status
 from reports.models import Case, Report
 from reports.service import Location, Submission, public_cases_query, submit_report
-from reports.store import Snapshot
+from reports.store import Snapshot, working_calendar
 
 CLOSED = frozenset({Status.RESOLVED, Status.VERIFIED, Status.CLOSED, Status.REJECTED, Status.MERGED})
 OPEN = frozenset(Status) - CLOSED
@@ -295,38 +295,39 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("{}" for _ in values)
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+def _hour(stamp: str) -> str:
+    """A kernel.rawsql.utc_seconds stamp cut to its hour."""
+    return f"{stamp[:14]}00:00+00:00"
 
 
-def _maybe(value: Any) -> datetime | None:
-    return None if value is None else as_datetime(value)
-
-
-def _hour(value: datetime) -> datetime:
-    return value.replace(minute=0, second=0, microsecond=0)
-
-
-def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool) -> dict[str, Any]:
+def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool, tz: tzinfo) -> dict[str, Any]:
     (reference, status, category_id, department, created, updated, due, lat, lon, dispatched, resolved,
      closed, changed, rework_count) = row  # fmt: skip
     code = snapshot.category_codes.get(category_id, "")
     category = snapshot.category(code)
-    opened, due_at = as_datetime(created), _maybe(due)
+    # Times as text, days from the text (a page is a hundred rows of six times each: parsing and
+    # converting every one cost more than the query).
+    opened, due_at = utc_seconds(created), None if due is None else utc_seconds(due)
+
+    def day(value: Any) -> date | None:
+        return None if value is None else transparency.day_of_stamp(tz, utc_seconds(value))
+
     # The rows are public cases (the page's WHERE is the public rule): their handling is the public's.
-    notes = transparency.handling(
-        transparency.HandlingFacts(
+    notes = transparency.handling_of_days(
+        transparency.HandlingDays(
             status=Status(status),
-            created_at=opened,
-            dispatched_at=_maybe(dispatched),
-            resolved_at=_maybe(resolved),
-            closed_at=_maybe(closed),
-            resolution_due_at=due_at,
-            status_changed_at=_maybe(changed),
+            received_on=transparency.day_of_stamp(tz, opened),
+            dispatched_on=day(dispatched),
+            resolved_on=day(resolved),
+            closed_on=day(closed),
+            resolution_due_on=day(due),
+            status_changed_on=day(changed),
+            on_time=None if resolved is None or due is None else as_datetime(resolved) <= as_datetime(due),
             rework_count=rework_count,
         )
     ).status_notes
-    # The public view's times: the hour it was opened; a change is never shown as earlier than that.
+    # The public view's times: the hour it was opened; a change is never shown as earlier than that
+    # (the stamps have one spelling, so the later is the greater text).
     requested = _hour(opened)
     return {
         "service_request_id": reference,
@@ -337,9 +338,9 @@ def _record(row: Sequence[Any], snapshot: Snapshot, chinese: bool) -> dict[str, 
         "description": None,  # the resident's words stay private
         "agency_responsible": department,
         "service_notice": None,
-        "requested_datetime": _stamp(requested),
-        "updated_datetime": _stamp(max(requested, _hour(as_datetime(updated)))),
-        "expected_datetime": _stamp(due_at),
+        "requested_datetime": requested,
+        "updated_datetime": max(requested, _hour(utc_seconds(updated))),
+        "expected_datetime": due_at,
         "address": None,
         "address_id": None,
         "zipcode": None,
@@ -375,14 +376,15 @@ async def find_requests(snapshot: Snapshot, query: RequestQuery, chinese: bool) 
             return []
         conditions.append((f"c.id IN ({_marks(inside)})", inside))
     rows = await _page(conditions, offset, query.page_size)
-    return [_record(row, snapshot, chinese) for row in rows]
+    tz = working_calendar().tz
+    return [_record(row, snapshot, chinese, tz) for row in rows]
 
 
 async def find_request(snapshot: Snapshot, reference: str, chinese: bool) -> dict[str, Any]:
     rows = await _page([("c.reference = {}", [reference[:32]])], 0, 1)
     if not rows:
         raise Open311Error(404, f"service_request_id: no request {reference[:32]!r}.")
-    return _record(rows[0], snapshot, chinese)
+    return _record(rows[0], snapshot, chinese, working_calendar().tz)
 
 
 def _token(account_id: int, client_token: str) -> str:
@@ -513,9 +515,8 @@ async def post_request(
         evidence=evidence,
         origin={"channel": "open311", "service_account": account.prefix},
     )
-    user = await User.get(id=account.user_id)
-    try:
-        result = await submit_report(snapshot, user, submission, per_hour_limit=None)
+    try:  # the key's user came with its account (identity.service_accounts.authenticate_key)
+        result = await submit_report(snapshot, account.user, submission, per_hour_limit=None)
     except DomainError as exc:
         raise as_open311(exc) from None
     case = result.case

@@ -13,9 +13,10 @@ deadline each resolution had, and the residents' ratings (count, average, share 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from kernel.errors import invalid
 from kernel.limits import MAX_DATE, MIN_DATE
@@ -60,6 +61,18 @@ def _day(moment: datetime | None) -> date | None:
     return None if moment is None else moment.astimezone(working_calendar().tz).date()
 
 
+@functools.lru_cache(maxsize=65_536)
+def _day_of_minute(tz: tzinfo, minute: str) -> date:
+    return datetime.fromisoformat(f"{minute}:00+00:00").astimezone(tz).date()
+
+
+def day_of_stamp(tz: tzinfo, stamp: str) -> date:
+    """The day in `tz` of a UTC time written as kernel.rawsql.utc_seconds writes it, remembered by the
+    minute (every zone's offset has been whole minutes for a century): a page of requests reads the
+    same days again and again, and parsing and converting each one cost more than the rest of a row."""
+    return _day_of_minute(tz, stamp[:16])
+
+
 @dataclass(frozen=True, slots=True)
 class HandlingFacts:
     """What a public case's handling is told from: its status and the times of its steps (UTC)."""
@@ -71,6 +84,22 @@ class HandlingFacts:
     closed_at: datetime | None
     resolution_due_at: datetime | None
     status_changed_at: datetime | None
+    rework_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandlingDays:
+    """The same facts as days in the city's timezone; `on_time`: resolved no later than due (None
+    without both times)."""
+
+    status: Status
+    received_on: date
+    dispatched_on: date | None
+    resolved_on: date | None
+    closed_on: date | None
+    resolution_due_on: date | None
+    status_changed_on: date | None
+    on_time: bool | None
     rework_count: int
 
 
@@ -95,17 +124,37 @@ def public_handling(case: Case) -> PublicHandling | None:
 
 
 def handling(facts: HandlingFacts) -> PublicHandling:
-    """The public handling of a case known to be public: for readers that select only public cases
-    (by `reports.access.PUBLIC_RULE`) and read their columns by hand, as Open311's request pages do."""
-    status = facts.status
-    received_on = facts.created_at.astimezone(working_calendar().tz).date()
-    assigned_on = _day(facts.dispatched_at)
-    resolved_on = _day(facts.resolved_at) if status in RESOLVED else None
-    closed_on = _day(facts.closed_at) if status is Status.CLOSED else None
-    due_on = _day(facts.resolution_due_at)
+    """The public handling of a case known to be public."""
     on_time = None
-    if resolved_on is not None and facts.resolved_at and facts.resolution_due_at:
+    if facts.resolved_at and facts.resolution_due_at:
         on_time = facts.resolved_at <= facts.resolution_due_at
+    return handling_of_days(
+        HandlingDays(
+            status=facts.status,
+            received_on=facts.created_at.astimezone(working_calendar().tz).date(),
+            dispatched_on=_day(facts.dispatched_at),
+            resolved_on=_day(facts.resolved_at),
+            closed_on=_day(facts.closed_at),
+            resolution_due_on=_day(facts.resolution_due_at),
+            status_changed_on=_day(facts.status_changed_at),
+            on_time=on_time,
+            rework_count=facts.rework_count,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def handling_of_days(days: HandlingDays) -> PublicHandling:
+    """The public handling of a case known to be public, from its days: for readers that select only
+    public cases (by `reports.access.PUBLIC_RULE`) and read their columns by hand, as Open311's request
+    pages do. Remembered: the cases of a page share a few combinations of days and statuses."""
+    status = days.status
+    received_on = days.received_on
+    assigned_on = days.dispatched_on
+    resolved_on = days.resolved_on if status in RESOLVED else None
+    closed_on = days.closed_on if status is Status.CLOSED else None
+    due_on = days.resolution_due_on
+    on_time = days.on_time if resolved_on is not None else None
     notes = [f"Received on {received_on.isoformat()}."]
     if assigned_on is not None:
         notes.append(f"Assigned to the responsible department on {assigned_on.isoformat()}.")
@@ -115,8 +164,8 @@ def handling(facts: HandlingFacts) -> PublicHandling:
             f", {'within' if on_time else 'after'} its deadline of {due_on.isoformat()}"
         )  # fmt: skip
         summary = f"Resolved on {resolved_on.isoformat()}{deadline}." if resolved_on else "Resolved."
-        if facts.rework_count:
-            times = "once" if facts.rework_count == 1 else f"{facts.rework_count} times"
+        if days.rework_count:
+            times = "once" if days.rework_count == 1 else f"{days.rework_count} times"
             summary += f" Sent back for rework {times} before."
         if status is Status.VERIFIED:
             summary += " The result was checked."
@@ -124,8 +173,7 @@ def handling(facts: HandlingFacts) -> PublicHandling:
             summary += f" Closed on {closed_on.isoformat()}."
         notes.append(summary)
     elif status is Status.REOPENED:
-        reopened_on = _day(facts.status_changed_at)
-        notes.append(f"Reopened for further work on {(reopened_on or received_on).isoformat()}.")
+        notes.append(f"Reopened for further work on {(days.status_changed_on or received_on).isoformat()}.")
     else:
         notes.append(_UNDER_WAY[status])
     return PublicHandling(
