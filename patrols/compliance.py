@@ -19,7 +19,6 @@ from kernel.errors import invalid
 from kernel.rawsql import as_datetime, placeholders
 from patrols.access import Viewer
 from patrols.models import ChiefAssignment, Patrol, PatrolRuleRow, PatrolStatus
-from patrols.recording import local_date
 from patrols.rules import (
     AreaCount,
     AreaKind,
@@ -256,8 +255,9 @@ def _summaries(
     them an assistant recorded."""
     summaries = []
     delegated = set()
+    tz = city.current().tz
     for p in patrols:
-        day = local_date(p["started_at"])
+        day = p["started_at"].astimezone(tz).date()
         if not any(a.area_id == p["area_id"] and a.covers(day) for a in assignments):
             continue
         if p["chief_id"] != chief_id:

@@ -14,7 +14,7 @@ import functools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -283,31 +283,40 @@ def _num_down(value: float) -> str:
     return f"{math.floor(value * 10) / 10:g}"
 
 
-def _measures(rule: PatrolRule, patrol: PatrolSummary) -> tuple[tuple[str, float | None, float | None], ...]:
-    """(what, required, actual) of each threshold a rule may set."""
-    return (
-        ("duration", rule.min_duration_min, patrol.duration_min),
-        ("distance", rule.min_distance_km, patrol.distance_m / 1000.0),
-        ("coverage", rule.min_coverage, patrol.coverage),
-    )
-
-
+# What each threshold measures of a patrol, in the order the reasons list them.
+_MEASURED: tuple[tuple[str, str, Callable[[PatrolSummary], float | None]], ...] = (
+    ("duration", "min_duration_min", lambda p: p.duration_min),
+    ("distance", "min_distance_km", lambda p: p.distance_m / 1000.0),
+    ("coverage", "min_coverage", lambda p: p.coverage),
+)
 _UNITS = {"duration": (" min", 1.0), "distance": (" km", 1.0), "coverage": ("% coverage", 100.0)}
 
 
-def _meets(rule: PatrolRule, patrol: PatrolSummary) -> bool:
-    return all(
-        required is None or (actual is not None and actual >= required)
-        for _, required, actual in _measures(rule, patrol)
+# (what, required, measure) of the thresholds a rule sets: looked up once per evaluation, not per patrol.
+_Checks = tuple[tuple[str, float, Callable[[PatrolSummary], float | None]], ...]
+
+
+def _thresholds(rule: PatrolRule) -> _Checks:
+    return tuple(
+        (what, getattr(rule, name), measure)
+        for what, name, measure in _MEASURED
+        if getattr(rule, name) is not None
     )
 
 
-def _threshold_reasons(rule: PatrolRule, patrol: PatrolSummary) -> list[str]:
+def _meets(checks: _Checks, patrol: PatrolSummary) -> bool:
+    for _, required, measure in checks:
+        actual = measure(patrol)
+        if actual is None or actual < required:
+            return False
+    return True
+
+
+def _threshold_reasons(checks: _Checks, patrol: PatrolSummary) -> list[str]:
     """Why the thresholds pass or fail (`_meets` decides)."""
     reasons = []
-    for what, required, actual in _measures(rule, patrol):
-        if required is None:
-            continue
+    for what, required, measure in checks:
+        actual = measure(patrol)
         unit, scale = _UNITS[what]
         wanted = f"{_num(required * scale)}{unit} required"
         if actual is None:
@@ -393,14 +402,18 @@ def _placed(
 
 
 def _counts(
-    rule: PatrolRule, patrol: PatrolSummary, note: str | None, last_counted_end: datetime | None
+    rule: PatrolRule,
+    checks: _Checks,
+    patrol: PatrolSummary,
+    note: str | None,
+    last_counted_end: datetime | None,
 ) -> bool:
     """Whether a patrol placed in a period (whose `note` says why it requires nothing) counts: the one
     decision behind both `evaluate` and `count`."""
     return (
         not patrol.disqualified
         and note is None
-        and _meets(rule, patrol)
+        and _meets(checks, patrol)
         and not _too_soon(rule, _gap_hours(patrol, last_counted_end))
     )
 
@@ -423,6 +436,7 @@ def _place(
 
 def _judge(
     rule: PatrolRule,
+    checks: _Checks,
     patrol: PatrolSummary,
     slot: _Slot | _Unplaced,
     last_counted_end: datetime | None,
@@ -430,14 +444,14 @@ def _judge(
     """`_counts`' decision, with the reasons for it."""
     if isinstance(slot, _Unplaced):
         return False, [slot.reason]
-    ok = _counts(rule, patrol, slot.note, last_counted_end)
+    ok = _counts(rule, checks, patrol, slot.note, last_counted_end)
     if patrol.disqualified:
         return ok, [f"disqualified: {patrol.disqualified}"]
     if slot.note:
         return ok, [slot.note]
-    reasons = _threshold_reasons(rule, patrol)
+    reasons = _threshold_reasons(checks, patrol)
     gap_h = _gap_hours(patrol, last_counted_end)
-    if _meets(rule, patrol) and _too_soon(rule, gap_h):
+    if _meets(checks, patrol) and _too_soon(rule, gap_h):
         assert rule.min_gap_hours is not None and gap_h is not None
         reasons.append(f"within {_num(rule.min_gap_hours)} h of a counted patrol ({_num(gap_h)} h after it)")
     reasons.append(f"counted for {slot.window.label}" if ok else f"not counted for {slot.window.label}")
@@ -466,6 +480,7 @@ def evaluate(
     area_keys = _area_keys(rule, areas)
     tz = city.current().tz if timezone is None else ZoneInfo(timezone)
     windows, notes, starts = _windows(rule, first_day, last_day, holidays, makeup_workdays)
+    checks = _thresholds(rule)
     slots = {
         (i, area): _Slot(window, area, 0 if note else rule.min_count, note)
         for i, (window, note) in enumerate(zip(windows, notes, strict=True))
@@ -475,7 +490,7 @@ def evaluate(
     judgements = []
     for patrol, index, local_day, area in _placed(rule, patrols, windows, starts, tz):
         slot = _place(rule, slots, windows, index, local_day, area)
-        counted, reasons = _judge(rule, patrol, slot, last_end.get(area))
+        counted, reasons = _judge(rule, checks, patrol, slot, last_end.get(area))
         if counted and isinstance(slot, _Slot):
             slot.counted.append(patrol.patrol_id)
             last_end[area] = patrol.ended_at
@@ -525,13 +540,14 @@ def count(
     area_keys = _area_keys(rule, areas)
     tz = city.current().tz if timezone is None else ZoneInfo(timezone)
     windows, notes, starts = _windows(rule, first_day, last_day, holidays, makeup_workdays)
+    checks = _thresholds(rule)
     assessed = set(area_keys)
     done: dict[tuple[int, str | None], int] = defaultdict(int)
     last_end: dict[str | None, datetime] = {}
     for patrol, index, local_day, area in _placed(rule, patrols, windows, starts, tz):
         if index < 0 or local_day > windows[index].last_day or area not in assessed:
             continue
-        if _counts(rule, patrol, notes[index], last_end.get(area)):
+        if _counts(rule, checks, patrol, notes[index], last_end.get(area)):
             done[index, area] += 1
             last_end[area] = patrol.ended_at
     required = [0 if note else rule.min_count for note in notes]
