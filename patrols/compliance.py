@@ -186,8 +186,14 @@ async def _plan(
     rules = await load_rules()
     groups: dict[tuple[int, str], list[AssignmentRow]] = defaultdict(list)
     by_code = {r.code: r for r in rules}
+    # A region's thousands of assignments share a few (level, kind, division, day): choose once for each.
+    chosen: dict[tuple[ChiefLevel, ChiefKind, AreaKind, str, date], list[PatrolRule]] = {}
     for a in assignments:
-        for rule in _most_local(rules, a, min(max(first_day, a.valid_from), last_day)):
+        on = min(max(first_day, a.valid_from), last_day)
+        key = (a.level, a.kind, a.area_kind, a.region_code, on)
+        if key not in chosen:
+            chosen[key] = _most_local(rules, a, on)
+        for rule in chosen[key]:
             groups[a.chief_id, rule.code].append(a)
     patrols = await _patrols(
         first_day, last_day, {a.chief_id for a in assignments}, {a.area_id for a in assignments}
