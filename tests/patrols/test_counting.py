@@ -33,7 +33,7 @@ REGION = "8899"
 SOURCE = "test: the counting path against the full evaluation"
 RULES: list[dict[str, Any]] = [
     {"code": "T-WEEK", "region_code": "889900", "chief_level": "VILLAGE", "chief_kind": "RIVER",
-     "period": "WEEK", "min_count": 1, "min_duration_min": 20, "min_distance_km": 1, "min_gap_hours": 72,
+     "period": "WEEK", "min_count": 3, "min_duration_min": 20, "min_distance_km": 1, "min_gap_hours": 24,
      "count_scope": "PER_AREA", "source": SOURCE},
     {"code": "T-WEEK-COUNTY", "region_code": "889902", "chief_level": "VILLAGE", "chief_kind": "RIVER",
      "period": "WEEK", "min_count": 2, "min_duration_min": 10, "source": SOURCE},
@@ -193,7 +193,7 @@ async def test_counting_gives_the_full_evaluations_figures(history, first: date,
         # refused for each kind of reason.
         assert {v.rule.code for v in explained} == {r["code"] for r in RULES}
         reasons = " ".join(r for v in explained for j in v.verdict.patrols for r in j.reasons)
-        for refusal in (" < ", "unknown", "within 72 h", "not counted for", "outside the rule's active months",
+        for refusal in (" < ", "unknown", "within 24 h", "not counted for", "outside the rule's active months",
                         "not in force", "only partly inside", "is in no"):  # fmt: skip
             assert refusal in reasons, refusal
 
