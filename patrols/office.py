@@ -2,9 +2,10 @@
 or year in the city's timezone; and the assessment (考核) scored on them.
 
 What is counted, for the areas in the region asked for and the period's local dates:
-- patrols required and done: the compliance verdicts of the patrol rules (`patrols.compliance`), a
-  rule that counts per area on that area, one that counts a chief's areas together on the chief's
-  first area; done is capped at required per period, so the patrol rate (巡河率/巡林率) is at most 1;
+- patrols required and done: the counts of the patrol rules' verdicts (`patrols.compliance.patrol_counts`,
+  the same decisions without the per-patrol reasons), a rule that counts per area on that area, one
+  that counts a chief's areas together on the chief's first area; done is capped at required per
+  period, so the patrol rate (巡河率/巡林率) is at most 1;
 - problems found: observations recorded on chiefs' patrols started in the period (social supervisors'
   patrols are counted apart, `volunteerPatrols`);
 - handed off: those handed off as a case; closed: of those, the cases now CLOSED; closed on time: of
@@ -39,7 +40,7 @@ from kernel.limits import MAX_DATE, MIN_DATE
 from kernel.rawsql import fetch
 from patrols.access import Viewer
 from patrols.assessment import Assessment, Method, Metric, assess, method_from_dict, shipped_method
-from patrols.compliance import AssignmentRow, assignments_in, compliance
+from patrols.compliance import AssignmentRow, assignments_in, patrol_counts
 from patrols.models import OfficeAssessmentMethodRow
 from patrols.rules import ChiefLevel, Period, PeriodWindow, split_periods
 from reports.lifecycle import Status
@@ -108,8 +109,11 @@ class Figures:
     complaints: int = 0
 
     def add(self, other: Figures) -> None:
+        # Through the instance dicts: a city's grouping adds thousands of cells, where getattr and
+        # setattr per count showed in the profile.
+        mine, theirs = self.__dict__, other.__dict__
         for name in _COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            mine[name] += theirs[name]
 
     @property
     def solved(self) -> int:
@@ -360,13 +364,13 @@ async def office_figures(
         for area_id in areas.keys() - assigned:
             cells.setdefault((area_id, None), Figures())
 
-    for verdict in await compliance(viewer, first, last, region=region, loaded=loaded):
-        level = _level_of(list(verdict.assignments))
-        first_area = min(a.area_id for a in verdict.assignments)
-        for result in verdict.verdict.periods:
+    for counted in await patrol_counts(viewer, first, last, region=region, loaded=loaded):
+        level = _level_of(list(counted.assignments))
+        first_area = min(a.area_id for a in counted.assignments)
+        for result in counted.areas:
             cell = cells[int(result.area_id) if result.area_id else first_area, level]
             cell.patrols_required += result.required
-            cell.patrols_done += min(result.done, result.required)
+            cell.patrols_done += result.done
 
     for chief_id, area_id, counts in await _problems(region, start, end):
         holding = held.get((chief_id, area_id))

@@ -13,7 +13,8 @@ import enum
 import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -282,27 +283,59 @@ def _num_down(value: float) -> str:
     return f"{math.floor(value * 10) / 10:g}"
 
 
-def _threshold_reasons(rule: PatrolRule, patrol: PatrolSummary) -> tuple[list[str], bool]:
-    distance_km = patrol.distance_m / 1000.0
-    checks = [
-        ("duration", rule.min_duration_min, patrol.duration_min, " min", 1.0),
-        ("distance", rule.min_distance_km, distance_km, " km", 1.0),
-        ("coverage", rule.min_coverage, patrol.coverage, "% coverage", 100.0),
-    ]
-    reasons, ok = [], True
-    for what, required, actual, unit, scale in checks:
-        if required is None:
-            continue
+# What each threshold measures of a patrol, in the order the reasons list them.
+_MEASURED: tuple[tuple[str, str, Callable[[PatrolSummary], float | None]], ...] = (
+    ("duration", "min_duration_min", lambda p: p.duration_min),
+    ("distance", "min_distance_km", lambda p: p.distance_m / 1000.0),
+    ("coverage", "min_coverage", lambda p: p.coverage),
+)
+_UNITS = {"duration": (" min", 1.0), "distance": (" km", 1.0), "coverage": ("% coverage", 100.0)}
+
+
+# (what, required, measure) of the thresholds a rule sets: looked up once per evaluation, not per patrol.
+_Checks = tuple[tuple[str, float, Callable[[PatrolSummary], float | None]], ...]
+
+
+def _thresholds(rule: PatrolRule) -> _Checks:
+    return tuple(
+        (what, getattr(rule, name), measure)
+        for what, name, measure in _MEASURED
+        if getattr(rule, name) is not None
+    )
+
+
+def _meets(checks: _Checks, patrol: PatrolSummary) -> bool:
+    for _, required, measure in checks:
+        actual = measure(patrol)
+        if actual is None or actual < required:
+            return False
+    return True
+
+
+def _threshold_reasons(checks: _Checks, patrol: PatrolSummary) -> list[str]:
+    """Why the thresholds pass or fail (`_meets` decides)."""
+    reasons = []
+    for what, required, measure in checks:
+        actual = measure(patrol)
+        unit, scale = _UNITS[what]
         wanted = f"{_num(required * scale)}{unit} required"
         if actual is None:
             reasons.append(f"{what} unknown; {wanted}")
-            ok = False
         elif actual < required:
             reasons.append(f"{_num_down(actual * scale)}{unit} < {wanted}")
-            ok = False
         else:
             reasons.append(f"{_num(actual * scale)}{unit} ≥ {wanted}")
-    return reasons, ok
+    return reasons
+
+
+def _gap_hours(patrol: PatrolSummary, last_counted_end: datetime | None) -> float | None:
+    if last_counted_end is None:
+        return None
+    return (patrol.started_at - last_counted_end).total_seconds() / 3600.0
+
+
+def _too_soon(rule: PatrolRule, gap_h: float | None) -> bool:
+    return rule.min_gap_hours is not None and gap_h is not None and gap_h < rule.min_gap_hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,15 +362,60 @@ def _window_note(rule: PatrolRule, window: PeriodWindow, first_day: date, last_d
     return None
 
 
-def _slots(
-    rule: PatrolRule, windows: Sequence[PeriodWindow], areas: Sequence[str | None], first: date, last: date
-) -> dict[tuple[int, str | None], _Slot]:
-    slots = {}
-    for i, window in enumerate(windows):
-        note = _window_note(rule, window, first, last)
-        for area in areas:
-            slots[i, area] = _Slot(window, area, 0 if note else rule.min_count, note)
-    return slots
+@functools.lru_cache(maxsize=1024)
+def _windows(
+    rule: PatrolRule,
+    first_day: date,
+    last_day: date,
+    holidays: frozenset[date],
+    makeup_workdays: frozenset[date],
+) -> tuple[tuple[PeriodWindow, ...], tuple[str | None, ...], tuple[date, ...]]:
+    """The rule's periods over the range, why each requires nothing (None: it requires `min_count`),
+    and their first days; the same for every chief assessed over the range, so computed once."""
+    windows = split_periods(rule.period, first_day, last_day, holidays, makeup_workdays)
+    notes = tuple(_window_note(rule, w, first_day, last_day) for w in windows)
+    return windows, notes, tuple(w.first_day for w in windows)
+
+
+def _area_keys(rule: PatrolRule, areas: Sequence[str] | None) -> Sequence[str | None]:
+    if rule.count_scope is not CountScope.PER_AREA:
+        return [None]
+    if not areas:
+        raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
+    return list(areas)
+
+
+def _placed(
+    rule: PatrolRule,
+    patrols: Iterable[PatrolSummary],
+    windows: Sequence[PeriodWindow],
+    starts: Sequence[date],
+    tz: ZoneInfo,
+) -> Iterator[tuple[PatrolSummary, int, date, str | None]]:
+    """Each patrol in start order with the index of its local start date's period (-1: none before
+    it), that date and its area key (None unless the rule counts per area)."""
+    per_area = rule.count_scope is CountScope.PER_AREA
+    for patrol in sorted(patrols, key=lambda p: p.started_at):
+        local_day = patrol.started_at.astimezone(tz).date()
+        area = patrol.area_id if per_area else None
+        yield patrol, bisect.bisect_right(starts, local_day) - 1, local_day, area
+
+
+def _counts(
+    rule: PatrolRule,
+    checks: _Checks,
+    patrol: PatrolSummary,
+    note: str | None,
+    last_counted_end: datetime | None,
+) -> bool:
+    """Whether a patrol placed in a period (whose `note` says why it requires nothing) counts: the one
+    decision behind both `evaluate` and `count`."""
+    return (
+        not patrol.disqualified
+        and note is None
+        and _meets(checks, patrol)
+        and not _too_soon(rule, _gap_hours(patrol, last_counted_end))
+    )
 
 
 def _place(
@@ -358,24 +436,24 @@ def _place(
 
 def _judge(
     rule: PatrolRule,
+    checks: _Checks,
     patrol: PatrolSummary,
     slot: _Slot | _Unplaced,
     last_counted_end: datetime | None,
 ) -> tuple[bool, list[str]]:
+    """`_counts`' decision, with the reasons for it."""
     if isinstance(slot, _Unplaced):
         return False, [slot.reason]
+    ok = _counts(rule, checks, patrol, slot.note, last_counted_end)
     if patrol.disqualified:
-        return False, [f"disqualified: {patrol.disqualified}"]
+        return ok, [f"disqualified: {patrol.disqualified}"]
     if slot.note:
-        return False, [slot.note]
-    reasons, ok = _threshold_reasons(rule, patrol)
-    if ok and rule.min_gap_hours is not None and last_counted_end is not None:
-        gap_h = (patrol.started_at - last_counted_end).total_seconds() / 3600.0
-        if gap_h < rule.min_gap_hours:
-            reasons.append(
-                f"within {_num(rule.min_gap_hours)} h of a counted patrol ({_num(gap_h)} h after it)"
-            )
-            ok = False
+        return ok, [slot.note]
+    reasons = _threshold_reasons(checks, patrol)
+    gap_h = _gap_hours(patrol, last_counted_end)
+    if _meets(checks, patrol) and _too_soon(rule, gap_h):
+        assert rule.min_gap_hours is not None and gap_h is not None
+        reasons.append(f"within {_num(rule.min_gap_hours)} h of a counted patrol ({_num(gap_h)} h after it)")
     reasons.append(f"counted for {slot.window.label}" if ok else f"not counted for {slot.window.label}")
     return ok, reasons
 
@@ -399,23 +477,20 @@ def evaluate(
     city's (kernel.city) unless `timezone` is given; `WORKING_DAY` periods skip `holidays` and add
     `makeup_workdays` (the caller passes the city's). Linear in patrols.
     """
-    area_keys: Sequence[str | None] = [None]
-    if rule.count_scope is CountScope.PER_AREA:
-        if not areas:
-            raise invalid(f"Rule {rule.code} counts per area: pass the assigned areas.", "areas")
-        area_keys = list(areas)
+    area_keys = _area_keys(rule, areas)
     tz = city.current().tz if timezone is None else ZoneInfo(timezone)
-    windows = split_periods(rule.period, first_day, last_day, holidays, makeup_workdays)
-    slots = _slots(rule, windows, area_keys, first_day, last_day)
-    starts = [w.first_day for w in windows]
+    windows, notes, starts = _windows(rule, first_day, last_day, holidays, makeup_workdays)
+    checks = _thresholds(rule)
+    slots = {
+        (i, area): _Slot(window, area, 0 if note else rule.min_count, note)
+        for i, (window, note) in enumerate(zip(windows, notes, strict=True))
+        for area in area_keys
+    }
     last_end: dict[str | None, datetime] = {}
     judgements = []
-    for patrol in sorted(patrols, key=lambda p: p.started_at):
-        local_day = patrol.started_at.astimezone(tz).date()
-        index = bisect.bisect_right(starts, local_day) - 1
-        area = patrol.area_id if rule.count_scope is CountScope.PER_AREA else None
+    for patrol, index, local_day, area in _placed(rule, patrols, windows, starts, tz):
         slot = _place(rule, slots, windows, index, local_day, area)
-        counted, reasons = _judge(rule, patrol, slot, last_end.get(area))
+        counted, reasons = _judge(rule, checks, patrol, slot, last_end.get(area))
         if counted and isinstance(slot, _Slot):
             slot.counted.append(patrol.patrol_id)
             last_end[area] = patrol.ended_at
@@ -435,6 +510,55 @@ def evaluate(
         for s in slots.values()
     )
     return Verdict(rule.code, periods, tuple(judgements))
+
+
+@dataclass(frozen=True, slots=True)
+class AreaCount:
+    """What a rule required and what was done (capped at required per period), summed over the
+    periods of one area (None: the chief's areas together)."""
+
+    area_id: str | None
+    required: int
+    done: int
+
+
+def count(
+    rule: PatrolRule,
+    patrols: Iterable[PatrolSummary],
+    first_day: date,
+    last_day: date,
+    *,
+    areas: Sequence[str] | None = None,
+    timezone: str | None = None,
+    holidays: frozenset[date] = frozenset(),
+    makeup_workdays: frozenset[date] = frozenset(),
+) -> tuple[AreaCount, ...]:
+    """`evaluate`'s counts without its explanations, for figures over many chiefs (the office's): per
+    area key, the sum over the periods of required and of done capped at required. The same arguments,
+    the same placement and decision (`_placed`, `_counts`); `tests/patrols/test_counting.py` holds the
+    two paths to the same figures."""
+    area_keys = _area_keys(rule, areas)
+    tz = city.current().tz if timezone is None else ZoneInfo(timezone)
+    windows, notes, starts = _windows(rule, first_day, last_day, holidays, makeup_workdays)
+    checks = _thresholds(rule)
+    assessed = set(area_keys)
+    done: dict[tuple[int, str | None], int] = defaultdict(int)
+    last_end: dict[str | None, datetime] = {}
+    for patrol, index, local_day, area in _placed(rule, patrols, windows, starts, tz):
+        if index < 0 or local_day > windows[index].last_day or area not in assessed:
+            continue
+        if _counts(rule, checks, patrol, notes[index], last_end.get(area)):
+            done[index, area] += 1
+            last_end[area] = patrol.ended_at
+    required = [0 if note else rule.min_count for note in notes]
+    return tuple(
+        AreaCount(
+            area,
+            sum(required),
+            sum(min(done.get((i, area), 0), need) for i, need in enumerate(required)),
+        )
+        for area in area_keys
+    )
 
 
 # --- loading --------------------------------------------------------------------------------------
