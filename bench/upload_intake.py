@@ -93,7 +93,8 @@ def start_server(directory: Path, port: int, app: str) -> subprocess.Popen[bytes
         cwd=REPO,
         env=env,
     )
-    for _ in range(200):
+    deadline = time.monotonic() + 120  # a loaded shared machine took more than 10 s to import the app
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
             return server
