@@ -51,6 +51,12 @@ def pin_client() -> None:
         os.sched_setaffinity(0, {0})
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far, every thread of it (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
