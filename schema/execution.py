@@ -19,10 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     Undefined,
     is_leaf_type,
     is_object_type,
@@ -107,6 +110,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return lambda source: complete(read(source))
 
     def _value_plan(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
+        if isinstance(type_, GraphQLNonNull) and is_leaf_type(type_.of_type):
+            return _leaf_plan(type_.of_type, non_null=True)
         if isinstance(type_, GraphQLNonNull):
             inner = self._value_plan(type_.of_type, details)
             if inner is None:
@@ -133,19 +138,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return as_list
         if is_leaf_type(type_):
-            coerce = type_.coerce_output_value
-
-            def leaf(value: Any) -> Any:
-                if value is None:
-                    return None
-                if isinstance(value, Exception):
-                    raise _Unusual
-                coerced = coerce(value)
-                if coerced is None or coerced is Undefined:
-                    raise _Unusual
-                return coerced
-
-            return leaf
+            return _leaf_plan(type_, non_null=False)
         # Interfaces and unions pick a runtime type; `is_type_of` checks need graphql-core's info.
         if not is_object_type(type_) or type_.is_type_of is not None:
             return None
@@ -165,3 +158,29 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return sub(value)
 
         return obj
+
+
+# Scalars whose output coercion returns a value of this exact Python type unchanged (graphql-core's
+# serialize_string / serialize_id / serialize_boolean): the commonest leaves skip the call.
+_UNCHANGED = {id(GraphQLString): str, id(GraphQLID): str, id(GraphQLBoolean): bool}
+
+
+def _leaf_plan(type_: Any, *, non_null: bool) -> Complete:
+    coerce = type_.coerce_output_value
+    unchanged = _UNCHANGED.get(id(type_))
+
+    def leaf(value: Any) -> Any:
+        if type(value) is unchanged:
+            return value
+        if value is None:
+            if non_null:
+                raise _Unusual
+            return None
+        if isinstance(value, Exception):
+            raise _Unusual
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _Unusual
+        return coerced
+
+    return leaf
