@@ -47,7 +47,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
+from bench.support.runner import (  # noqa: E402
+    PRODUCTION_SERVER_ENV,
+    free_port,
+    pin_client,
+    pinned,
+    process_cpu_seconds,
+    stop,
+)
 
 # The queue page's seeding, query and sign-in come from its own script (imported by name: mypy sees each
 # bench script as a top-level module, so a static import would name one file twice).
@@ -59,7 +66,6 @@ SUBMIT = """mutation($input: SubmitReportInput!) { submitReport(input: $input) {
   report { id } case { id reference status reporterCount } userErrors { code field message } } }"""
 PASSWORD = "demo-password-2026"  # the demo city's (server/seed.py)
 CATEGORIES = ["noise.construction", "light.led_billboard", "waste.overflowing_bins"]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -72,8 +78,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        return process_cpu_seconds(self.process.pid)
 
 
 def checkout(revision: str, into: Path) -> Path:

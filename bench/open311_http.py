@@ -47,7 +47,7 @@ from bench.support.runner import (  # noqa: E402
     fresh_database,
     pin_client,
     pinned,
-    process_cpu_s,
+    process_cpu_seconds,
     stop,
 )
 from bench.support.seeding import load_cases  # noqa: E402
@@ -194,12 +194,12 @@ async def measure(url: str, quick: bool, tmp: Path) -> dict[str, Any]:
             get_cpu = 0.0  # the server's CPU while answering pages (the anchor's rounds left out)
             for _ in range(3 if quick else 8):
                 raw_medians.append(statistics.median(await timed(anchor, seconds / 4)))
-                began = process_cpu_s(server.pid)
+                began = process_cpu_seconds(server.pid)
                 http_all += await timed(get, seconds)
-                get_cpu += process_cpu_s(server.pid) - began
-            began = process_cpu_s(server.pid)  # with its in-process worker delivering what they caused
+                get_cpu += process_cpu_seconds(server.pid) - began
+            began = process_cpu_seconds(server.pid)  # with its in-process worker delivering what they caused
             posts = await timed(post, 0.6 if quick else 8.0)
-            post_cpu = process_cpu_s(server.pid) - began
+            post_cpu = process_cpu_seconds(server.pid) - began
     finally:
         await raw.conn.close()
         stop(server)

@@ -39,10 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, stop  # noqa: E402
+from bench.support.runner import PRODUCTION_SERVER_ENV, free_port, process_cpu_seconds, stop  # noqa: E402
 from server.seed import load_demo_city  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIGN_IN = "mutation($i: SignInInput!) { signIn(input: $i) { accessToken } }"
 NEW_DEVICE = """mutation($i: DeviceRegisterInput!) { deviceRegister(input: $i) { accessToken } }"""
 DEPARTMENTS = "{ departments(first: 50) { nodes { id code } } }"
@@ -55,11 +54,6 @@ QUEUE = """query($d: ID!) {
 }"""
 SUBMIT = """mutation($input: SubmitReportInput!) { submitReport(input: $input) {
   case { id reference } userErrors { code message } } }"""
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def client_cpu() -> float:
@@ -108,7 +102,7 @@ class Servers:
                 time.sleep(0.2)
 
     def cpu(self) -> float:
-        return sum(cpu_seconds(p.pid) for p in self.processes)
+        return sum(process_cpu_seconds(p.pid) for p in self.processes)
 
     def stop(self) -> None:
         for process in self.processes:

@@ -57,16 +57,18 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.support.postgres import postgres_url, reset_postgres  # noqa: E402
-from bench.support.runner import PINNED, PRODUCTION_SERVER_ENV, free_port, pin_client, pinned, stop  # noqa: E402
+from bench.support.runner import (  # noqa: E402
+    PINNED,
+    PRODUCTION_SERVER_ENV,
+    free_port,
+    pin_client,
+    pinned,
+    process_cpu_seconds,
+    stop,
+)
 
 TARGET_PER_SECOND = 300
 WORKERS = 2
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[float, float]:
@@ -244,7 +246,7 @@ def database_cpu(pids: list[int]) -> dict[int, float]:
     spent = {}
     for pid in pids:
         try:
-            spent[pid] = cpu_seconds(pid)
+            spent[pid] = process_cpu_seconds(pid)
         except (OSError, IndexError):  # gone, or not ours to read
             continue
     return spent
@@ -314,7 +316,7 @@ def measure(url: str, endpoints: int, cases: int, delay_ms: float, limit: float)
                 while True:
                     stats = http.get("/stats").json()
                     if cpu_start is None and stats["received"]:
-                        cpu_start = sum(cpu_seconds(w.pid) for w in workers)
+                        cpu_start = sum(process_cpu_seconds(w.pid) for w in workers)
                         busy_start = machine_busy()
                         db_start = database_cpu(asyncio.run(backends(url)))
                     if stats["unique"] >= total:
@@ -328,7 +330,7 @@ def measure(url: str, endpoints: int, cases: int, delay_ms: float, limit: float)
                         raise SystemExit(f"not all delivered within {limit:g} s: {stats['unique']}/{total}")
                     time.sleep(0.02)
                 finished = time.time()
-                cpu_end = sum(cpu_seconds(w.pid) for w in workers)
+                cpu_end = sum(process_cpu_seconds(w.pid) for w in workers)
                 busy_end = machine_busy()
                 db_end = database_cpu(asyncio.run(backends(url)))
                 stats = http.get("/stats").json()

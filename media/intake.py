@@ -230,8 +230,9 @@ class PhotoIntake:
         chunks: AsyncIterable[bytes],
         content_length: int | None = None,
         checksum: ChunkChecksum | None = None,
-    ) -> int:
-        """Append one chunk starting at `offset`, streamed to the session's file; the new offset.
+    ) -> tuple[int, UploadSession]:
+        """Append one chunk starting at `offset`, streamed to the session's file; the new offset and the
+        session as it stands after the chunk (for its expiry: no second read when this request released it).
 
         A chunk must start exactly where the stored bytes end (else OffsetMismatch, with the current
         offset). If the client disconnects, every byte written so far is kept and the offset says so.
@@ -312,9 +313,11 @@ class PhotoIntake:
             with anyio.CancelScope(shield=True):  # a disconnect or cancellation keeps what arrived
                 await self._release(session, token, offset + written)
             raise
-        await self._release(session, token, offset + written)
+        released = await self._release(session, token, offset + written)
         metrics.upload_bytes.inc(written)
-        return offset + written
+        if not released:  # a newer request took the upload over meanwhile: its state is the one to tell
+            session = await self._session(owner_id, upload_id)
+        return offset + written, session
 
     async def finish_upload(self, owner_id: int, upload_id: str) -> Photo:
         """Verify and process a complete upload into a Photo. Finishing again returns the same Photo."""
@@ -467,14 +470,18 @@ class PhotoIntake:
         )
         return renewed == 1
 
-    async def _release(self, session: UploadSession, token: str, received: int) -> None:
-        """Record the new offset and free the upload, unless a newer request took it over."""
-        await UploadSession.filter(id=session.id, lease_token=token).update(
-            received=received,
-            lease_token=None,
-            lease_until=None,
-            expires_at=clock.now() + self.config.upload_ttl,
+    async def _release(self, session: UploadSession, token: str, received: int) -> bool:
+        """Record the new offset and free the upload, unless a newer request took it over (False); the
+        in-memory `session` then says what the row says."""
+        expires_at = clock.now() + self.config.upload_ttl
+        released = await UploadSession.filter(id=session.id, lease_token=token).update(
+            received=received, lease_token=None, lease_until=None, expires_at=expires_at
         )
+        if released:
+            session.received, session.expires_at, session.lease_token, session.lease_until = (
+                received, expires_at, None, None
+            )  # fmt: skip
+        return released == 1
 
     async def _discard(self, session: UploadSession) -> None:
         await UploadSession.filter(id=session.id).delete()

@@ -25,6 +25,7 @@ from schema.context import Info
 from schema.delivery.mutations import DeliveryMutation
 from schema.delivery.queries import DeliveryQuery
 from schema.errors import ErrorPolicy, Schema
+from schema.execution import PlainFieldsExecutionContext
 from schema.exports.mutations import ExportsMutation
 from schema.exports.queries import ExportsQuery
 from schema.identity.audit import AccessLogMutation, AccessLogQuery
@@ -148,4 +149,5 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
+        execution_context_class=PlainFieldsExecutionContext,
     )

@@ -243,7 +243,7 @@ class UploadEndpoint:
             )
         length = request.headers.get("content-length")
         try:
-            new_offset = await self.intake.receive_chunk(
+            new_offset, session = await self.intake.receive_chunk(
                 principal.user.id,
                 upload_id,
                 offset,
@@ -254,7 +254,6 @@ class UploadEndpoint:
         except ClientDisconnect:
             # Nobody is listening; the bytes that arrived are kept and HEAD tells the client later.
             return Response(status_code=400)
-        session = await self.intake.upload_status(principal.user.id, upload_id)
         return Response(
             status_code=204, headers={**headers, **_expires(session), "Upload-Offset": str(new_offset)}
         )

@@ -51,8 +51,8 @@ def pin_client() -> None:
         os.sched_setaffinity(0, {0})
 
 
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user and system, every thread) process `pid` has used so far; Linux (/proc)."""
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far, every thread of it (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -521,3 +521,75 @@ async def test_bulk_accept_with_a_stale_version(client: httpx.AsyncClient) -> No
     assert (await accept(staff, []))["userErrors"][0]["code"] == "INVALID"
     bad_id = await accept(staff, [{"caseId": relay_id("Report", 1)}])
     assert bad_id["userErrors"][0]["field"] == ["input", "cases", "0", "caseId"]
+
+
+# --- the plain-fields executor (schema/execution.py) -------------------------------------------------
+
+# Aliases, a fragment, a skipped and an included field, __typename and the same field twice: the
+# selections the plain-fields plan must answer exactly as graphql-core does.
+SHAPES = """
+query($department: ID, $filter: CaseQueueFilter, $order: CaseQueueOrder, $first: Int, $after: String,
+      $withDue: Boolean!) {
+  departmentQueue(departmentId: $department, filter: $filter, orderBy: $order, first: $first, after: $after) {
+    nodes { ...Row due: dueAt @include(if: $withDue) overdue @skip(if: $withDue) __typename }
+    edges { cursor node { id reference } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+fragment Row on CaseQueueItem {
+  id reference status version priority reporterCount thumbnailUrl createdAt
+  kind: category { code nameZh nameEn code } department { id code name } assignee { id displayName }
+}"""
+
+
+async def test_plain_fields_answer_byte_for_byte_as_graphql_core(
+    client: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from schema.execution import PlainFieldsExecutionContext
+
+    schema = next(route.endpoint for route in app.routes if route.path == "/graphql").schema
+    assert schema.execution_context_class is PlainFieldsExecutionContext
+    colleague = None
+    for n, status in enumerate([Status.ROUTED, Status.ACCEPTED, Status.IN_PROGRESS, Status.REOPENED] * 3):
+        case = await add_case(
+            "urban-west", status, priority=list(Priority)[n % len(Priority)], photos=n % 3, reporters=n + 1,
+            response_due=NOW - timedelta(hours=n) if n % 2 else None, resolution_due=NOW + timedelta(days=n),
+            category="waste.not_sorting" if n % 4 == 1 else "noise.construction",
+        )  # fmt: skip
+        if n % 3 == 0:
+            colleague = colleague or await User.create(
+                role=Role.STAFF, department_id=case.department_id, display_name="Xu Lan 徐岚"
+            )
+            await Case.filter(id=case.id).update(assignee_id=colleague.id)
+    await add_case("urban-west", Status.CLOSED)
+    await add_case(None, Status.TRIAGE, photos=1)  # no department: a null object
+    staff = await demo_sign_in(client, "urban.west")
+    dispatcher = await demo_sign_in(client, "dispatcher")
+    west = await dept("urban-west")
+    first_page = await page(client, staff, department=west, first=5, order="CREATED")
+    asks = [
+        (staff, {"department": west, "withDue": True}),
+        (staff, {"department": west, "withDue": False, "order": "CREATED", "first": 4}),
+        (staff, {"department": west, "withDue": True, "after": first_page["pageInfo"]["endCursor"],
+                 "order": "CREATED", "first": 5}),
+        (staff, {"department": west, "withDue": False, "filter": {"statuses": ["CLOSED", "ROUTED"]}}),
+        (staff, {"department": west, "withDue": True, "filter": {"categoryCode": "no.such.category"}}),
+        (dispatcher, {"withDue": True}),  # the triage queue
+    ]  # fmt: skip
+
+    async def answer(token: str, variables: dict[str, Any]) -> bytes:
+        response = await client.post(
+            "/graphql",
+            json={"query": SHAPES, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200 and b'"errors"' not in response.content, response.text
+        return response.content
+
+    plain = [await answer(token, variables) for token, variables in asks]
+    assert b'"department":null' in plain[-1] and b'"assignee":{"id"' in plain[0]
+    monkeypatch.setattr(schema, "execution_context_class", StrawberryGraphQLCoreExecutionContext)
+    core = [await answer(token, variables) for token, variables in asks]
+    assert plain == core
