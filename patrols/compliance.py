@@ -8,9 +8,10 @@ at the time decide who was responsible; a delegate's patrols count for the chief
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import Q
 
@@ -39,6 +40,8 @@ MAX_RANGE_DAYS = 731
 _LEVELS = {m.value: m for m in ChiefLevel}
 _KINDS = {m.value: m for m in ChiefKind}
 _AREA_KINDS = {m.value: m for m in AreaKind}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,21 +230,9 @@ async def patrol_counts(
     """`compliance`'s required and done counts of the region's chiefs, without explaining each patrol:
     the office's figures over a city's thousands of chiefs need only the counts."""
     plans = await _plan(viewer, first_day, last_day, None, None, region, loaded)
-    here = city.current()
     counts = []
     for rule, chief, rows, patrols in plans:
-        first, last = _clip(rows, first_day, last_day)
-        summaries, _ = _summaries(chief, rows, patrols)
-        figures = count(
-            rule,
-            summaries,
-            first,
-            last,
-            areas=_per_area(rule, rows),
-            timezone=here.timezone,
-            holidays=here.holidays,
-            makeup_workdays=here.workdays,
-        )
+        figures, *_ = _apply(count, rule, chief, rows, patrols, first_day, last_day)
         counts.append(ChiefCount(chief, rule, tuple(rows), figures))
     return counts
 
@@ -295,10 +286,28 @@ def _judge(
     first_day: date,
     last_day: date,
 ) -> ChiefVerdict:
+    verdict, first, last, delegated = _apply(
+        evaluate, rule, chief_id, assignments, patrols, first_day, last_day
+    )
+    return ChiefVerdict(chief_id, rule, tuple(assignments), first, last, verdict, frozenset(delegated))
+
+
+def _apply(
+    judge: Callable[..., T],
+    rule: PatrolRule,
+    chief_id: int,
+    assignments: list[AssignmentRow],
+    patrols: list[dict[str, Any]],
+    first_day: date,
+    last_day: date,
+) -> tuple[T, date, date, set[int]]:
+    """`judge` (rules.evaluate, or rules.count for figures only) over a chief's patrols under their
+    assignments, in the range clipped to them, with the city's calendar: one place for both paths'
+    arguments. Also returns the clipped range and the patrols an assistant recorded."""
     first, last = _clip(assignments, first_day, last_day)
     summaries, delegated = _summaries(chief_id, assignments, patrols)
     here = city.current()
-    verdict = evaluate(
+    result = judge(
         rule,
         summaries,
         first,
@@ -308,7 +317,7 @@ def _judge(
         holidays=here.holidays,
         makeup_workdays=here.workdays,
     )
-    return ChiefVerdict(chief_id, rule, tuple(assignments), first, last, verdict, frozenset(delegated))
+    return result, first, last, delegated
 
 
 async def upsert_rules(raw_rules: list[dict[str, Any]]) -> int:
